@@ -1,0 +1,207 @@
+// Package releasetest builds synthetic OpenShift release images around the
+// REAL 4.12.0 payload files in ../shared/testdata/release, for tests of the
+// release reader, planner, CLI and end-to-end mirroring.
+//
+// Real component digests cannot be reproduced, so the components are
+// deterministic synthetic images (every fifth one a multi-arch index) pushed
+// to a test registry, and image-references is rewritten to point at them
+// while keeping the real tag names and the real ImageStream format. The
+// rewritten file goes in a new top layer above the real payload layer (which
+// still holds the original image-references), so readers are also checked
+// to honour layer overriding.
+package releasetest
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+)
+
+// DataDir returns the absolute path of the real 4.12.0 payload files.
+func DataDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	// internal/release/releasetest/releasetest.go -> project root is 3 up.
+	root := filepath.Join(filepath.Dir(file), "..", "..", "..")
+	return filepath.Join(root, "..", "shared", "testdata", "release", "ocp-4.12.0-x86_64")
+}
+
+// Options shape the synthetic release.
+type Options struct {
+	// Components limits how many of the 183 real tags are kept (0 = all).
+	Components int
+	// Repo is the repository path components are pushed to (default
+	// "openshift-release-dev/ocp-v4.0-art-dev", as in the real payload).
+	Repo string
+	// ReleaseRepo is where the release image is pushed (default
+	// "openshift-release-dev/ocp-release").
+	ReleaseRepo string
+	// Tag of the release image (default "4.12.0-x86_64").
+	Tag string
+	// LayerSize is the payload bytes of each component layer (default 512).
+	LayerSize int
+	// Remote options for pushing (transport, auth).
+	Remote []remote.Option
+}
+
+// Release describes what Build pushed.
+type Release struct {
+	Ref        string            // host/repo:tag of the release image
+	Digest     string            // release image manifest digest
+	Image      v1.Image          // the release image
+	Components map[string]string // tag name -> pushed component reference (by digest)
+	Multi      map[string]bool   // tag names whose component is a multi-arch index
+	Names      []string          // tag names in image-references order
+	// ImageReferences is the rewritten image-references file.
+	ImageReferences []byte
+}
+
+// Build pushes the components and the release image to host
+// ("127.0.0.1:PORT").
+func Build(host string, o Options) (*Release, error) {
+	if o.Repo == "" {
+		o.Repo = "openshift-release-dev/ocp-v4.0-art-dev"
+	}
+	if o.ReleaseRepo == "" {
+		o.ReleaseRepo = "openshift-release-dev/ocp-release"
+	}
+	if o.Tag == "" {
+		o.Tag = "4.12.0-x86_64"
+	}
+	if o.LayerSize == 0 {
+		o.LayerSize = 512
+	}
+	dir := DataDir()
+	raw, err := os.ReadFile(filepath.Join(dir, "release-manifests", "image-references"))
+	if err != nil {
+		return nil, err
+	}
+	var is map[string]any
+	if err := json.Unmarshal(raw, &is); err != nil {
+		return nil, err
+	}
+	spec := is["spec"].(map[string]any)
+	tags := spec["tags"].([]any)
+	if o.Components > 0 && o.Components < len(tags) {
+		tags = tags[:o.Components]
+		spec["tags"] = tags
+	}
+	// Components share a base layer, as real payload images share RHEL layers.
+	base := synth.Layer(424242, o.LayerSize)
+	rel := &Release{Components: map[string]string{}, Multi: map[string]bool{}}
+	for i, t := range tags {
+		tag := t.(map[string]any)
+		name := tag["name"].(string)
+		var p synth.Pushable
+		if i%5 == 0 {
+			p, err = synth.Index(int64(1000+i), []string{"linux/amd64", "linux/arm64"}, synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
+			rel.Multi[name] = true
+		} else {
+			p, err = synth.Image(int64(1000+i), synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
+		}
+		if err != nil {
+			return nil, err
+		}
+		dgst, err := synth.Push(p, host+"/"+o.Repo, o.Remote...)
+		if err != nil {
+			return nil, fmt.Errorf("pushing component %s: %w", name, err)
+		}
+		r := host + "/" + o.Repo + "@" + dgst
+		tag["from"].(map[string]any)["name"] = r
+		rel.Components[name] = r
+		rel.Names = append(rel.Names, name)
+	}
+	rewritten, err := json.MarshalIndent(is, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	rel.ImageReferences = rewritten
+	img, err := Image(rewritten)
+	if err != nil {
+		return nil, err
+	}
+	rel.Image = img
+	rel.Ref = host + "/" + o.ReleaseRepo + ":" + o.Tag
+	if rel.Digest, err = synth.Push(img, rel.Ref, o.Remote...); err != nil {
+		return nil, err
+	}
+	return rel, nil
+}
+
+// Image builds a release image: a synthetic base layer, the REAL payload
+// layer (646 files), a top layer holding imageRefs as
+// release-manifests/image-references (nil: no top layer), and the REAL
+// release image config (labels, env, entrypoint, architecture).
+func Image(imageRefs []byte) (v1.Image, error) {
+	dir := DataDir()
+	payload, err := tarball.LayerFromFile(filepath.Join(dir, "release-manifests-layer.tar.gz"))
+	if err != nil {
+		return nil, err
+	}
+	layers := []v1.Layer{synth.Layer(7, 2048), payload}
+	if imageRefs != nil {
+		top, err := TarLayer(map[string][]byte{"release-manifests/image-references": imageRefs})
+		if err != nil {
+			return nil, err
+		}
+		layers = append(layers, top)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layers...)
+	if err != nil {
+		return nil, err
+	}
+	cfgData, err := os.ReadFile(filepath.Join(dir, "release-image-config.json"))
+	if err != nil {
+		return nil, err
+	}
+	real, err := v1.ParseConfigFile(bytes.NewReader(cfgData))
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS, cf.Config, cf.Created = real.Architecture, real.OS, real.Config, real.Created
+	return mutate.ConfigFile(img, cf)
+}
+
+// TarLayer returns an uncompressed-content layer holding files (path ->
+// content), written in sorted order so the digest is deterministic.
+func TarLayer(files map[string][]byte) (v1.Layer, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o444, Size: int64(len(files[n])), Typeflag: tar.TypeReg}); err != nil {
+			return nil, err
+		}
+		if _, err := tw.Write(files[n]); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	data := buf.Bytes()
+	// tarball gzips the tar itself, as registries expect.
+	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+}
