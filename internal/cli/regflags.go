@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/pflag"
+
+	"github.com/airlock-mirror/airlock/internal/auth"
+)
+
+// RegistryFlags are the flags of every command that talks to registries:
+// where credentials come from and how TLS is verified. Embed it in a
+// command's Options and call AddFlags on the command's flag set.
+type RegistryFlags struct {
+	// AuthFile, when set, is the only credentials file read (-a/--authfile).
+	AuthFile string
+	// Insecure allows plain HTTP and skips TLS verification.
+	Insecure bool
+	// CAFile holds extra PEM CA certificates trusted on top of the system pool.
+	CAFile string
+}
+
+// AddFlags registers -a/--authfile, --insecure and --ca-file.
+func (f *RegistryFlags) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVarP(&f.AuthFile, "authfile", "a", "",
+		"registry credentials file (podman auth.json or docker config.json); when set, the only file read "+
+			"(default: $REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json, ~/.config/containers/auth.json, ~/.docker/config.json)")
+	fs.BoolVar(&f.Insecure, "insecure", false,
+		"allow plain HTTP and skip TLS certificate verification (only for registries you trust; prefer --ca-file)")
+	fs.StringVar(&f.CAFile, "ca-file", "",
+		"PEM file of CA certificates to trust in addition to the system ones (e.g. a mirror registry's ROOT/certs/ca.crt)")
+}
+
+// Keychain returns the credential keychain for these flags.
+func (f *RegistryFlags) Keychain() (authn.Keychain, error) {
+	if f.AuthFile != "" {
+		// A typo in --authfile would otherwise silently mean "anonymous".
+		if _, err := os.Stat(f.AuthFile); err != nil {
+			return nil, fmt.Errorf("--authfile: %w", err)
+		}
+	}
+	return auth.NewKeychain(auth.Options{AuthFile: f.AuthFile}), nil
+}
+
+// RootCAs returns the system certificate pool plus the certificates of
+// --ca-file.
+func (f *RegistryFlags) RootCAs() (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if f.CAFile == "" {
+		return pool, nil
+	}
+	pem, err := os.ReadFile(f.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca-file %s: no PEM certificate found (want a file with -----BEGIN CERTIFICATE----- blocks)", f.CAFile)
+	}
+	return pool, nil
+}
+
+// Transport returns an HTTP transport configured from the flags: the
+// trusted CAs, TLS verification off with --insecure, and connection limits
+// sized for many parallel blob copies to the same registry.
+func (f *RegistryFlags) Transport() (http.RoundTripper, error) {
+	pool, err := f.RootCAs()
+	if err != nil {
+		return nil, err
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSClientConfig = &tls.Config{
+		RootCAs:            pool,
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: f.Insecure, //nolint:gosec // only with --insecure, which the user asked for
+	}
+	t.TLSHandshakeTimeout = 15 * time.Second
+	// A registry that accepted the connection but never answers must not
+	// hang a run; large blob bodies are not affected (this is time to headers).
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	t.ExpectContinueTimeout = 1 * time.Second
+	t.IdleConnTimeout = 90 * time.Second
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.ForceAttemptHTTP2 = true
+	return t, nil
+}
+
+// NameOptions are the go-containerregistry reference-parsing options for
+// the flags: with --insecure, references may be reached over plain HTTP.
+func (f *RegistryFlags) NameOptions() []name.Option {
+	if f.Insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+// RemoteOptions bundles keychain, transport and ctx as go-containerregistry
+// remote options, the usual way a command uses these flags.
+func (f *RegistryFlags) RemoteOptions(ctx context.Context) ([]remote.Option, error) {
+	kc, err := f.Keychain()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := f.Transport()
+	if err != nil {
+		return nil, err
+	}
+	return []remote.Option{remote.WithAuthFromKeychain(kc), remote.WithTransport(tr), remote.WithContext(ctx)}, nil
+}
