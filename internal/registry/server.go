@@ -1,0 +1,355 @@
+// Package registry runs airlock's embedded mirror registry: the
+// distribution/v3 registry application (handlers.NewApp) served on a
+// listener we own, so that "127.0.0.1:0" works and the chosen address is
+// known, with filesystem (or any distribution) storage, deletes enabled,
+// sparse manifest lists accepted (platform-filtered mirrors push an index
+// whose other children are deliberately absent), optional TLS and htpasswd
+// basic auth with a cache of verified credentials.
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+
+	// Storage drivers selectable with Options.Storage / --storage-config.
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
+)
+
+// Options configure a registry server.
+type Options struct {
+	// Addr is the TCP address to listen on, e.g. ":5000" or "127.0.0.1:0".
+	Addr string
+	// Root is the filesystem storage directory. Ignored when Storage names
+	// another driver.
+	Root string
+	// Storage, when set, replaces the filesystem storage section, e.g. an
+	// s3-aws section read from --storage-config. airlock still forces
+	// delete.enabled and, with ReadOnly, maintenance.readonly.
+	Storage configuration.Storage
+	// TLS, when non-nil, serves HTTPS with this configuration.
+	TLS *tls.Config
+	// HtpasswdFile, when set, requires HTTP basic auth checked against this
+	// bcrypt htpasswd file. Empty means anonymous read/write.
+	HtpasswdFile string
+	// Realm is the basic-auth realm; default "airlock".
+	Realm string
+	// ReadOnly refuses pushes and deletes (405 with UNSUPPORTED).
+	ReadOnly bool
+	// HTTPSecret signs upload-session state. Several instances behind one
+	// load balancer over shared storage need the same secret, because a
+	// blob upload started on one may continue on another. Empty: random.
+	HTTPSecret string
+	// Logger receives airlock's own log lines; nil means slog.Default().
+	Logger *slog.Logger
+	// Wrap, when set, wraps the registry handler (for example with the
+	// OCI-conformance layer); it receives the server to reach storage.
+	Wrap func(s *Server, next http.Handler) http.Handler
+}
+
+// Server is a running registry.
+type Server struct {
+	opts     Options
+	app      *handlers.App
+	auth     *htpasswdController
+	handler  http.Handler
+	listener net.Listener
+	http     *http.Server
+	storage  configuration.Storage
+
+	done    chan struct{}
+	serveMu sync.Mutex
+	err     error
+}
+
+// Start builds the registry and starts serving in the background. Stop it
+// with Shutdown or Close.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	s, err := New(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Listen(); err != nil {
+		s.app.Shutdown()
+		return nil, err
+	}
+	go s.Serve()
+	return s, nil
+}
+
+// New builds the registry application without listening; see Listen and
+// Serve, or use Start.
+func New(ctx context.Context, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Realm == "" {
+		opts.Realm = "airlock"
+	}
+	quietDistributionLogs(opts.Logger)
+
+	storage, err := storageConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	config := &configuration.Configuration{Storage: storage}
+	config.Log.AccessLog.Disabled = true
+	config.HTTP.Addr = opts.Addr
+	config.HTTP.Secret = opts.HTTPSecret
+	if config.HTTP.Secret == "" {
+		// Our own random secret: distribution would make one too, but warns.
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("generating HTTP secret: %w", err)
+		}
+		config.HTTP.Secret = hex.EncodeToString(b[:])
+	}
+	// Sparse indexes: a platform-filtered mirror pushes a manifest list
+	// whose filtered-out children are absent; distribution's default
+	// ("all") would reject it and the index digest could not be kept.
+	config.Validation.Manifests.Indexes.Platforms = "none"
+	// Non-distributable (foreign) layers carry URLs; accept http(s) ones so
+	// Windows images and OCI conformance "urls" manifests can be pushed.
+	config.Validation.Manifests.URLs.Allow = []string{`^https?://`}
+
+	s := &Server{opts: opts, storage: storage, done: make(chan struct{})}
+	if opts.HtpasswdFile != "" {
+		ac, err := newHtpasswdController(opts.HtpasswdFile, opts.Realm)
+		if err != nil {
+			return nil, err
+		}
+		s.auth = ac
+		config.Auth = configuration.Auth{authName: configuration.Parameters{controllerKey: ac}}
+	}
+
+	// OTel: distribution's tracing setup reads this; we never call it, but a
+	// library inside the app may, and an exporter trying to reach
+	// localhost:4318 in an air-gapped site only produces noise.
+	if os.Getenv("OTEL_TRACES_EXPORTER") == "" {
+		os.Setenv("OTEL_TRACES_EXPORTER", "none")
+	}
+
+	app, err := newApp(ctx, config)
+	if err != nil {
+		return nil, err
+	}
+	s.app = app
+	s.handler = app
+	if opts.Wrap != nil {
+		s.handler = opts.Wrap(s, s.handler)
+	}
+	return s, nil
+}
+
+// newApp calls handlers.NewApp, which reports configuration errors by
+// panicking, and turns such a panic into an error.
+func newApp(ctx context.Context, config *configuration.Configuration) (app *handlers.App, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("configuring registry storage %q: %v", config.Storage.Type(), r)
+		}
+	}()
+	return handlers.NewApp(ctx, config), nil
+}
+
+// storageConfig builds the distribution storage section.
+func storageConfig(opts Options) (configuration.Storage, error) {
+	st := configuration.Storage{}
+	for k, v := range opts.Storage {
+		p := configuration.Parameters{}
+		for pk, pv := range v {
+			p[pk] = pv
+		}
+		st[k] = p
+	}
+	if st.Type() == "" {
+		if opts.Root == "" {
+			return nil, errors.New("registry storage: set a root directory (--root) or a storage configuration (--storage-config)")
+		}
+		root, err := filepath.Abs(opts.Root)
+		if err != nil {
+			return nil, fmt.Errorf("registry root %s: %w", opts.Root, err)
+		}
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, fmt.Errorf("creating registry root %s: %w", root, err)
+		}
+		st["filesystem"] = configuration.Parameters{"rootdirectory": root}
+	}
+	// Mirrors must be able to delete (gc, retries that replace content).
+	st["delete"] = configuration.Parameters{"enabled": true}
+	if _, ok := st["cache"]; !ok {
+		// Blob descriptor cache: saves a storage stat per HEAD, which
+		// mirroring tools issue for every layer before deciding to push.
+		st["cache"] = configuration.Parameters{"blobdescriptor": "inmemory"}
+	}
+	maint, _ := st["maintenance"]
+	if maint == nil {
+		maint = configuration.Parameters{}
+	}
+	if opts.ReadOnly {
+		maint["readonly"] = map[any]any{"enabled": true}
+		// Purging uploads writes to storage; distribution's docs require it
+		// off in read-only mode.
+		maint["uploadpurging"] = map[any]any{"enabled": false}
+	}
+	st["maintenance"] = maint
+	return st, nil
+}
+
+// Listen opens the listener on Options.Addr (TLS when configured).
+func (s *Server) Listen() error {
+	addr := s.opts.Addr
+	if addr == "" {
+		addr = ":5000"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	if s.opts.TLS != nil {
+		cfg := s.opts.TLS.Clone()
+		if cfg.MinVersion == 0 {
+			cfg.MinVersion = tls.VersionTLS12
+		}
+		if len(cfg.NextProtos) == 0 {
+			cfg.NextProtos = []string{"h2", "http/1.1"}
+		}
+		l = tls.NewListener(l, cfg)
+	}
+	s.listener = l
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 30 * time.Second,
+		// No write timeout: a multi-GiB layer download takes as long as it takes.
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
+	}
+	return nil
+}
+
+// Serve serves until Shutdown or Close; it returns nil after a clean stop.
+func (s *Server) Serve() error {
+	defer close(s.done)
+	err := s.http.Serve(s.listener)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	s.serveMu.Lock()
+	s.err = err
+	s.serveMu.Unlock()
+	return err
+}
+
+// Done is closed when Serve returns.
+func (s *Server) Done() <-chan struct{} { return s.done }
+
+// Err returns Serve's error once Done is closed.
+func (s *Server) Err() error {
+	s.serveMu.Lock()
+	defer s.serveMu.Unlock()
+	return s.err
+}
+
+// Shutdown stops accepting connections and waits for in-flight requests
+// (uploads included) until ctx expires, then stops the registry app.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	if s.http != nil {
+		err = s.http.Shutdown(ctx)
+	}
+	if aerr := s.app.Shutdown(); aerr != nil && err == nil {
+		err = aerr
+	}
+	return err
+}
+
+// Close stops the server immediately.
+func (s *Server) Close() error {
+	var err error
+	if s.http != nil {
+		err = s.http.Close()
+	}
+	s.app.Shutdown()
+	return err
+}
+
+// Addr returns the address the server listens on, e.g. "127.0.0.1:41234".
+func (s *Server) Addr() string {
+	if s.listener == nil {
+		return ""
+	}
+	return s.listener.Addr().String()
+}
+
+// Host returns a host:port clients can use: the listen address, with an
+// unspecified IP (":5000", "[::]:5000") replaced by 127.0.0.1.
+func (s *Server) Host() string {
+	host, port, err := net.SplitHostPort(s.Addr())
+	if err != nil {
+		return s.Addr()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// URL returns the base URL, e.g. "https://127.0.0.1:41234".
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.opts.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + s.Host()
+}
+
+// Handler returns the complete HTTP handler (auth, registry API, wrappers).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// StorageConfig returns the effective distribution storage section; other
+// layers (OCI compatibility, gc) open the same storage with it.
+func (s *Server) StorageConfig() configuration.Storage { return s.storage }
+
+// Root returns the filesystem storage root, or "" for other drivers.
+func (s *Server) Root() string {
+	if fs, ok := s.storage["filesystem"]; ok {
+		if r, ok := fs["rootdirectory"].(string); ok {
+			return r
+		}
+	}
+	return ""
+}
+
+// Authenticator returns the credential checker, or nil when anonymous.
+func (s *Server) Authenticator() interface {
+	Authenticate(user, password string) error
+	BcryptCalls() int64
+} {
+	if s.auth == nil {
+		return nil
+	}
+	return s.auth.authn
+}
+
+// Anonymous reports whether the registry accepts unauthenticated requests.
+func (s *Server) Anonymous() bool { return s.auth == nil }
+
+func (s *Server) String() string {
+	return strings.TrimSpace(fmt.Sprintf("registry %s storage=%s", s.URL(), s.storage.Type()))
+}
