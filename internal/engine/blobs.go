@@ -1,0 +1,331 @@
+package engine
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// blobLedger remembers, per destination location and digest, which
+// repositories hold the blob and whether an upload is in flight, so every
+// unique blob crosses the wire at most once per destination per run: the
+// first image to need a blob uploads it, the others wait for that upload and
+// then mount it into their own repository.
+type blobLedger struct {
+	mu sync.Mutex
+	m  map[string]*blobState // location + " " + digest
+}
+
+type blobState struct {
+	done  chan struct{} // closed when the upload in flight ends
+	err   error         // its result
+	repos map[string]bool
+}
+
+func newBlobLedger() *blobLedger { return &blobLedger{m: map[string]*blobState{}} }
+
+// blobOutcome says how a blob got to its destination.
+type blobOutcome int
+
+const (
+	blobSkipped blobOutcome = iota // already there
+	blobMounted                    // cross-repository mount
+	blobCopied                     // bytes transferred
+)
+
+// ensureBlob makes desc present in dst, copying it from src if needed.
+// It returns how, and the bytes transferred.
+func (e *Engine) ensureBlob(ctx context.Context, src, dst endpoint, desc v1.Descriptor) (blobOutcome, int64, error) {
+	digest := desc.Digest.String()
+	key := dst.location() + " " + digest
+	repo := dst.repoName()
+	if _, ok := dst.(*storeEndpoint); ok {
+		repo = "" // one blob pool for the whole store
+	}
+	for {
+		e.blobs.mu.Lock()
+		st := e.blobs.m[key]
+		if st == nil {
+			st = &blobState{done: make(chan struct{}), repos: map[string]bool{}}
+			e.blobs.m[key] = st
+			e.blobs.mu.Unlock()
+			out, n, err := e.transferLimited(ctx, src, dst, desc, nil)
+			e.blobs.mu.Lock()
+			if err != nil {
+				// Forget the failure so a later image retries on its own.
+				delete(e.blobs.m, key)
+			} else {
+				st.repos[repo] = true
+			}
+			st.err = err
+			close(st.done)
+			e.blobs.mu.Unlock()
+			return out, n, err
+		}
+		select {
+		case <-st.done:
+		default:
+			e.blobs.mu.Unlock()
+			select {
+			case <-st.done:
+				continue
+			case <-ctx.Done():
+				return 0, 0, ctx.Err()
+			}
+		}
+		if st.err != nil {
+			e.blobs.mu.Unlock()
+			continue // a failed entry has been removed; try ourselves
+		}
+		if st.repos[repo] {
+			e.blobs.mu.Unlock()
+			return blobSkipped, 0, nil
+		}
+		var from []string
+		for r := range st.repos {
+			from = append(from, r)
+		}
+		e.blobs.mu.Unlock()
+		out, n, err := e.transferLimited(ctx, src, dst, desc, from)
+		if err != nil {
+			return out, n, err
+		}
+		e.blobs.mu.Lock()
+		st.repos[repo] = true
+		e.blobs.mu.Unlock()
+		return out, n, nil
+	}
+}
+
+// transferLimited is transferBlob holding a slot of the blob semaphore.
+// Waiting for another image's upload holds no slot, so waiters never
+// starve the uploads they wait for.
+func (e *Engine) transferLimited(ctx context.Context, src, dst endpoint, desc v1.Descriptor, from []string) (blobOutcome, int64, error) {
+	select {
+	case e.blobSem <- struct{}{}:
+	case <-ctx.Done():
+		return 0, 0, ctx.Err()
+	}
+	defer func() { <-e.blobSem }()
+	return e.transferBlob(ctx, src, dst, desc, from)
+}
+
+// transferBlob puts one blob into dst: skip when present, else mount from a
+// repository of the same registry known to hold it (mountFrom, or the
+// source repository when source and destination share the registry), else
+// stream it from src.
+func (e *Engine) transferBlob(ctx context.Context, src, dst endpoint, desc v1.Descriptor, mountFrom []string) (blobOutcome, int64, error) {
+	digest := desc.Digest.String()
+	if sd, ok := dst.(*storeEndpoint); ok {
+		if _, ok := sd.s.HasBlob(digest); ok {
+			return blobSkipped, 0, nil
+		}
+		var n int64
+		err := retry(ctx, e.opts.RetryTimes, e.log, "copy blob "+digest, func() error {
+			r := e.newBlobReader(ctx, src, desc)
+			defer r.Close()
+			_, err := sd.s.WriteBlob(digest, desc.Size, r)
+			n = r.read
+			if r.verifyErr != nil {
+				return permanent(r.verifyErr)
+			}
+			return err
+		})
+		if err != nil {
+			return 0, n, fmt.Errorf("copying blob %s to %s: %w", digest, dst, err)
+		}
+		return blobCopied, desc.Size, nil
+	}
+	rd := dst.(*registryEndpoint)
+	// A mount we are told about implies the blob is not in our repo yet, but
+	// HEAD first anyway when we know nothing: it is the cheapest request and
+	// makes re-runs upload nothing.
+	if len(mountFrom) == 0 {
+		ok, err := rd.hasBlob(ctx, digest)
+		if err != nil {
+			return 0, 0, fmt.Errorf("checking blob %s in %s: %w", digest, dst, err)
+		}
+		if ok {
+			return blobSkipped, 0, nil
+		}
+		if rs, same := src.(*registryEndpoint); same && rs.c.host == rd.c.host && rs.repo != rd.repo {
+			mountFrom = []string{rs.repo}
+		}
+	}
+	var out blobOutcome
+	var n int64
+	err := retry(ctx, e.opts.RetryTimes, e.log, "copy blob "+digest, func() error {
+		from := ""
+		if len(mountFrom) > 0 {
+			from = mountFrom[0]
+		}
+		mounted, loc, err := rd.c.startUpload(ctx, rd.repo, digest, from)
+		if err != nil {
+			return err
+		}
+		if mounted {
+			out = blobMounted
+			return nil
+		}
+		// Mount refused (or none asked): upload to the location given.
+		r := e.newBlobReader(ctx, src, desc)
+		defer r.Close()
+		var body io.Reader = r
+		if desc.Size == 0 {
+			body = http.NoBody
+		}
+		err = rd.c.putBlob(ctx, loc, digest, desc.Size, body)
+		n += r.read
+		if r.verifyErr != nil {
+			return permanent(r.verifyErr)
+		}
+		if err != nil {
+			return err
+		}
+		out = blobCopied
+		return nil
+	})
+	if err != nil {
+		return 0, n, fmt.Errorf("copying blob %s to %s: %w", digest, dst, err)
+	}
+	if out == blobCopied {
+		return out, desc.Size, nil
+	}
+	return out, 0, nil
+}
+
+// blobReader streams one blob from a source, verifying size and digest as
+// it goes, and resuming an interrupted download with a Range request (or by
+// re-reading and discarding when the source ignores Range). The consumer
+// sees one continuous, verified stream; at the end a mismatch is returned
+// instead of io.EOF, so a corrupt blob is never committed.
+type blobReader struct {
+	ctx       context.Context
+	e         *Engine
+	src       endpoint
+	desc      v1.Descriptor
+	body      io.ReadCloser
+	off       int64 // bytes delivered to the consumer
+	h         hash.Hash
+	resumes   int
+	read      int64 // bytes received over the wire (progress, stats)
+	verifyErr error
+}
+
+func (e *Engine) newBlobReader(ctx context.Context, src endpoint, desc v1.Descriptor) *blobReader {
+	return &blobReader{ctx: ctx, e: e, src: src, desc: desc, h: sha256.New()}
+}
+
+func (r *blobReader) open() error {
+	body, start, err := r.src.openBlob(r.ctx, r.desc.Digest.String(), r.off)
+	if err != nil {
+		return err
+	}
+	// The source ignored Range: skip what we already delivered.
+	if start < r.off {
+		if _, err := io.CopyN(io.Discard, body, r.off-start); err != nil {
+			body.Close()
+			return err
+		}
+	}
+	r.body = body
+	return nil
+}
+
+func (r *blobReader) Read(p []byte) (int, error) {
+	if r.verifyErr != nil {
+		return 0, r.verifyErr
+	}
+	for {
+		if r.body == nil {
+			if err := r.open(); err != nil {
+				return 0, err
+			}
+		}
+		// Never read past the declared size: a source sending more is wrong.
+		if rem := r.desc.Size - r.off; int64(len(p)) > rem+1 {
+			p = p[:rem+1]
+		}
+		n, err := r.body.Read(p)
+		if n > 0 {
+			r.h.Write(p[:n])
+			r.off += int64(n)
+			r.read += int64(n)
+			r.e.stats.inflight.Add(int64(n))
+		}
+		if r.off > r.desc.Size {
+			r.verifyErr = fmt.Errorf("blob %s: source sent more than the %d bytes its descriptor says", r.desc.Digest, r.desc.Size)
+			return 0, r.verifyErr
+		}
+		if err == io.EOF {
+			if r.off != r.desc.Size {
+				if r.resumable() {
+					continue
+				}
+				r.verifyErr = fmt.Errorf("blob %s: got %d bytes, want %d", r.desc.Digest, r.off, r.desc.Size)
+				return n, r.verifyErr
+			}
+			if got := "sha256:" + hex.EncodeToString(r.h.Sum(nil)); got != r.desc.Digest.String() {
+				r.verifyErr = fmt.Errorf("blob %s: content hashes to %s (corrupt source or transfer)", r.desc.Digest, got)
+				return n, r.verifyErr
+			}
+			return n, io.EOF
+		}
+		if err != nil {
+			if transient(err) && r.resumable() {
+				if n > 0 {
+					return n, nil
+				}
+				continue
+			}
+			return n, err
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// resumable closes the broken body and reports whether to reopen at r.off.
+func (r *blobReader) resumable() bool {
+	if r.body != nil {
+		r.body.Close()
+		r.body = nil
+	}
+	if r.resumes >= r.e.opts.RetryTimes || r.ctx.Err() != nil {
+		return false
+	}
+	r.resumes++
+	r.e.log.Debug("resuming blob download", "digest", r.desc.Digest.String(), "offset", r.off, "attempt", r.resumes)
+	select {
+	case <-time.After(backoff(r.resumes, nil)):
+	case <-r.ctx.Done():
+		return false
+	}
+	return true
+}
+
+func (r *blobReader) Close() error {
+	if r.body != nil {
+		err := r.body.Close()
+		r.body = nil
+		return err
+	}
+	return nil
+}
+
+// statCounters are updated atomically by concurrent copies.
+type statCounters struct {
+	manifests, blobsCopied, blobsMounted, blobsSkipped, bytes atomic.Int64
+	inflight                                                  atomic.Int64 // bytes read from sources (progress)
+	itemsDone                                                 atomic.Int64
+}

@@ -1,0 +1,478 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/time/rate"
+)
+
+// The blob path talks plain HTTP to registries (HEAD, mount, POST + one
+// streaming monolithic PUT with Content-Length, GET with Range) instead of
+// going through a generic image library: that is what lets a blob stream
+// from the source GET body straight into the destination PUT body, hashed on
+// the way through, with no temp file and no second pass. Authentication
+// (basic, bearer token exchange and refresh on scope challenges) is
+// go-containerregistry's transport, wrapped around our limiter.
+
+// acceptManifests is every manifest media type the engine copies.
+var acceptManifests = strings.Join([]string{
+	"application/vnd.oci.image.index.v1+json",
+	"application/vnd.docker.distribution.manifest.list.v2+json",
+	"application/vnd.oci.image.manifest.v1+json",
+	"application/vnd.docker.distribution.manifest.v2+json",
+	"application/vnd.docker.distribution.manifest.v1+prettyjws",
+	"application/vnd.docker.distribution.manifest.v1+json",
+}, ", ")
+
+func defaultTransport() http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// Many parallel blob streams to one host: keep their connections alive
+	// instead of re-dialling (the default keeps only 2 idle per host).
+	t.MaxIdleConnsPerHost = 64
+	t.MaxIdleConns = 256
+	t.ResponseHeaderTimeout = 2 * time.Minute
+	return t
+}
+
+// hostPool holds one client per registry host, created on first use.
+type hostPool struct {
+	e     *Engine
+	mu    sync.Mutex
+	hosts map[string]*hostEntry
+	lims  map[string]*hostLimit
+}
+
+type hostEntry struct {
+	once sync.Once
+	c    *hostClient
+	err  error
+}
+
+func newHostPool(e *Engine) *hostPool {
+	return &hostPool{e: e, hosts: map[string]*hostEntry{}, lims: map[string]*hostLimit{}}
+}
+
+// hostClient talks to one registry.
+type hostClient struct {
+	host   string
+	scheme string
+	http   *http.Client
+	e      *Engine
+}
+
+func isLoopback(host string) bool {
+	h := host
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		h = hh
+	}
+	h = strings.Trim(h, "[]")
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (p *hostPool) get(ctx context.Context, host string) (*hostClient, error) {
+	p.mu.Lock()
+	he := p.hosts[host]
+	if he == nil {
+		he = &hostEntry{}
+		p.hosts[host] = he
+	}
+	p.mu.Unlock()
+	he.once.Do(func() { he.c, he.err = p.dial(ctx, host) })
+	if he.err != nil {
+		// Do not cache a failure caused by a cancelled context or a
+		// transient outage for the rest of a long run: let the next caller
+		// try again.
+		p.mu.Lock()
+		if p.hosts[host] == he {
+			delete(p.hosts, host)
+		}
+		p.mu.Unlock()
+	}
+	return he.c, he.err
+}
+
+// limit returns the per-host request limiter.
+func (p *hostPool) limit(host string) *hostLimit {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.lims[host]
+	if l == nil {
+		l = &hostLimit{sem: make(chan struct{}, p.e.opts.MaxPerRegistry)}
+		if p.e.opts.RateLimit > 0 {
+			burst := int(p.e.opts.RateLimit)
+			if burst < 1 {
+				burst = 1
+			}
+			l.rate = rate.NewLimiter(rate.Limit(p.e.opts.RateLimit), burst)
+		}
+		p.lims[host] = l
+	}
+	return l
+}
+
+func (p *hostPool) dial(ctx context.Context, host string) (*hostClient, error) {
+	base := p.e.opts.Transport
+	insecure := p.e.opts.Insecure
+	if insecure {
+		if t, ok := base.(*http.Transport); ok {
+			t = t.Clone()
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{}
+			}
+			t.TLSClientConfig.InsecureSkipVerify = true
+			base = t
+		}
+	}
+	limited := &limitTransport{inner: base, pool: p}
+	var nopts []name.Option
+	if insecure || isLoopback(host) {
+		// Allows the plain-HTTP fallback after HTTPS fails, as docker does
+		// for loopback registries.
+		nopts = append(nopts, name.Insecure)
+	}
+	reg, err := name.NewRegistry(host, nopts...)
+	if err != nil {
+		return nil, fmt.Errorf("registry host %q: %w", host, err)
+	}
+	var pr *transport.Challenge
+	err = retry(ctx, p.e.opts.RetryTimes, p.e.log, "ping "+host, func() error {
+		var perr error
+		pr, perr = transport.Ping(ctx, reg, limited)
+		return perr
+	})
+	if err != nil {
+		return nil, fmt.Errorf("contacting registry %s: %w", host, err)
+	}
+	scheme := "https"
+	if pr.Insecure {
+		scheme = "http"
+	}
+	auth, err := p.e.opts.Keychain.Resolve(reg)
+	if err != nil {
+		return nil, fmt.Errorf("credentials for %s: %w", host, err)
+	}
+	if auth == nil {
+		auth = authn.Anonymous
+	}
+	rt, err := transport.NewWithContext(ctx, reg, auth, limited, nil)
+	if err != nil {
+		return nil, fmt.Errorf("authenticating to %s: %w", host, err)
+	}
+	return &hostClient{host: host, scheme: scheme, e: p.e,
+		http: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}, nil
+}
+
+// checkRedirect follows blob redirects (S3/CDN storage) but never forwards
+// credentials to another host; go-containerregistry's transport only adds
+// them for the registry host.
+func checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
+}
+
+// hostLimit bounds concurrent requests and the request rate of one host.
+type hostLimit struct {
+	sem  chan struct{}
+	rate *rate.Limiter
+}
+
+// limitTransport holds a host slot from the request until its response
+// body is closed (or fully read), so streaming bodies count as busy.
+type limitTransport struct {
+	inner http.RoundTripper
+	pool  *hostPool
+}
+
+func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	l := t.pool.limit(req.URL.Host)
+	ctx := req.Context()
+	if l.rate != nil {
+		if err := l.rate.Wait(ctx); err != nil {
+			return nil, err
+		}
+	}
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	resp, err := t.inner.RoundTrip(req)
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	resp.Body = &releaseBody{ReadCloser: resp.Body, release: func() { <-l.sem }}
+	return resp, nil
+}
+
+type releaseBody struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (b *releaseBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil {
+		b.once.Do(b.release)
+	}
+	return n, err
+}
+
+func (b *releaseBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.release)
+	return err
+}
+
+// httpError is a registry response with an unexpected status.
+type httpError struct {
+	Method     string
+	URL        string
+	Status     int
+	Body       string
+	RetryAfter time.Duration
+}
+
+func (e *httpError) Error() string {
+	msg := strings.TrimSpace(e.Body)
+	if len(msg) > 300 {
+		msg = msg[:300] + "..."
+	}
+	if msg != "" {
+		return fmt.Sprintf("%s %s: %s: %s", e.Method, e.URL, http.StatusText(e.Status), msg)
+	}
+	return fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.Status, http.StatusText(e.Status))
+}
+
+func (e *httpError) Unwrap() error {
+	if e.Status == http.StatusNotFound {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func newHTTPError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	he := &httpError{Method: resp.Request.Method, URL: redactURL(resp.Request.URL), Status: resp.StatusCode, Body: string(b)}
+	if ra := resp.Header.Get("Retry-After"); ra != "" {
+		if secs, err := time.ParseDuration(strings.TrimSpace(ra) + "s"); err == nil {
+			he.RetryAfter = secs
+		} else if t, err := http.ParseTime(ra); err == nil {
+			he.RetryAfter = time.Until(t)
+		}
+	}
+	return he
+}
+
+// redactURL drops the query (upload state tokens, signed URLs) from errors.
+func redactURL(u *url.URL) string {
+	c := *u
+	c.RawQuery = ""
+	return c.String()
+}
+
+func (c *hostClient) url(repo, kind, ref string) string {
+	return fmt.Sprintf("%s://%s/v2/%s/%s/%s", c.scheme, c.host, repo, kind, ref)
+}
+
+// send does one request; bodyless requests are retried on transient errors.
+// ok lists the statuses returned to the caller; others become httpError.
+func (c *hostClient) send(ctx context.Context, method, u string, hdr http.Header, ok ...int) (*http.Response, error) {
+	var resp *http.Response
+	err := retry(ctx, c.e.opts.RetryTimes, c.e.log, method+" "+u, func() error {
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		if err != nil {
+			return permanent(err)
+		}
+		for k, v := range hdr {
+			req.Header[k] = v
+		}
+		r, err := c.http.Do(req)
+		if err != nil {
+			return err
+		}
+		for _, s := range ok {
+			if r.StatusCode == s {
+				resp = r
+				return nil
+			}
+		}
+		return newHTTPError(r)
+	})
+	return resp, err
+}
+
+// manifestInfo is what a HEAD or GET of a manifest tells.
+type manifestInfo struct {
+	Digest    string
+	MediaType string
+	Size      int64
+}
+
+// headManifest returns found=false for a 404.
+func (c *hostClient) headManifest(ctx context.Context, repo, reference string) (manifestInfo, bool, error) {
+	resp, err := c.send(ctx, http.MethodHead, c.url(repo, "manifests", reference),
+		http.Header{"Accept": {acceptManifests}}, http.StatusOK, http.StatusNotFound)
+	if err != nil {
+		return manifestInfo{}, false, err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return manifestInfo{}, false, nil
+	}
+	return manifestInfo{Digest: resp.Header.Get("Docker-Content-Digest"), MediaType: resp.Header.Get("Content-Type"),
+		Size: resp.ContentLength}, true, nil
+}
+
+// maxManifestSize bounds manifest reads: real manifests are kilobytes; a
+// runaway body must not exhaust memory.
+const maxManifestSize = 8 << 20
+
+func (c *hostClient) getManifest(ctx context.Context, repo, reference string) ([]byte, string, error) {
+	var data []byte
+	var mt string
+	err := retry(ctx, c.e.opts.RetryTimes, c.e.log, "GET manifest "+repo+":"+reference, func() error {
+		resp, err := c.send(ctx, http.MethodGet, c.url(repo, "manifests", reference),
+			http.Header{"Accept": {acceptManifests}}, http.StatusOK)
+		if err != nil {
+			var he *httpError
+			if errors.As(err, &he) && he.Status == http.StatusNotFound {
+				return permanent(err)
+			}
+			return permanent(err) // send already retried
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestSize+1))
+		if err != nil {
+			return err // a body cut mid-way is transient: retried
+		}
+		if len(b) > maxManifestSize {
+			return permanent(fmt.Errorf("manifest %s@%s larger than %d bytes", repo, reference, maxManifestSize))
+		}
+		data, mt = b, resp.Header.Get("Content-Type")
+		return nil
+	})
+	return data, mt, err
+}
+
+func (c *hostClient) putManifest(ctx context.Context, repo, reference string, data []byte, mediaType string) error {
+	return retry(ctx, c.e.opts.RetryTimes, c.e.log, "PUT manifest "+repo+":"+reference, func() error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.url(repo, "manifests", reference), strings.NewReader(string(data)))
+		if err != nil {
+			return permanent(err)
+		}
+		req.Header.Set("Content-Type", mediaType)
+		req.ContentLength = int64(len(data))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(string(data))), nil }
+		resp, err := c.http.Do(req)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+			return newHTTPError(resp)
+		}
+		resp.Body.Close()
+		return nil
+	})
+}
+
+// hasBlob HEADs a blob in repo.
+func (c *hostClient) hasBlob(ctx context.Context, repo, digest string) (bool, error) {
+	resp, err := c.send(ctx, http.MethodHead, c.url(repo, "blobs", digest), nil, http.StatusOK, http.StatusNotFound)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, nil
+}
+
+// getBlob opens a blob for reading from offset. It returns the body and the
+// offset the body actually starts at (0 when the server ignored Range).
+func (c *hostClient) getBlob(ctx context.Context, repo, digest string, offset int64) (io.ReadCloser, int64, error) {
+	hdr := http.Header{}
+	if offset > 0 {
+		hdr.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+	}
+	resp, err := c.send(ctx, http.MethodGet, c.url(repo, "blobs", digest), hdr, http.StatusOK, http.StatusPartialContent)
+	if err != nil {
+		return nil, 0, err
+	}
+	if resp.StatusCode == http.StatusPartialContent {
+		return resp.Body, offset, nil
+	}
+	return resp.Body, 0, nil
+}
+
+// startUpload POSTs an upload; with from != "" it first asks for a
+// cross-repository mount. mounted reports a 201 (done); otherwise location
+// is where to PUT the content.
+func (c *hostClient) startUpload(ctx context.Context, repo, digest, from string) (mounted bool, location string, err error) {
+	u := fmt.Sprintf("%s://%s/v2/%s/blobs/uploads/", c.scheme, c.host, repo)
+	if from != "" {
+		u += "?mount=" + url.QueryEscape(digest) + "&from=" + url.QueryEscape(from)
+	}
+	resp, err := c.send(ctx, http.MethodPost, u, nil, http.StatusCreated, http.StatusAccepted)
+	if err != nil {
+		return false, "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusCreated {
+		return true, "", nil
+	}
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return false, "", fmt.Errorf("POST %s: registry returned no upload Location", redactURL(resp.Request.URL))
+	}
+	lu, err := resp.Request.URL.Parse(loc)
+	if err != nil {
+		return false, "", fmt.Errorf("upload location %q: %w", loc, err)
+	}
+	return false, lu.String(), nil
+}
+
+// putBlob finishes an upload with one monolithic PUT streaming body.
+func (c *hostClient) putBlob(ctx context.Context, location, digest string, size int64, body io.Reader) error {
+	u, err := url.Parse(location)
+	if err != nil {
+		return permanent(fmt.Errorf("upload location %q: %w", location, err))
+	}
+	q := u.Query()
+	q.Set("digest", digest)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), io.NopCloser(body))
+	if err != nil {
+		return permanent(err)
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
+		return newHTTPError(resp)
+	}
+	resp.Body.Close()
+	return nil
+}

@@ -1,0 +1,287 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/store"
+)
+
+// endpoint is one repository on some transport: a registry repository, a
+// repository of the local store, or a plain OCI layout.
+type endpoint interface {
+	// location identifies where blobs are shared: a registry host, or a
+	// store directory. Dedup and mounts work within one location.
+	location() string
+	// repoName is the repository (registry path; store repo; "" for oci).
+	repoName() string
+	String() string
+
+	getManifest(ctx context.Context, reference string) (data []byte, mediaType string, err error)
+	headManifest(ctx context.Context, reference string) (manifestInfo, bool, error)
+	// putManifest stores a manifest by digest (children and parents).
+	putManifest(ctx context.Context, digest string, data []byte, mediaType string) error
+	// name points tag (or, when tag is "", a digest-only name) at a stored
+	// top-level manifest. source is the full reference it came from.
+	name(ctx context.Context, tag string, desc v1.Descriptor, data []byte, source string) error
+
+	hasBlob(ctx context.Context, digest string) (bool, error)
+	// openBlob reads a blob from offset; start is where the returned body
+	// actually begins (0 when the source cannot seek).
+	openBlob(ctx context.Context, digest string, offset int64) (body io.ReadCloser, start int64, err error)
+}
+
+// endpointFor opens the endpoint of r.
+func (e *Engine) endpointFor(ctx context.Context, r ref.Ref) (endpoint, error) {
+	switch r.Transport {
+	case ref.Docker, "":
+		c, err := e.hosts.get(ctx, r.Registry)
+		if err != nil {
+			return nil, err
+		}
+		return &registryEndpoint{c: c, repo: r.Path}, nil
+	case ref.File:
+		dir, repo, err := e.storePath(r)
+		if err != nil {
+			return nil, err
+		}
+		s, err := e.openStore(dir)
+		if err != nil {
+			return nil, err
+		}
+		return &storeEndpoint{s: s, repo: repo}, nil
+	case ref.OCI:
+		s, err := e.openStore(r.Path)
+		if err != nil {
+			return nil, err
+		}
+		return &storeEndpoint{s: s, repo: "", plain: true}, nil
+	}
+	return nil, fmt.Errorf("%s: unsupported transport %q", r, r.Transport)
+}
+
+// storePath maps a file:// reference to (store directory, repository); see
+// the package comment.
+func (e *Engine) storePath(r ref.Ref) (dir, repo string, err error) {
+	if e.opts.StoreDir != "" {
+		return e.opts.StoreDir, r.Path, nil
+	}
+	d, rest, ok := strings.Cut(r.Path, "/")
+	if !ok || rest == "" {
+		return "", "", fmt.Errorf("%s: no store directory: write file://DIR/REPO[:TAG] or set the store directory (--dir)", r)
+	}
+	return d, rest, nil
+}
+
+func (e *Engine) openStore(dir string) (*store.Store, error) {
+	key := filepath.Clean(dir)
+	if s, ok := e.stores.Load(key); ok {
+		return s.(*store.Store), nil
+	}
+	s, err := store.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := e.stores.LoadOrStore(key, s)
+	return actual.(*store.Store), nil
+}
+
+// registryEndpoint is a repository of a registry.
+type registryEndpoint struct {
+	c    *hostClient
+	repo string
+}
+
+func (r *registryEndpoint) location() string { return "docker://" + r.c.host }
+func (r *registryEndpoint) repoName() string { return r.repo }
+func (r *registryEndpoint) String() string   { return r.c.host + "/" + r.repo }
+
+func (r *registryEndpoint) getManifest(ctx context.Context, reference string) ([]byte, string, error) {
+	return r.c.getManifest(ctx, r.repo, reference)
+}
+
+func (r *registryEndpoint) headManifest(ctx context.Context, reference string) (manifestInfo, bool, error) {
+	return r.c.headManifest(ctx, r.repo, reference)
+}
+
+func (r *registryEndpoint) putManifest(ctx context.Context, digest string, data []byte, mediaType string) error {
+	return r.c.putManifest(ctx, r.repo, digest, data, mediaType)
+}
+
+func (r *registryEndpoint) name(ctx context.Context, tag string, desc v1.Descriptor, data []byte, _ string) error {
+	if tag == "" {
+		return nil // pushed by digest already
+	}
+	return r.c.putManifest(ctx, r.repo, tag, data, string(desc.MediaType))
+}
+
+func (r *registryEndpoint) hasBlob(ctx context.Context, digest string) (bool, error) {
+	return r.c.hasBlob(ctx, r.repo, digest)
+}
+
+func (r *registryEndpoint) openBlob(ctx context.Context, digest string, offset int64) (io.ReadCloser, int64, error) {
+	return r.c.getBlob(ctx, r.repo, digest, offset)
+}
+
+// storeEndpoint is a repository of the local store, or a plain OCI layout
+// (plain: images are named by tag only).
+type storeEndpoint struct {
+	s     *store.Store
+	repo  string
+	plain bool
+}
+
+func (s *storeEndpoint) location() string { return "store:" + filepath.Clean(s.s.Dir()) }
+func (s *storeEndpoint) repoName() string { return s.repo }
+func (s *storeEndpoint) String() string {
+	if s.plain {
+		return "oci://" + s.s.Dir()
+	}
+	return "file://" + s.s.Dir() + "/" + s.repo
+}
+
+// entryName is the index.json name of tag or digest in this endpoint.
+func (s *storeEndpoint) entryName(reference string) string {
+	sep := ":"
+	if strings.HasPrefix(reference, "sha256:") || strings.HasPrefix(reference, "sha512:") {
+		sep = "@"
+	}
+	if s.plain {
+		if sep == "@" {
+			return "@" + reference
+		}
+		return reference
+	}
+	return s.repo + sep + reference
+}
+
+func (s *storeEndpoint) lookup(reference string) (v1.Descriptor, error) {
+	d, err := s.s.Lookup(s.entryName(reference))
+	if err != nil && errors.Is(err, store.ErrNotFound) {
+		// A child manifest of an index has no entry of its own: accept any
+		// stored manifest blob by digest.
+		if strings.HasPrefix(reference, "sha256:") {
+			if size, ok := s.s.HasBlob(reference); ok {
+				return v1.Descriptor{Digest: v1.Hash{Algorithm: "sha256", Hex: reference[7:]}, Size: size}, nil
+			}
+		}
+		return v1.Descriptor{}, fmt.Errorf("%s: %w", err.Error(), ErrNotFound)
+	}
+	return d, err
+}
+
+func (s *storeEndpoint) getManifest(_ context.Context, reference string) ([]byte, string, error) {
+	d, err := s.lookup(reference)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := s.s.ReadBlob(d.Digest.String())
+	if err != nil {
+		return nil, "", err
+	}
+	mt := string(d.MediaType)
+	if mt == "" {
+		mt = sniffMediaType(b)
+	}
+	return b, mt, nil
+}
+
+func (s *storeEndpoint) headManifest(_ context.Context, reference string) (manifestInfo, bool, error) {
+	d, err := s.lookup(reference)
+	if errors.Is(err, ErrNotFound) {
+		return manifestInfo{}, false, nil
+	}
+	if err != nil {
+		return manifestInfo{}, false, err
+	}
+	return manifestInfo{Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size}, true, nil
+}
+
+func (s *storeEndpoint) putManifest(_ context.Context, digest string, data []byte, _ string) error {
+	got, err := s.s.PutBytes(data)
+	if err != nil {
+		return err
+	}
+	if got != digest {
+		return fmt.Errorf("manifest hashes to %s, want %s", got, digest)
+	}
+	return nil
+}
+
+func (s *storeEndpoint) name(_ context.Context, tag string, desc v1.Descriptor, _ []byte, source string) error {
+	ann := map[string]string{}
+	if source != "" {
+		ann[store.AnnotationSource] = source
+	}
+	var n string
+	switch {
+	case s.plain && tag == "":
+		n = "" // unnamed entry, found by digest
+	case s.plain:
+		n = tag
+	case tag == "":
+		n = s.repo + "@" + desc.Digest.String()
+	default:
+		n = s.repo + ":" + tag
+	}
+	if !s.plain {
+		ann[store.AnnotationRef] = n
+	}
+	return s.s.Record(n, desc, ann)
+}
+
+func (s *storeEndpoint) hasBlob(_ context.Context, digest string) (bool, error) {
+	_, ok := s.s.HasBlob(digest)
+	return ok, nil
+}
+
+func (s *storeEndpoint) openBlob(_ context.Context, digest string, offset int64) (io.ReadCloser, int64, error) {
+	f, _, err := s.s.OpenBlob(digest)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, 0, fmt.Errorf("%s: %w", err.Error(), ErrNotFound)
+		}
+		return nil, 0, err
+	}
+	if offset > 0 {
+		if _, err := f.Seek(offset, io.SeekStart); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("seeking blob %s: %w", digest, err)
+		}
+	}
+	return f, offset, nil
+}
+
+// sniffMediaType reads the mediaType field of a manifest, falling back on
+// its shape (OCI manifests may omit the field).
+func sniffMediaType(b []byte) string {
+	var m struct {
+		MediaType     string          `json:"mediaType"`
+		SchemaVersion int             `json:"schemaVersion"`
+		Manifests     json.RawMessage `json:"manifests"`
+		Layers        json.RawMessage `json:"layers"`
+		FSLayers      json.RawMessage `json:"fsLayers"`
+	}
+	if json.Unmarshal(b, &m) != nil {
+		return ""
+	}
+	switch {
+	case m.MediaType != "":
+		return m.MediaType
+	case m.SchemaVersion == 1 || m.FSLayers != nil:
+		return string(types.DockerManifestSchema1)
+	case m.Manifests != nil:
+		return string(types.OCIImageIndex)
+	default:
+		return string(types.OCIManifestSchema1)
+	}
+}

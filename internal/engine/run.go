@@ -1,0 +1,387 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/airlock-mirror/airlock/internal/plan"
+	"github.com/airlock-mirror/airlock/internal/ref"
+)
+
+// Run executes p. Items run Options.Parallel at a time, blobs of all items
+// share the per-registry limits. The report lists every item in plan order;
+// the error is a *RunError when any item failed (the report is complete
+// either way), or a plan validation error (report nil).
+func (e *Engine) Run(ctx context.Context, p plan.Plan) (*Report, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	before := e.snapshot()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	rep := &Report{Items: make([]ItemResult, len(p.Items))}
+	stopProgress := e.startProgress(ctx, len(p.Items))
+
+	var once sync.Once
+	g := errgroup.Group{}
+	g.SetLimit(e.opts.Parallel)
+	for i, it := range p.Items {
+		g.Go(func() error {
+			res := e.copyItem(ctx, it)
+			rep.Items[i] = res
+			e.stats.itemsDone.Add(1)
+			if res.Status == StatusFailed {
+				e.log.Error("image failed", "source", it.Source.String(), "err", res.Err)
+				if e.opts.FailFast {
+					once.Do(cancel)
+				}
+			} else {
+				e.log.Debug("image done", "source", it.Source.String(), "status", res.Status, "bytes", res.Bytes)
+			}
+			return nil
+		})
+	}
+	g.Wait()
+	stopProgress()
+
+	after := e.snapshot()
+	st := Stats{
+		Images:       len(p.Items),
+		Manifests:    after.manifests - before.manifests,
+		BlobsCopied:  after.blobsCopied - before.blobsCopied,
+		BlobsMounted: after.blobsMounted - before.blobsMounted,
+		BlobsSkipped: after.blobsSkipped - before.blobsSkipped,
+		Bytes:        after.bytes - before.bytes,
+		Duration:     time.Since(start),
+	}
+	var failed []ItemResult
+	for _, it := range rep.Items {
+		switch it.Status {
+		case StatusCopied:
+			st.ImagesCopied++
+		case StatusSkipped:
+			st.ImagesSkipped++
+		case StatusMissing:
+			st.ImagesMissing++
+		case StatusFailed:
+			st.ImagesFailed++
+			failed = append(failed, it)
+		}
+	}
+	rep.Stats = st
+	e.log.Info("mirror finished", "images", st.Images, "copied", st.ImagesCopied, "skipped", st.ImagesSkipped,
+		"failed", st.ImagesFailed, "missing", st.ImagesMissing, "manifests", st.Manifests,
+		"blobsCopied", st.BlobsCopied, "blobsMounted", st.BlobsMounted, "blobsSkipped", st.BlobsSkipped,
+		"bytes", st.Bytes, "duration", st.Duration.Round(time.Millisecond), "MB/s", fmt.Sprintf("%.1f", st.MBPerSecond()))
+	if len(failed) > 0 {
+		return rep, &RunError{Failed: failed}
+	}
+	return rep, nil
+}
+
+type statSnapshot struct {
+	manifests, blobsCopied, blobsMounted, blobsSkipped, bytes int64
+}
+
+func (e *Engine) snapshot() statSnapshot {
+	return statSnapshot{e.stats.manifests.Load(), e.stats.blobsCopied.Load(), e.stats.blobsMounted.Load(),
+		e.stats.blobsSkipped.Load(), e.stats.bytes.Load()}
+}
+
+// startProgress writes a progress line every ProgressInterval to
+// Options.Progress until the returned function is called.
+func (e *Engine) startProgress(ctx context.Context, total int) func() {
+	if e.opts.Progress == nil {
+		return func() {}
+	}
+	log := slog.New(slog.NewTextHandler(e.opts.Progress, nil))
+	start := time.Now()
+	read0 := e.stats.inflight.Load()
+	done0 := e.stats.itemsDone.Load()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	line := func(msg string) {
+		read := e.stats.inflight.Load() - read0
+		el := time.Since(start)
+		log.Info(msg, "images", fmt.Sprintf("%d/%d", e.stats.itemsDone.Load()-done0, total),
+			"MB", fmt.Sprintf("%.1f", float64(read)/1e6),
+			"MB/s", fmt.Sprintf("%.1f", float64(read)/1e6/max(el.Seconds(), 0.001)),
+			"elapsed", el.Round(time.Second))
+	}
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(e.opts.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				line("progress")
+			case <-stop:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		wg.Wait()
+	}
+}
+
+// sourceReference is what to read from the source: its digest (from the
+// reference or resolved during planning) when known, else its tag.
+func sourceReference(it plan.Item) (string, bool) {
+	switch {
+	case it.Source.Digest != "":
+		return it.Source.Digest, true
+	case it.Digest != "":
+		return it.Digest, true
+	case it.Source.Tag != "":
+		return it.Source.Tag, false
+	}
+	return "latest", false
+}
+
+// destTag is the tag written at d: its own, else the source's (oc: a
+// destination without a tag inherits the source tag). "" means by digest.
+func destTag(it plan.Item, d ref.Ref) string {
+	if d.Tag != "" {
+		return d.Tag
+	}
+	return it.Source.Tag
+}
+
+func (e *Engine) copyItem(ctx context.Context, it plan.Item) ItemResult {
+	res := ItemResult{Source: it.Source, Kind: it.Kind, Origin: it.Origin}
+	for _, d := range it.Dests {
+		res.Dests = append(res.Dests, DestResult{Ref: d})
+	}
+	fail := func(err error) ItemResult {
+		res.Status = StatusFailed
+		res.Err = fmt.Errorf("%s: %w", it.Source, err)
+		res.Error = res.Err.Error()
+		for i := range res.Dests {
+			if res.Dests[i].Status == "" {
+				res.Dests[i].Status = StatusFailed
+				res.Dests[i].Error = err.Error()
+			}
+		}
+		return res
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	src, err := e.endpointFor(ctx, it.Source)
+	if err != nil {
+		return fail(err)
+	}
+	reference, pinned := sourceReference(it)
+
+	// Re-run fast path: a pinned source whose manifest and tag are already
+	// at every destination costs one or two HEADs per destination, and no
+	// source request at all.
+	if pinned && e.filter == nil && !e.opts.DryRun {
+		if ok, err := e.allComplete(ctx, it, reference); err != nil {
+			return fail(err)
+		} else if ok {
+			res.Digest = reference
+			res.Status = StatusSkipped
+			for i := range res.Dests {
+				res.Dests[i].Status, res.Dests[i].Digest = StatusSkipped, reference
+			}
+			return res
+		}
+	}
+
+	want := v1Descriptor(reference, pinned)
+	tree, err := e.fetchTree(ctx, src, reference, want)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) && e.opts.SkipMissing {
+			res.Status = StatusMissing
+			res.Error = err.Error()
+			for i := range res.Dests {
+				res.Dests[i].Status = StatusMissing
+			}
+			e.log.Warn("source image missing, skipped", "source", it.Source.String(), "err", err)
+			return res
+		}
+		return fail(err)
+	}
+	res.Digest = tree.desc.Digest.String()
+	res.MediaType = string(tree.desc.MediaType)
+	top, err := e.filter.apply(tree, e.opts.KeepManifestList)
+	if err != nil {
+		return fail(err)
+	}
+	res.Size = top.size()
+	if e.opts.DryRun {
+		res.Status = StatusPlanned
+		for i := range res.Dests {
+			res.Dests[i].Status, res.Dests[i].Digest = StatusPlanned, top.desc.Digest.String()
+		}
+		return res
+	}
+
+	res.Status = StatusSkipped
+	for i, d := range it.Dests {
+		copied, n, err := e.copyTo(ctx, src, top, it, d)
+		res.Bytes += n
+		res.Dests[i].Digest = top.desc.Digest.String()
+		if err != nil {
+			res.Dests[i].Status = StatusFailed
+			res.Dests[i].Error = err.Error()
+			return fail(fmt.Errorf("to %s: %w", d, err))
+		}
+		if copied {
+			res.Status = StatusCopied
+			res.Dests[i].Status = StatusCopied
+		} else {
+			res.Dests[i].Status = StatusSkipped
+		}
+	}
+	return res
+}
+
+func v1Descriptor(reference string, pinned bool) Descriptor {
+	if !pinned {
+		return Descriptor{}
+	}
+	return Descriptor{Digest: hashOf(reference)}
+}
+
+// allComplete reports whether digest (and the tag) is at every destination.
+func (e *Engine) allComplete(ctx context.Context, it plan.Item, digest string) (bool, error) {
+	for _, d := range it.Dests {
+		dst, err := e.endpointFor(ctx, d)
+		if err != nil {
+			return false, err
+		}
+		if d.Digest != "" && d.Digest != digest {
+			return false, nil // reported as an error by copyTo
+		}
+		tag := destTag(it, d)
+		ref := digest
+		if tag != "" {
+			ref = tag
+		}
+		info, found, err := dst.headManifest(ctx, ref)
+		if err != nil {
+			return false, fmt.Errorf("checking %s: %w", d, err)
+		}
+		if !found {
+			return false, nil
+		}
+		if info.Digest != "" && info.Digest != digest {
+			return false, nil
+		}
+		if info.Digest == "" {
+			// A registry that does not return Docker-Content-Digest: check
+			// by digest as well.
+			if _, found, err := dst.headManifest(ctx, digest); err != nil || !found {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// copyTo writes top (children first, manifests by digest, tag last) to d.
+// copied reports whether anything was written.
+func (e *Engine) copyTo(ctx context.Context, src endpoint, top *node, it plan.Item, d ref.Ref) (bool, int64, error) {
+	digest := top.desc.Digest.String()
+	if d.Digest != "" && d.Digest != digest {
+		return false, 0, fmt.Errorf("destination names digest %s but the image to write has digest %s", d.Digest, digest)
+	}
+	dst, err := e.endpointFor(ctx, d)
+	if err != nil {
+		return false, 0, err
+	}
+	tag := destTag(it, d)
+	info, found, err := dst.headManifest(ctx, digest)
+	if err != nil {
+		return false, 0, fmt.Errorf("checking %s: %w", d, err)
+	}
+	if _, isStore := dst.(*storeEndpoint); found && isStore {
+		// In the store a manifest blob may exist (shared pool) without this
+		// repository's name: always (re)write the name; it is cheap.
+		found = false
+		_ = info
+	}
+	if found {
+		if tag == "" {
+			return false, 0, nil
+		}
+		ti, tfound, err := dst.headManifest(ctx, tag)
+		if err != nil {
+			return false, 0, fmt.Errorf("checking %s: %w", d, err)
+		}
+		if tfound && ti.Digest == digest {
+			return false, 0, nil
+		}
+		if err := dst.name(ctx, tag, top.desc, top.data, it.Source.String()); err != nil {
+			return false, 0, fmt.Errorf("tagging %s: %w", d, err)
+		}
+		return true, 0, nil
+	}
+
+	// Blobs of every image in the tree, in parallel, deduplicated.
+	var bytes int64
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, b := range top.uniqueBlobs() {
+		g.Go(func() error {
+			out, n, err := e.ensureBlob(gctx, src, dst, b)
+			mu.Lock()
+			bytes += n
+			mu.Unlock()
+			if err != nil {
+				return err
+			}
+			switch out {
+			case blobCopied:
+				e.stats.blobsCopied.Add(1)
+				e.stats.bytes.Add(n)
+			case blobMounted:
+				e.stats.blobsMounted.Add(1)
+			case blobSkipped:
+				e.stats.blobsSkipped.Add(1)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return false, bytes, err
+	}
+	if err := e.putManifests(ctx, dst, top); err != nil {
+		return false, bytes, err
+	}
+	if err := dst.name(ctx, tag, top.desc, top.data, it.Source.String()); err != nil {
+		return false, bytes, fmt.Errorf("tagging %s: %w", d, err)
+	}
+	return true, bytes, nil
+}
+
+// putManifests writes n's children (recursively) and then n, by digest.
+func (e *Engine) putManifests(ctx context.Context, dst endpoint, n *node) error {
+	for _, c := range n.children {
+		if err := e.putManifests(ctx, dst, c); err != nil {
+			return err
+		}
+	}
+	d := n.desc.Digest.String()
+	if err := dst.putManifest(ctx, d, n.data, string(n.desc.MediaType)); err != nil {
+		return fmt.Errorf("writing manifest %s to %s: %w", d, dst, err)
+	}
+	e.stats.manifests.Add(1)
+	return nil
+}
