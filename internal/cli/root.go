@@ -64,6 +64,8 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newVersionCommand(streams))
 	root.AddCommand(newLoginCommand(streams))
 	root.AddCommand(newLogoutCommand(streams))
+	root.AddCommand(newImageCommand(streams))
+	root.AddCommand(newVerifyCommand(streams))
 
 	return root
 }
