@@ -27,8 +27,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+	"golang.org/x/sync/errgroup"
 )
 
 // DataDir returns the absolute path of the real 4.12.0 payload files.
@@ -102,27 +104,40 @@ func Build(host string, o Options) (*Release, error) {
 	// Components share a base layer, as real payload images share RHEL layers.
 	base := synth.Layer(424242, o.LayerSize)
 	rel := &Release{Components: map[string]string{}, Multi: map[string]bool{}}
+	refs := make([]string, len(tags))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, t := range tags {
+		name := t.(map[string]any)["name"].(string)
+		multi := i%5 == 0
+		rel.Multi[name] = multi
+		rel.Names = append(rel.Names, name)
+		g.Go(func() error {
+			var p synth.Pushable
+			var err error
+			if multi {
+				p, err = synth.Index(int64(1000+i), []string{"linux/amd64", "linux/arm64"}, synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
+			} else {
+				p, err = synth.Image(int64(1000+i), synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
+			}
+			if err != nil {
+				return err
+			}
+			dgst, err := synth.Push(p, host+"/"+o.Repo, o.Remote...)
+			if err != nil {
+				return fmt.Errorf("pushing component %s: %w", name, err)
+			}
+			refs[i] = host + "/" + o.Repo + "@" + dgst
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	for i, t := range tags {
 		tag := t.(map[string]any)
-		name := tag["name"].(string)
-		var p synth.Pushable
-		if i%5 == 0 {
-			p, err = synth.Index(int64(1000+i), []string{"linux/amd64", "linux/arm64"}, synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
-			rel.Multi[name] = true
-		} else {
-			p, err = synth.Image(int64(1000+i), synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
-		}
-		if err != nil {
-			return nil, err
-		}
-		dgst, err := synth.Push(p, host+"/"+o.Repo, o.Remote...)
-		if err != nil {
-			return nil, fmt.Errorf("pushing component %s: %w", name, err)
-		}
-		r := host + "/" + o.Repo + "@" + dgst
-		tag["from"].(map[string]any)["name"] = r
-		rel.Components[name] = r
-		rel.Names = append(rel.Names, name)
+		tag["from"].(map[string]any)["name"] = refs[i]
+		rel.Components[rel.Names[i]] = refs[i]
 	}
 	rewritten, err := json.MarshalIndent(is, "", "  ")
 	if err != nil {
@@ -204,4 +219,49 @@ func TarLayer(files map[string][]byte) (v1.Layer, error) {
 	data := buf.Bytes()
 	// tarball gzips the tar itself, as registries expect.
 	return tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+}
+
+// MultiArch wraps a release image in a manifest list with an amd64 and an
+// arm64 child (the arm64 child differs only in its config), the shape of
+// a multi payload, and marks the metadata architecture "multi" as real
+// multi payloads do.
+func MultiArch(img v1.Image) (v1.ImageIndex, error) {
+	meta, err := os.ReadFile(filepath.Join(DataDir(), "release-manifests", "release-metadata"))
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(meta, &m); err != nil {
+		return nil, err
+	}
+	md, _ := m["metadata"].(map[string]any)
+	if md == nil {
+		md = map[string]any{}
+	}
+	md["release.openshift.io/architecture"] = "multi"
+	m["metadata"] = md
+	meta, _ = json.Marshal(m)
+	top, err := TarLayer(map[string][]byte{"release-manifests/release-metadata": meta})
+	if err != nil {
+		return nil, err
+	}
+	amd, err := mutate.AppendLayers(img, top)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := amd.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture = "arm64"
+	arm, err := mutate.ConfigFile(amd, cf)
+	if err != nil {
+		return nil, err
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.DockerManifestList)
+	return mutate.AppendManifests(idx,
+		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	), nil
 }
