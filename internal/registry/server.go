@@ -25,6 +25,10 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+
+	"github.com/airlock-mirror/airlock/internal/registry/ocicompat"
 
 	// Storage drivers selectable with Options.Storage / --storage-config.
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
@@ -58,9 +62,14 @@ type Options struct {
 	HTTPSecret string
 	// Logger receives airlock's own log lines; nil means slog.Default().
 	Logger *slog.Logger
+	// PlainDistribution serves distribution alone, without the OCI v1.1
+	// compatibility layer (for comparisons and debugging only).
+	PlainDistribution bool
 	// Wrap, when set, wraps the registry handler (for example with the
 	// OCI-conformance layer); it receives the server to reach storage.
 	Wrap func(s *Server, next http.Handler) http.Handler
+
+	gcOnly bool // storageConfig for GC: do not create the root
 }
 
 // Server is a running registry.
@@ -72,6 +81,7 @@ type Server struct {
 	listener net.Listener
 	http     *http.Server
 	storage  configuration.Storage
+	driver   storagedriver.StorageDriver
 
 	done    chan struct{}
 	serveMu sync.Mutex
@@ -124,8 +134,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	// whose filtered-out children are absent; distribution's default
 	// ("all") would reject it and the index digest could not be kept.
 	config.Validation.Manifests.Indexes.Platforms = "none"
-	// Non-distributable (foreign) layers carry URLs; accept http(s) ones so
-	// Windows images and OCI conformance "urls" manifests can be pushed.
+	// Non-distributable (foreign) layers carry URLs; distribution rejects
+	// them unless allowed. The registry never fetches them, it only stores
+	// the manifest, so any http(s) URL is accepted.
 	config.Validation.Manifests.URLs.Allow = []string{`^https?://`}
 
 	s := &Server{opts: opts, storage: storage, done: make(chan struct{})}
@@ -151,6 +162,23 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s.app = app
 	s.handler = app
+	if !opts.PlainDistribution {
+		// The OCI v1.1 layer (referrers, OCI-Subject, sha512) keeps its state
+		// in the same storage, through a second driver over the same root or
+		// bucket: distribution does not expose the one inside the App.
+		drv, err := factory.Create(ctx, storage.Type(), storage.Parameters())
+		if err != nil {
+			app.Shutdown()
+			return nil, fmt.Errorf("opening %s storage: %w", storage.Type(), err)
+		}
+		s.driver = drv
+		h, err := ocicompat.Wrap(app, ocicompat.Options{Driver: drv, Logger: opts.Logger})
+		if err != nil {
+			app.Shutdown()
+			return nil, fmt.Errorf("configuring OCI compatibility layer: %w", err)
+		}
+		s.handler = h
+	}
 	if opts.Wrap != nil {
 		s.handler = opts.Wrap(s, s.handler)
 	}
@@ -186,7 +214,11 @@ func storageConfig(opts Options) (configuration.Storage, error) {
 		if err != nil {
 			return nil, fmt.Errorf("registry root %s: %w", opts.Root, err)
 		}
-		if err := os.MkdirAll(root, 0o755); err != nil {
+		if opts.gcOnly {
+			if _, err := os.Stat(filepath.Join(root, "docker", "registry", "v2")); err != nil {
+				return nil, fmt.Errorf("registry root %s: no registry storage found (want %s/docker/registry/v2): %w", root, root, err)
+			}
+		} else if err := os.MkdirAll(root, 0o755); err != nil {
 			return nil, fmt.Errorf("creating registry root %s: %w", root, err)
 		}
 		st["filesystem"] = configuration.Parameters{"rootdirectory": root}
@@ -325,6 +357,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // StorageConfig returns the effective distribution storage section; other
 // layers (OCI compatibility, gc) open the same storage with it.
 func (s *Server) StorageConfig() configuration.Storage { return s.storage }
+
+// Driver returns a storage driver over the registry's storage (nil with
+// PlainDistribution).
+func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
 
 // Root returns the filesystem storage root, or "" for other drivers.
 func (s *Server) Root() string {

@@ -1,0 +1,156 @@
+package registry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/storage"
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
+	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+)
+
+// GCOptions configure GC.
+type GCOptions struct {
+	// DryRun reports what would be deleted and deletes nothing.
+	DryRun bool
+	// DeleteUntagged also deletes manifests no tag points to (and that no
+	// tagged index references). Images mirrored by digest only are
+	// untagged: this deletes them.
+	DeleteUntagged bool
+}
+
+// GCResult says what garbage collection removed (or, in a dry run, would
+// remove).
+type GCResult struct {
+	Blobs      int   // blobs removed from the blob store
+	BlobBytes  int64 // their size
+	Manifests  int   // manifest revisions unlinked (DeleteUntagged)
+	LayerLinks int   // per-repository links to blobs removed
+	// BlobDigests lists the removed blobs, sorted.
+	BlobDigests []string
+}
+
+// GC runs distribution's garbage collector (storage.MarkAndSweep) over the
+// storage: filesystem under root, or st when it names a driver. The
+// registry must not be serving from the same storage meanwhile: a push in
+// flight would lose blobs it has uploaded but not yet referenced.
+func GC(ctx context.Context, root string, st configuration.Storage, opts GCOptions) (GCResult, error) {
+	sc, err := storageConfig(Options{Root: root, Storage: st, gcOnly: true})
+	if err != nil {
+		return GCResult{}, err
+	}
+	quietDistributionLogs(nil)
+	drv, err := factory.Create(ctx, sc.Type(), sc.Parameters())
+	if err != nil {
+		return GCResult{}, fmt.Errorf("opening %s storage: %w", sc.Type(), err)
+	}
+	// WHY a recording driver: MarkAndSweep prints to stdout and returns
+	// nothing; intercepting Delete both counts what it removes and, in a
+	// dry run, turns the sweep into a report with exactly the same logic.
+	rec := &recordingDriver{StorageDriver: drv, dryRun: opts.DryRun, ctx: ctx}
+	reg, err := storage.NewRegistry(ctx, rec, storage.EnableDelete)
+	if err != nil {
+		return GCResult{}, fmt.Errorf("opening registry storage: %w", err)
+	}
+	// MarkAndSweep writes progress with fmt.Printf even when "quiet" is
+	// off; Quiet keeps stdout clean.
+	err = storage.MarkAndSweep(ctx, rec, reg, storage.GCOpts{
+		DryRun:         false, // the recording driver implements the dry run
+		RemoveUntagged: opts.DeleteUntagged,
+		Quiet:          true,
+	})
+	res := rec.result()
+	if err != nil {
+		return res, fmt.Errorf("garbage collection: %w", err)
+	}
+	return res, nil
+}
+
+type recordingDriver struct {
+	storagedriver.StorageDriver
+	dryRun bool
+	ctx    context.Context
+
+	mu  sync.Mutex
+	res GCResult
+}
+
+func (d *recordingDriver) Delete(ctx context.Context, path string) error {
+	var size int64
+	isBlob := strings.Contains(path, "/v2/blobs/")
+	if isBlob {
+		if fi, err := d.StorageDriver.Stat(ctx, path+"/data"); err == nil {
+			size = fi.Size()
+		}
+	}
+	if !d.dryRun {
+		if err := d.StorageDriver.Delete(ctx, path); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case isBlob:
+		d.res.Blobs++
+		d.res.BlobBytes += size
+		// .../blobs/sha256/ab/abcdef... -> sha256:abcdef...
+		parts := strings.Split(strings.TrimSuffix(path, "/"), "/")
+		if n := len(parts); n >= 3 {
+			d.res.BlobDigests = append(d.res.BlobDigests, parts[n-3]+":"+parts[n-1])
+		}
+	case strings.Contains(path, "/_layers/"):
+		d.res.LayerLinks++
+	case strings.Contains(path, "/_manifests/revisions/"):
+		d.res.Manifests++
+	}
+	return nil
+}
+
+func (d *recordingDriver) result() GCResult {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	r := d.res
+	r.BlobDigests = append([]string(nil), r.BlobDigests...)
+	sort.Strings(r.BlobDigests)
+	return r
+}
+
+// ServeLock marks a filesystem root as in use by `registry serve`, so that
+// `registry gc` can refuse to sweep under a running registry.
+const serveLockName = "airlock-serve.pid"
+
+// WriteServeLock records this process as serving root; the returned
+// function removes the mark.
+func WriteServeLock(root string) (func(), error) {
+	p := filepath.Join(root, serveLockName)
+	if err := writeFileAtomic(p, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+		return nil, err
+	}
+	return func() { os.Remove(p) }, nil
+}
+
+// ServeLockHolder returns the pid recorded in root's serve mark if that
+// process still runs, else 0.
+func ServeLockHolder(root string) int {
+	f, err := os.Open(filepath.Join(root, serveLockName))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var pid int
+	if _, err := fmt.Fscan(io.LimitReader(f, 32), &pid); err != nil || pid <= 0 {
+		return 0
+	}
+	if pid == os.Getpid() || processAlive(pid) {
+		return pid
+	}
+	return 0
+}
