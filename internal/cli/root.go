@@ -62,6 +62,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 
 	// Subcommands, one constructor per file.
 	root.AddCommand(newVersionCommand(streams))
+	root.AddCommand(newReleaseCommand(streams))
 	root.AddCommand(newRegistryCommand(streams))
 	root.AddCommand(newLoginCommand(streams))
 	root.AddCommand(newLogoutCommand(streams))
