@@ -84,7 +84,7 @@ type ReleaseInfoOptions struct {
 	Output   string
 	Parallel int
 
-	Image ref.Ref
+	Image   ref.Ref
 	streams IOStreams
 }
 
