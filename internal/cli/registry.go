@@ -40,6 +40,7 @@ and the OCI distribution-spec v1.1 additions (referrers API, sha512).`,
 	cmd.AddCommand(newRegistryServeCommand(streams))
 	cmd.AddCommand(newRegistryHtpasswdCommand(streams))
 	cmd.AddCommand(newRegistryGCCommand(streams))
+	cmd.AddCommand(newRegistryLsCommand(streams))
 	return cmd
 }
 
@@ -83,7 +84,7 @@ registry says so at start. Create the file with 'airlock registry htpasswd'.
 several instances over one S3 bucket behind a load balancer:
 
   storage:
-    s3-aws:
+    s3:                  # distribution's s3-aws driver ("s3-aws:" works too)
       bucket: mirror
       region: us-east-1
       regionendpoint: https://s3.example.com
@@ -122,7 +123,7 @@ instance so an upload started on one can finish on another.`,
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.BoolVar(&o.InsecureHTTP, "insecure-http", false, "serve plain HTTP instead of TLS (clients need --insecure / --tls-verify=false)")
 	f.BoolVar(&o.ReadOnly, "read-only", false, "refuse pushes and deletes")
-	f.StringVar(&o.StorageConfig, "storage-config", "", "YAML file with a distribution storage section (e.g. s3-aws) replacing filesystem storage under --root")
+	f.StringVar(&o.StorageConfig, "storage-config", "", "YAML file with a distribution storage section (e.g. s3) replacing filesystem storage under --root")
 	f.StringArrayVar(&o.Hostnames, "hostname", nil, "extra DNS name or IP for the generated certificate (repeatable)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
 	return cmd
