@@ -81,10 +81,42 @@ func loadSQLiteCopy(ctx context.Context, path string) (*Catalog, error) {
 		return nil, fmt.Errorf("converting to file-based catalog: %w", err)
 	}
 	cfg := declcfg.ConvertFromModel(m)
+	if err := addTableRelatedImages(ctx, q, &cfg); err != nil {
+		return nil, err
+	}
 	sortConfig(&cfg)
 	c := &Catalog{Config: &cfg, Format: FormatSQLite, Source: path}
 	c.Warnings = checkContent(&cfg)
 	return c, nil
+}
+
+// addTableRelatedImages adds the rows of the related_image table to the
+// bundles' relatedImages. operator-registry's conversion takes related
+// images from the CSV only, but the table also holds the images opm
+// extracted from the CSV's deployments (the operator image itself, in
+// databases built before spec.relatedImages existed) — exactly what
+// `oc adm catalog mirror` mirrors, so dropping them would leave operators
+// unable to start offline.
+func addTableRelatedImages(ctx context.Context, q *sqlite.SQLQuerier, cfg *declcfg.DeclarativeConfig) error {
+	for i := range cfg.Bundles {
+		b := &cfg.Bundles[i]
+		imgs, err := q.GetImagesForBundle(ctx, b.Name)
+		if err != nil {
+			return fmt.Errorf("reading related images of bundle %s: %w", b.Name, err)
+		}
+		have := map[string]bool{}
+		for _, ri := range b.RelatedImages {
+			have[ri.Image] = true
+		}
+		for _, img := range imgs {
+			if img == "" || have[img] {
+				continue
+			}
+			have[img] = true
+			b.RelatedImages = append(b.RelatedImages, declcfg.RelatedImage{Image: img})
+		}
+	}
+	return nil
 }
 
 func copyFile(src, dst string) error {
