@@ -1,0 +1,349 @@
+// Package release_test mirrors a synthetic OpenShift release (real 4.12.0
+// image-references format and tag names, synthetic components, some
+// multi-arch) through the airlock CLI between embedded registries and the
+// local store, and checks every digest arrives under oc's tag names.
+package release_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/airlock-mirror/airlock/internal/cli"
+	"github.com/airlock-mirror/airlock/internal/release/releasetest"
+	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const components = 40 // of the 183 real tags; every fifth is multi-arch
+
+func runCLI(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := cli.NewRootCommand(cli.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	return out.String(), errOut.String(), err
+}
+
+// digestAt returns the digest reference names at the registry, "" when absent.
+func digestAt(t *testing.T, reg *regtest.Registry, reference string) string {
+	t.Helper()
+	r, err := name.ParseReference(reference, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(r, remote.WithTransport(reg.Transport))
+	if err != nil {
+		return ""
+	}
+	return d.Digest.String()
+}
+
+// checkRelease proves the release and every component (and, for manifest
+// lists, every child) are at dst/repo under oc's tags with their digests.
+func checkRelease(t *testing.T, rel *releasetest.Release, dst *regtest.Registry, repo, prefix string) {
+	t.Helper()
+	if got := digestAt(t, dst, dst.Host+"/"+repo+":"+prefix); got != rel.Digest {
+		t.Errorf("release tag %s: digest %q, want %s", prefix, got, rel.Digest)
+	}
+	for _, n := range rel.Names {
+		want := rel.Components[n][strings.Index(rel.Components[n], "@")+1:]
+		tag := dst.Host + "/" + repo + ":" + prefix + "-" + n
+		if got := digestAt(t, dst, tag); got != want {
+			t.Errorf("component %s: %s has digest %q, want %s", n, tag, got, want)
+			continue
+		}
+		r, _ := name.ParseReference(dst.Host+"/"+repo+"@"+want, name.Insecure)
+		if rel.Multi[n] {
+			idx, err := remote.Index(r, remote.WithTransport(dst.Transport))
+			if err != nil {
+				t.Errorf("component %s: %v", n, err)
+				continue
+			}
+			im, _ := idx.IndexManifest()
+			for _, c := range im.Manifests {
+				img, err := idx.Image(c.Digest)
+				if err == nil {
+					_, err = img.Layers()
+				}
+				if err != nil || digestAt(t, dst, dst.Host+"/"+repo+"@"+c.Digest.String()) != c.Digest.String() {
+					t.Errorf("component %s: child %s missing at the mirror: %v", n, c.Digest, err)
+				}
+			}
+		}
+	}
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from golden file; got:\n%s", path, got)
+	}
+}
+
+func TestMirrorRegistryToRegistry(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: components})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifests := t.TempDir()
+	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests)
+	if err != nil {
+		t.Fatalf("release mirror: %v\n%s", err, errOut)
+	}
+	checkRelease(t, rel, dst, "ocp/release", "4.12.0-x86_64")
+	if !strings.Contains(errOut, "no release signature imported") {
+		t.Errorf("a missing signature must be warned about; stderr:\n%s", errOut)
+	}
+	r := strings.NewReplacer(dst.Host, "MIRROR", src.Host, "SOURCE", manifests, "MANIFESTS")
+	golden(t, "registry-to-registry.stdout", r.Replace(out))
+	idms, err := os.ReadFile(filepath.Join(manifests, "idms-release-4.12.0.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "idms-release-4.12.0.yaml", r.Replace(string(idms)))
+	icsp, err := os.ReadFile(filepath.Join(manifests, "icsp-release-4.12.0.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "icsp-release-4.12.0.yaml", r.Replace(string(icsp)))
+
+	// A second run finds everything present and changes nothing.
+	if _, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests); err != nil {
+		t.Fatalf("second run: %v\n%s", err, errOut)
+	}
+	checkRelease(t, rel, dst, "ocp/release", "4.12.0-x86_64")
+}
+
+var uploadRE = regexp.MustCompile(`(?m)^  airlock (release mirror .*)$`)
+
+func TestMirrorThroughStore(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: components})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to-dir", dir)
+	if err != nil {
+		t.Fatalf("release mirror --to-dir: %v\n%s", err, errOut)
+	}
+	repl := strings.NewReplacer(dir, "DIR", src.Host, "SOURCE")
+	golden(t, "to-dir.stdout", repl.Replace(out))
+
+	// Run exactly the printed upload command, with the registry filled in.
+	m := uploadRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no upload command printed:\n%s", out)
+	}
+	cmdline := strings.ReplaceAll(m[1], "REGISTRY/REPOSITORY", dst.Host+"/ocp/release")
+	manifests := t.TempDir()
+	args := append(strings.Fields(cmdline), "--to-manifests", manifests)
+	// The source registry is gone for the disconnected side: the upload
+	// must read only the store.
+	src.Server.Close()
+	up, errOut, err := runCLI(t, args...)
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", cmdline, err, errOut)
+	}
+	checkRelease(t, rel, dst, "ocp/release", "4.12.0-x86_64")
+	repl = strings.NewReplacer(dst.Host, "MIRROR", src.Host, "SOURCE", manifests, "MANIFESTS")
+	golden(t, "from-dir.stdout", repl.Replace(up))
+}
+
+func TestReleaseInfoCLI(t *testing.T) {
+	src := regtest.Start(t)
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI(t, "release", "info", "-o", "json", rel.Ref)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	var info struct {
+		Version        string `json:"version"`
+		Architecture   string `json:"architecture"`
+		ComponentCount int    `json:"componentCount"`
+		TotalSize      int64  `json:"totalSize"`
+		Components     []struct {
+			Name  string `json:"name"`
+			Image string `json:"image"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if info.Version != "4.12.0" || info.Architecture != "amd64" || info.ComponentCount != 10 || info.TotalSize <= 0 || info.Components[0].Name != "agent-installer-api-server" {
+		t.Fatalf("info = %+v", info)
+	}
+	text, _, err := runCLI(t, "release", "info", rel.Ref)
+	if err != nil || !strings.Contains(text, "Components:     10") || !strings.Contains(text, "agent-installer-api-server") {
+		t.Fatalf("text info (err %v):\n%s", err, text)
+	}
+	if _, _, err := runCLI(t, "release", "info", src.Host+"/openshift-release-dev/ocp-v4.0-art-dev@"+rel.Components["agent-installer-api-server"][strings.Index(rel.Components["agent-installer-api-server"], "@")+1:]); err == nil || !strings.Contains(err.Error(), "not an OpenShift release image") {
+		t.Fatalf("info on a non-release image: err = %v", err)
+	}
+}
+
+func TestMultiArchRelease(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	opts := []remote.Option{remote.WithTransport(src.Transport)}
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: 6, Remote: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := releasetest.MultiArch(rel.Image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := src.Host + "/openshift-release-dev/ocp-release:4.12.0-multi"
+	if rel.Digest, err = synth.Push(idx, from, opts...); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = runCLI(t, "release", "mirror", "--from", from, "--to", dst.Host+"/ocp/release", "--to-manifests", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "--keep-manifest-list") {
+		t.Fatalf("multi-arch release without --keep-manifest-list: err = %v", err)
+	}
+	if _, errOut, err := runCLI(t, "release", "mirror", "--from", from, "--to", dst.Host+"/ocp/release", "--keep-manifest-list", "--to-manifests", t.TempDir()); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	checkRelease(t, rel, dst, "ocp/release", "4.12.0-multi")
+}
+
+func TestSignatures(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := openpgp.NewEntity("release", "test", "release@example.com", &packet.Config{RSABits: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger, _ := openpgp.NewEntity("stranger", "test", "s@example.com", &packet.Config{RSABits: 2048})
+	sign := func(k *openpgp.Entity, digest string) []byte {
+		body, _ := json.Marshal(map[string]any{"critical": map[string]any{
+			"type": "atomic container signature", "image": map[string]string{"docker-manifest-digest": digest},
+			"identity": map[string]string{"docker-reference": rel.Ref}}})
+		var buf bytes.Buffer
+		w, err := openpgp.Sign(&buf, k, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(body)
+		w.Close()
+		return buf.Bytes()
+	}
+	keyFile := filepath.Join(t.TempDir(), "key.asc")
+	var kb bytes.Buffer
+	aw, _ := armor.Encode(&kb, openpgp.PublicKeyType, nil)
+	key.Serialize(aw)
+	aw.Close()
+	os.WriteFile(keyFile, kb.Bytes(), 0o644)
+
+	hexd := strings.TrimPrefix(rel.Digest, "sha256:")
+	good, bad := t.TempDir(), t.TempDir()
+	os.MkdirAll(filepath.Join(good, "sha256="+hexd), 0o755)
+	os.WriteFile(filepath.Join(good, "sha256="+hexd, "signature-1"), sign(key, rel.Digest), 0o644)
+	os.MkdirAll(filepath.Join(bad, "sha256="+hexd), 0o755)
+	os.WriteFile(filepath.Join(bad, "sha256="+hexd, "signature-1"), sign(stranger, rel.Digest), 0o644)
+
+	// A signature that does not verify stops the run before anything is copied.
+	_, _, err = runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", bad, "--verify-key", keyFile, "--to-manifests", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "not in the verification keyring") {
+		t.Fatalf("bad signature: err = %v", err)
+	}
+	if d := digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64"); d != "" {
+		t.Fatalf("release was mirrored although its signature failed")
+	}
+
+	manifests := t.TempDir()
+	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", good, "--verify-key", keyFile, "--to-manifests", manifests)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "Verified 1 release signature(s)") {
+		t.Errorf("stderr lacks verification note:\n%s", errOut)
+	}
+	cmFile := filepath.Join(manifests, "signature-sha256-"+hexd[:16]+".json")
+	data, err := os.ReadFile(cmFile)
+	if err != nil {
+		t.Fatalf("signature ConfigMap not written: %v\n%s", err, out)
+	}
+	var cm struct {
+		Metadata struct {
+			Name, Namespace string
+			Labels          map[string]string
+		}
+		BinaryData map[string][]byte `json:"binaryData"`
+	}
+	if err := json.Unmarshal(data, &cm); err != nil {
+		t.Fatal(err)
+	}
+	if cm.Metadata.Namespace != "openshift-config-managed" || len(cm.BinaryData["sha256-"+hexd+"-1"]) == 0 {
+		t.Fatalf("configmap = %s", data)
+	}
+	if _, ok := cm.Metadata.Labels["release.openshift.io/verification-signatures"]; !ok {
+		t.Fatalf("configmap lacks label: %s", data)
+	}
+
+	// A signature directory without this release's signature: a warning
+	// naming what to download, and the mirror still succeeds.
+	_, errOut, err = runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", t.TempDir(), "--to-manifests", t.TempDir())
+	if err != nil || !strings.Contains(errOut, "sha256="+hexd+"/signature-1") {
+		t.Fatalf("missing signature: err %v, stderr:\n%s", err, errOut)
+	}
+}
+
+func TestMirrorBadInput(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"release", "mirror", "--to", "r.local/x"}, "--from is required"},
+		{[]string{"release", "mirror", "--from", "quay.io/a/b:1"}, "give a destination"},
+		{[]string{"release", "mirror", "--from", "quay.io/a/b:1", "--to", "r.local/x:tag"}, "without tag or digest"},
+		{[]string{"release", "mirror", "--from", "quay.io/a/b:1", "--to", "r.local/x", "--to-dir", "d"}, "exclusive"},
+		{[]string{"release", "mirror", "--from", "file://openshift/release:1", "--to", "r.local/x"}, "--from-dir"},
+		{[]string{"release", "mirror", "--from", "quay.io/a/b:1", "--to", "r.local/x", "--verify-key", "k"}, "--verify-key needs --signature-dir"},
+		{[]string{"release", "list"}, "--channel is required"},
+		{[]string{"release", "info", "-o", "xml", "quay.io/a/b:1"}, `-o "xml"`},
+	}
+	for _, tc := range tests {
+		_, _, err := runCLI(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
