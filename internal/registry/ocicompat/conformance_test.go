@@ -208,3 +208,17 @@ func runConformance(t *testing.T, bin string, reg *regtest.Registry) {
 		t.Errorf("the suite exited with %v despite no failed case; output:\n%s", runErr, out)
 	}
 }
+
+// TestConformanceScriptPinsSameSuite keeps hack/conformance.sh (run by
+// hand) and TestConformance on the same suite version.
+func TestConformanceScriptPinsSameSuite(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "..", "..", "hack", "conformance.sh"))
+	if err != nil {
+		t.Fatalf("reading hack/conformance.sh: %v", err)
+	}
+	for _, want := range []string{"SUITE_MODULE=" + conformanceModule + "\n", "SUITE_VERSION=" + conformanceVersion + "\n"} {
+		if !strings.Contains(string(script), want) {
+			t.Errorf("hack/conformance.sh does not pin %q; update it and conformanceVersion together", strings.TrimSpace(want))
+		}
+	}
+}
