@@ -2,6 +2,7 @@ package ocicompat
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -74,4 +75,45 @@ func (h *handler) serveAliasedMount(w http.ResponseWriter, r *http.Request, repo
 		rewriteDigestHeaders(rec.header, canonical, requested)
 	}
 	rec.copyTo(w)
+}
+
+// serveMonolithicPost performs POST /v2/<repo>/blobs/uploads/?digest=<d>
+// with the blob as the body: the spec's single-request upload, which
+// distribution v3.1.2 ignores (it opens an empty session and answers 202,
+// so the client must send the body a second time). Here the session is
+// opened and the body streamed into its closing PUT, both through
+// distribution, so auth, digest verification and storage stay distribution's.
+func (h *handler) serveMonolithicPost(w http.ResponseWriter, r *http.Request, requested digest.Digest) {
+	open := r.Clone(r.Context())
+	q := open.URL.Query()
+	q.Del("digest")
+	open.URL.RawQuery = q.Encode()
+	open.RequestURI = open.URL.RequestURI()
+	open.Body = http.NoBody
+	open.ContentLength = 0
+	open.Header.Del("Content-Length")
+	rec := newBufferedResponse()
+	h.next.ServeHTTP(rec, open)
+	if rec.status != http.StatusAccepted {
+		rec.copyTo(w)
+		return
+	}
+	loc, err := url.Parse(rec.header.Get("Location"))
+	if err != nil || loc.Path == "" {
+		h.opts.Logger.Error("upload session without a usable Location", "location", rec.header.Get("Location"), "error", err)
+		writeError(w, http.StatusInternalServerError, "UNKNOWN", "the registry opened an upload session without a usable Location")
+		return
+	}
+	put := r.Clone(r.Context())
+	put.Method = http.MethodPut
+	put.URL.Path, put.URL.RawPath = loc.Path, ""
+	pq := loc.Query()
+	pq.Set("digest", requested.String())
+	put.URL.RawQuery = pq.Encode()
+	put.RequestURI = put.URL.RequestURI()
+	if requested.Algorithm() != digest.Canonical {
+		h.serveAliasedUploadPut(w, put, requested)
+		return
+	}
+	h.next.ServeHTTP(w, put)
 }

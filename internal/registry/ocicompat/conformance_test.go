@@ -166,6 +166,9 @@ func runConformance(t *testing.T, bin string, reg *regtest.Registry) {
 		"OCI_REPO1=conformance/repo1",
 		"OCI_REPO2=conformance/repo2",
 		"OCI_LOG=error",
+		// Optional in the spec and off in the suite's defaults; distribution
+		// supports cancelling an upload, so test it too.
+		"OCI_API_BLOBS_UPLOAD_CANCEL=true",
 	)
 	cmd.Env = append(cmd.Env, extraEnv...)
 	// cmd.Dir is the empty results directory, so no stray

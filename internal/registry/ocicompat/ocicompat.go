@@ -143,11 +143,19 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case v2.RouteNameBlobUpload:
 		q := r.URL.Query()
-		if r.Method == http.MethodPost && q.Get("from") != "" {
-			if d, ok := nonCanonical(q.Get("mount")); ok {
+		if r.Method != http.MethodPost {
+			break
+		}
+		if q.Get("mount") != "" {
+			if d, ok := nonCanonical(q.Get("mount")); ok && q.Get("from") != "" {
 				h.serveAliasedMount(w, r, name, q.Get("from"), d)
 				return
 			}
+			break
+		}
+		if d, err := digest.Parse(q.Get("digest")); err == nil {
+			h.serveMonolithicPost(w, r, d)
+			return
 		}
 	case v2.RouteNameBlobUploadChunk:
 		if r.Method == http.MethodPut {

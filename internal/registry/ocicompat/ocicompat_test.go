@@ -421,3 +421,37 @@ func TestSHA512ManifestsAndBlobs(t *testing.T) {
 		t.Errorf("GET of the mounted sha512 blob at %s: %s %q", loc.Path, resp.Status, body)
 	}
 }
+
+func TestMonolithicBlobPost(t *testing.T) {
+	c := client{t, regtest.Start(t, regtest.WithAuth("bob", "builder"), wrapOCI(t))}
+	const repo = "mono/post"
+	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
+		content := []byte("one request upload " + alg.String())
+		d := alg.FromBytes(content)
+		resp, body := c.do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/?digest="+url.QueryEscape(d.String()), content,
+			map[string]string{"Content-Type": "application/octet-stream"})
+		if resp.StatusCode != http.StatusCreated || resp.Header.Get("Docker-Content-Digest") != d.String() {
+			t.Fatalf("POST with %s body: %s %s, Docker-Content-Digest %q", alg, resp.Status, body, resp.Header.Get("Docker-Content-Digest"))
+		}
+		loc, _ := url.Parse(resp.Header.Get("Location"))
+		if resp, body = c.do(http.MethodGet, loc.Path, nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(body, content) {
+			t.Errorf("GET %s after monolithic POST: %s %q", loc.Path, resp.Status, body)
+		}
+	}
+	// A body that does not match the digest is refused and not stored.
+	wrong := digest.FromString("something else")
+	resp, body := c.do(http.MethodPost, "/v2/"+repo+"/blobs/uploads/?digest="+url.QueryEscape(wrong.String()), []byte("actual bytes"), nil)
+	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("DIGEST_INVALID")) {
+		t.Errorf("POST with mismatched digest: want 400 DIGEST_INVALID, got %s %s", resp.Status, body)
+	}
+	if resp, _ = c.do(http.MethodHead, "/v2/"+repo+"/blobs/"+digest.FromString("actual bytes").String(), nil, nil); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("rejected monolithic upload left a blob behind: HEAD %s", resp.Status)
+	}
+	// Without credentials the registry's auth answers, as for any upload.
+	req, _ := http.NewRequest(http.MethodPost, c.reg.URL+"/v2/"+repo+"/blobs/uploads/?digest="+url.QueryEscape(digest.FromString("x").String()), bytes.NewReader([]byte("x")))
+	if resp, err := c.reg.Client().Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous monolithic POST: want 401, got %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+}
