@@ -151,7 +151,14 @@ func (o *ReleaseInfoOptions) Run(cmd *cobra.Command) error {
 	if err != nil {
 		return err
 	}
-	info, err := release.Inspect(cmd.Context(), eng, o.Image, o.Parallel)
+	opts := release.InspectOptions{Parallel: o.Parallel}
+	if o.Image.Transport == ref.File {
+		// A stored release is read offline: its components are the
+		// store's tags, not the registries image-references names.
+		store := o.Image.Repo()
+		opts.FromStore = &store
+	}
+	info, err := release.Inspect(cmd.Context(), eng, o.Image, opts)
 	if err != nil {
 		return err
 	}

@@ -95,17 +95,29 @@ func Open(ctx context.Context, src Source, r ref.Ref) (*Payload, v1.Descriptor, 
 	return p, desc, err
 }
 
+// InspectOptions tune Inspect.
+type InspectOptions struct {
+	// Parallel is how many component manifests are resolved at once (default 8).
+	Parallel int
+	// FromStore reads the components from this store repository by the
+	// tags `release mirror --to-dir` gave them (<version><archExt>-<name>),
+	// for a release carried across an air gap.
+	FromStore *ref.Ref
+}
+
 // Inspect reads the release and resolves every component manifest (at most
-// parallel at once) to size the mirror. A component that cannot be read is
+// Parallel at once) to size the mirror. A component that cannot be read is
 // an error naming it: a size that silently leaves images out would mislead.
-func Inspect(ctx context.Context, src Source, r ref.Ref, parallel int) (*Info, error) {
+func Inspect(ctx context.Context, src Source, r ref.Ref, o InspectOptions) (*Info, error) {
 	p, desc, err := Open(ctx, src, r)
 	if err != nil {
 		return nil, err
 	}
+	parallel := o.Parallel
 	if parallel <= 0 {
 		parallel = 8
 	}
+	prefix := p.Version + ArchExt(p.Architecture, desc.MediaType.IsIndex())
 	info := &Info{
 		Image: r.String(), Digest: desc.Digest.String(), Version: p.Version, Architecture: p.Architecture,
 		Previous: p.Previous, ComponentCount: len(p.Components), Payload: p,
@@ -123,14 +135,22 @@ func Inspect(ctx context.Context, src Source, r ref.Ref, parallel int) (*Info, e
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(parallel)
 	for i, c := range p.Components {
+		cref := c.Image
+		if o.FromStore != nil {
+			cref = o.FromStore.Repo().WithTag(prefix + "-" + c.Name)
+		}
 		g.Go(func() error {
-			d, err := src.Resolve(gctx, c.Image)
+			d, err := src.Resolve(gctx, cref)
 			if err != nil {
-				return fmt.Errorf("component %s (%s): %w", c.Name, c.Image, err)
+				return fmt.Errorf("component %s (%s): %w", c.Name, cref, err)
 			}
-			blobs, plats, err := blobsOf(gctx, src, c.Image, d)
+			if d.Digest.String() != c.Image.Digest {
+				return fmt.Errorf("component %s: %s has digest %s, but the payload references %s", c.Name, cref, d.Digest, c.Image.Digest)
+			}
+			cref = cref.WithDigest(d.Digest.String())
+			blobs, plats, err := blobsOf(gctx, src, cref, d)
 			if err != nil {
-				return fmt.Errorf("component %s (%s): %w", c.Name, c.Image, err)
+				return fmt.Errorf("component %s (%s): %w", c.Name, cref, err)
 			}
 			ci := ComponentInfo{Name: c.Name, Image: c.Image.String(), MediaType: string(d.MediaType), Platforms: plats}
 			for _, n := range blobs {

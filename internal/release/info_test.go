@@ -23,7 +23,7 @@ func TestInspectRealPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := RemoteSource{Options: opts, Insecure: true}
-	info, err := Inspect(context.Background(), src, ref.MustParse(rel.Ref), 4)
+	info, err := Inspect(context.Background(), src, ref.MustParse(rel.Ref), InspectOptions{Parallel: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestInspectMultiArchRelease(t *testing.T) {
 	if _, err := synth.Push(idx, r, opts...); err != nil {
 		t.Fatal(err)
 	}
-	info, err := Inspect(context.Background(), RemoteSource{Options: opts, Insecure: true}, ref.MustParse(r), 2)
+	info, err := Inspect(context.Background(), RemoteSource{Options: opts, Insecure: true}, ref.MustParse(r), InspectOptions{Parallel: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestInspectMissingComponent(t *testing.T) {
 	if _, err := synth.Push(img, r, opts...); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Inspect(context.Background(), RemoteSource{Options: opts, Insecure: true}, ref.MustParse(r), 2)
+	_, err = Inspect(context.Background(), RemoteSource{Options: opts, Insecure: true}, ref.MustParse(r), InspectOptions{Parallel: 2})
 	if err == nil || !strings.Contains(err.Error(), "component cli") {
 		t.Fatalf("err = %v, want it to name component cli", err)
 	}

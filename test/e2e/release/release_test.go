@@ -9,6 +9,8 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -154,6 +156,10 @@ func TestMirrorThroughStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	onlineInfo, errOut, err := runCLI(t, "release", "info", "-o", "json", rel.Ref)
+	if err != nil {
+		t.Fatalf("release info: %v\n%s", err, errOut)
+	}
 	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to-dir", dir)
 	if err != nil {
 		t.Fatalf("release mirror --to-dir: %v\n%s", err, errOut)
@@ -172,6 +178,14 @@ func TestMirrorThroughStore(t *testing.T) {
 	// The source registry is gone for the disconnected side: the upload
 	// must read only the store.
 	src.Server.Close()
+	// The stored release can be inspected offline and sizes the same.
+	offlineInfo, errOut, err := runCLI(t, "release", "info", "-o", "json", "--from-dir", dir, "file://openshift/release:4.12.0-x86_64")
+	if err != nil {
+		t.Fatalf("release info --from-dir: %v\n%s", err, errOut)
+	}
+	if totalSize(t, offlineInfo) != totalSize(t, onlineInfo) {
+		t.Errorf("stored release sizes %d, the registry one %d", totalSize(t, offlineInfo), totalSize(t, onlineInfo))
+	}
 	up, errOut, err := runCLI(t, args...)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", cmdline, err, errOut)
@@ -179,6 +193,40 @@ func TestMirrorThroughStore(t *testing.T) {
 	checkRelease(t, rel, dst, "ocp/release", "4.12.0-x86_64")
 	repl = strings.NewReplacer(dst.Host, "MIRROR", src.Host, "SOURCE", manifests, "MANIFESTS")
 	golden(t, "from-dir.stdout", repl.Replace(up))
+}
+
+func totalSize(t *testing.T, infoJSON string) int64 {
+	t.Helper()
+	var info struct {
+		TotalSize      int64 `json:"totalSize"`
+		ComponentCount int   `json:"componentCount"`
+	}
+	if err := json.Unmarshal([]byte(infoJSON), &info); err != nil || info.ComponentCount != components || info.TotalSize <= 0 {
+		t.Fatalf("info %s (err %v)", infoJSON, err)
+	}
+	return info.TotalSize
+}
+
+func TestDryRun(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifests := t.TempDir()
+	out, errOut, err := runCLI(t, "release", "mirror", "--dry-run", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, "4.12.0-x86_64-agent-installer-api-server") {
+		t.Errorf("dry run does not list the planned copies:\n%s", out)
+	}
+	if d := digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64"); d != "" {
+		t.Errorf("dry run copied the release")
+	}
+	if ents, _ := os.ReadDir(manifests); len(ents) != 0 {
+		t.Errorf("dry run wrote %d files", len(ents))
+	}
 }
 
 func TestReleaseInfoCLI(t *testing.T) {
@@ -323,6 +371,41 @@ func TestSignatures(t *testing.T) {
 	_, errOut, err = runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", t.TempDir(), "--to-manifests", t.TempDir())
 	if err != nil || !strings.Contains(errOut, "sha256="+hexd+"/signature-1") {
 		t.Fatalf("missing signature: err %v, stderr:\n%s", err, errOut)
+	}
+}
+
+// release list against the REAL recorded stable-4.13 graph, served on
+// 127.0.0.1 the way the Cincinnati API serves it.
+func TestReleaseListCLI(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(releasetest.DataDir(), "..", "cincinnati", "graph-amd64-stable-4.13.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("channel") != "stable-4.13" || r.URL.Query().Get("arch") != "amd64" || r.Header.Get("Accept") != "application/json" {
+			http.Error(w, "unknown channel", http.StatusBadRequest)
+			return
+		}
+		w.Write(data)
+	}))
+	defer srv.Close()
+	out, errOut, err := runCLI(t, "release", "list", "--graph-url", srv.URL, "--channel", "stable-4.13", "--min-version", "4.13.27", "--max-version", "4.13.41", "--shortest-path")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	golden(t, "list-shortest-path.stdout", out)
+	if !strings.Contains(errOut, "conditional update (risks: CephCapDropPanic)") {
+		t.Errorf("the conditional hop must be warned about; stderr:\n%s", errOut)
+	}
+	t.Setenv("UPDATE_URL_OVERRIDE", srv.URL)
+	out, errOut, err = runCLI(t, "release", "list", "--channel", "stable-4.13", "-o", "yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	golden(t, "list-head.yaml", out)
+	_, _, err = runCLI(t, "release", "list", "--channel", "stable-9.1")
+	if err == nil || !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "stable-9.1") {
+		t.Errorf("unknown channel: err = %v", err)
 	}
 }
 
