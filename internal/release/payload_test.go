@@ -2,6 +2,7 @@ package release
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 )
 
@@ -144,6 +147,53 @@ func TestArchExt(t *testing.T) {
 	} {
 		if got := ArchExt(tc.arch, tc.keep); got != tc.want {
 			t.Errorf("ArchExt(%s,%v) = %s, want %s", tc.arch, tc.keep, got, tc.want)
+		}
+	}
+}
+
+// poisonLayer fails if anyone reads it: the reader must find both payload
+// files in the layers above and never open the (large) base layers below.
+type poisonLayer struct{ v1.Layer }
+
+func (poisonLayer) Uncompressed() (io.ReadCloser, error) {
+	return nil, errors.New("base layer was read")
+}
+
+func (poisonLayer) Compressed() (io.ReadCloser, error) {
+	return nil, errors.New("base layer was read")
+}
+
+func TestReadStopsAtPayloadLayer(t *testing.T) {
+	img, err := releasetest.Image(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Put an unreadable layer below the real payload layer.
+	poisoned, err := mutate.AppendLayers(empty.Image, poisonLayer{layers[0]}, layers[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, meta, err := ReadFiles(poisoned)
+	if err != nil {
+		t.Fatalf("reader touched the base layer: %v", err)
+	}
+	if len(refs) != 118929 || len(meta) != 514 {
+		t.Fatalf("read %d and %d bytes, want the real 118929 and 514", len(refs), len(meta))
+	}
+}
+
+func BenchmarkReadRealPayload(b *testing.B) {
+	img, err := releasetest.Image(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := Read(img, "bench"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
