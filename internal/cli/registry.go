@@ -63,6 +63,8 @@ type RegistryServeOptions struct {
 	streams IOStreams
 	// ready, when set (tests), receives the server once it listens.
 	ready func(*registry.Server)
+	// logger, when set (tests), replaces slog.Default().
+	logger *slog.Logger
 }
 
 func newRegistryServeCommand(streams IOStreams) *cobra.Command {
@@ -171,7 +173,10 @@ func (o *RegistryServeOptions) Validate() error {
 
 // Run serves until the command context is cancelled (SIGINT/SIGTERM).
 func (o *RegistryServeOptions) Run(ctx context.Context) error {
-	log := slog.Default()
+	log := o.logger
+	if log == nil {
+		log = slog.Default()
+	}
 	out := o.streams.Out
 	opts := registry.Options{
 		Addr:         o.Addr,

@@ -83,6 +83,10 @@ type Server struct {
 	storage  configuration.Storage
 	driver   storagedriver.StorageDriver
 
+	// fresh holds connections that have not sent a request yet (see
+	// Shutdown).
+	fresh sync.Map // net.Conn -> struct{}
+
 	done    chan struct{}
 	serveMu sync.Mutex
 	err     error
@@ -204,6 +208,11 @@ func storageConfig(opts Options) (configuration.Storage, error) {
 		for pk, pv := range v {
 			p[pk] = pv
 		}
+		if k == "s3-aws" {
+			// The driver lives in distribution's s3-aws package but registers
+			// as "s3" (and "s3aws"); accept the package name people read.
+			k = "s3"
+		}
 		st[k] = p
 	}
 	if st.Type() == "" {
@@ -271,6 +280,7 @@ func (s *Server) Listen() error {
 		// No write timeout: a multi-GiB layer download takes as long as it takes.
 		IdleTimeout: 2 * time.Minute,
 		ErrorLog:    slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug),
+		ConnState:   s.trackConn,
 	}
 	return nil
 }
@@ -288,6 +298,14 @@ func (s *Server) Serve() error {
 	return err
 }
 
+func (s *Server) trackConn(c net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		s.fresh.Store(c, struct{}{})
+	} else {
+		s.fresh.Delete(c)
+	}
+}
+
 // Done is closed when Serve returns.
 func (s *Server) Done() <-chan struct{} { return s.done }
 
@@ -303,7 +321,27 @@ func (s *Server) Err() error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.http != nil {
+		// http.Server.Shutdown waits up to 5 s for connections that were
+		// opened but never sent a request (clients open spare ones); they
+		// carry no work, so close them as shutdown goes.
+		stop := make(chan struct{})
+		go func() {
+			t := time.NewTicker(100 * time.Millisecond)
+			defer t.Stop()
+			for {
+				s.fresh.Range(func(c, _ any) bool {
+					c.(net.Conn).Close()
+					return true
+				})
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
 		err = s.http.Shutdown(ctx)
+		close(stop)
 	}
 	if aerr := s.app.Shutdown(); aerr != nil && err == nil {
 		err = aerr

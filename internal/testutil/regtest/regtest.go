@@ -65,7 +65,7 @@ type config struct {
 	user, pass string
 	root       string
 	readOnly   bool
-	storage    map[string]map[string]any
+	storage    configuration.Storage
 	httpSecret string
 	logger     *slog.Logger
 	wrap       func(*registry.Server, http.Handler) http.Handler
@@ -88,7 +88,7 @@ func WithReadOnly() Option { return func(c *config) { c.readOnly = true } }
 
 // WithStorage uses a distribution storage section (e.g. s3-aws) instead of
 // the filesystem; see registry.Options.Storage.
-func WithStorage(storage map[string]map[string]any, httpSecret string) Option {
+func WithStorage(storage configuration.Storage, httpSecret string) Option {
 	return func(c *config) { c.storage, c.httpSecret = storage, httpSecret }
 }
 
@@ -127,12 +127,7 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		Logger:     c.logger,
 		Wrap:       c.wrap,
 	}
-	for k, v := range c.storage {
-		if ro.Storage == nil {
-			ro.Storage = configuration.Storage{}
-		}
-		ro.Storage[k] = v
-	}
+	ro.Storage = c.storage
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	if c.tls {

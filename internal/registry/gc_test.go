@@ -1,0 +1,127 @@
+package registry_test
+
+import (
+	"context"
+	"io/fs"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/airlock-mirror/airlock/internal/registry"
+	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+)
+
+// blobsOnDisk lists the digests of the blob store under root.
+func blobsOnDisk(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	base := filepath.Join(root, "docker", "registry", "v2", "blobs")
+	err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == "data" {
+			dir := filepath.Dir(p)
+			out = append(out, filepath.Base(filepath.Dir(filepath.Dir(dir)))+":"+filepath.Base(dir))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestGCRemovesUnreferencedBlobs(t *testing.T) {
+	root := t.TempDir()
+	reg := regtest.Start(t, regtest.WithRoot(root))
+	opts := remote.WithTransport(reg.Transport)
+	base := synth.Layer(1, 2048)
+	keep, _ := synth.Image(31, synth.WithBase(base))
+	drop, _ := synth.Image(32, synth.WithBase(base))
+	if _, err := synth.Push(keep, reg.Ref("gc/app")+":keep", opts); err != nil {
+		t.Fatal(err)
+	}
+	dropDigest, err := synth.Push(drop, reg.Ref("gc/app")+":drop", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, reg.URL+"/v2/gc/app/manifests/"+dropDigest, nil)
+	resp, err := reg.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %d", resp.StatusCode)
+	}
+
+	// What must go: drop's manifest, config and own layers; the shared
+	// base layer stays.
+	var wantGone []string
+	dropLayers, _ := drop.Layers()
+	for _, l := range dropLayers {
+		d, _ := l.Digest()
+		if bd, _ := base.Digest(); d != bd {
+			wantGone = append(wantGone, d.String())
+		}
+	}
+	cfg, _ := drop.ConfigName()
+	wantGone = append(wantGone, cfg.String(), dropDigest)
+	slices.Sort(wantGone)
+
+	before := blobsOnDisk(t, root)
+	dry, err := registry.GC(context.Background(), root, nil, registry.GCOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(dry.BlobDigests, wantGone) {
+		t.Fatalf("dry run would delete %v, want %v", dry.BlobDigests, wantGone)
+	}
+	if after := blobsOnDisk(t, root); !slices.Equal(before, after) {
+		t.Fatal("dry run deleted blobs")
+	}
+
+	res, err := registry.GC(context.Background(), root, nil, registry.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.BlobDigests, wantGone) || res.BlobBytes <= 0 {
+		t.Fatalf("deleted %v (%d bytes), want %v", res.BlobDigests, res.BlobBytes, wantGone)
+	}
+	after := blobsOnDisk(t, root)
+	if len(after) != len(before)-len(wantGone) {
+		t.Fatalf("%d blobs left, want %d", len(after), len(before)-len(wantGone))
+	}
+	for _, d := range wantGone {
+		if slices.Contains(after, d) {
+			t.Fatalf("blob %s still on disk", d)
+		}
+	}
+	// The kept image still pulls completely.
+	ref, _ := name.ParseReference(reg.Ref("gc/app")+":keep", name.Insecure)
+	img, err := remote.Image(ref, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatalf("kept layer: %v", err)
+		}
+		rc.Close()
+	}
+}
+
+func TestGCMissingRoot(t *testing.T) {
+	if _, err := registry.GC(context.Background(), filepath.Join(t.TempDir(), "nope"), nil, registry.GCOptions{}); err == nil {
+		t.Fatal("gc of a directory without registry storage succeeded")
+	}
+}
