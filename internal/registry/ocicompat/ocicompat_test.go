@@ -2,18 +2,23 @@ package ocicompat_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 
+	"github.com/distribution/distribution/v3/configuration"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 
+	"github.com/airlock-mirror/airlock/internal/registry/ocicompat"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 )
 
@@ -453,5 +458,69 @@ func TestMonolithicBlobPost(t *testing.T) {
 		t.Errorf("anonymous monolithic POST: want 401, got %v %v", resp, err)
 	} else {
 		resp.Body.Close()
+	}
+}
+
+func TestReindexRebuildsMissingAndPrunesStaleEntries(t *testing.T) {
+	root := t.TempDir()
+	c := client{t, regtest.Start(t, regtest.WithRoot(root), wrapOCI(t))}
+	const repo = "team/app"
+	subj, size := c.image(repo, "v1", "s")
+	subject := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: subj, Size: size}
+	kept := c.artifact(repo, subject, "application/vnd.example.kept", "", "kept")
+	gone := c.artifact(repo, subject, "application/vnd.example.gone", "", "gone")
+	keptD, goneD := digest.FromBytes(kept), digest.FromBytes(gone)
+	c.pushManifest(repo, keptD.String(), v1.MediaTypeImageManifest, kept)
+	c.pushManifest(repo, goneD.String(), v1.MediaTypeImageManifest, gone)
+
+	// Lose the index entirely, as for content pushed to plain distribution
+	// (or a crash right after distribution stored the manifest).
+	indexDir := filepath.Join(root, "docker", "registry", "v2", "repositories", "team", "app", "_referrers")
+	if _, err := os.Stat(indexDir); err != nil {
+		t.Fatalf("the referrers index is not where the layout says: %v", err)
+	}
+	if err := os.RemoveAll(indexDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, idx := c.referrers(repo, subj, ""); len(idx.Manifests) != 0 {
+		t.Fatalf("index removed, yet referrers listed: %v", digests(idx))
+	}
+
+	drv, err := ocicompat.NewDriver(context.Background(), configuration.Storage{"filesystem": {"rootdirectory": root}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ocicompat.Reindex(context.Background(), drv, nil)
+	if err != nil {
+		t.Fatalf("Reindex: %v", err)
+	}
+	if res.Added != 2 || res.Pruned != 0 || res.Repositories != 1 {
+		t.Errorf("first Reindex: %+v, want 2 added in 1 repository", res)
+	}
+	_, idx := c.referrers(repo, subj, "")
+	if !slices.Equal(digests(idx), sorted(keptD, goneD)) {
+		t.Fatalf("after Reindex: got %v, want %v", digests(idx), sorted(keptD, goneD))
+	}
+	for _, d := range idx.Manifests {
+		if d.MediaType != v1.MediaTypeImageManifest || d.ArtifactType == "" || d.Annotations["note"] == "" {
+			t.Errorf("rebuilt descriptor lacks fields: %+v", d)
+		}
+	}
+
+	if resp, body := c.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+goneD.String(), nil, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %s %s", resp.Status, body)
+	}
+	res, err = ocicompat.Reindex(context.Background(), drv, nil)
+	if err != nil {
+		t.Fatalf("second Reindex: %v", err)
+	}
+	if res.Added != 0 || res.Pruned != 1 {
+		t.Errorf("second Reindex: %+v, want 0 added and the deleted referrer pruned", res)
+	}
+	if _, err := os.Stat(filepath.Join(indexDir, "sha256", subj.Encoded(), "sha256_"+goneD.Encoded())); !os.IsNotExist(err) {
+		t.Errorf("stale entry still on disk: %v", err)
+	}
+	if _, idx := c.referrers(repo, subj, ""); !slices.Equal(digests(idx), []digest.Digest{keptD}) {
+		t.Errorf("after prune: got %v, want [%s]", digests(idx), keptD)
 	}
 }

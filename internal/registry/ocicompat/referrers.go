@@ -24,6 +24,9 @@ type manifestFields struct {
 	} `json:"config"`
 	Subject     *v1.Descriptor    `json:"subject"`
 	Annotations map[string]string `json:"annotations"`
+	// Manifests is only looked at to tell an index from an image manifest
+	// when neither a mediaType field nor a Content-Type says which.
+	Manifests json.RawMessage `json:"manifests"`
 }
 
 // referrerDescriptor is the descriptor the referrers API lists for a
