@@ -20,18 +20,72 @@ import (
 // unique blob crosses the wire at most once per destination per run: the
 // first image to need a blob uploads it, the others wait for that upload and
 // then mount it into their own repository.
+//
+// Work on one (location, digest, repository) is also done at most once at a
+// time: registries with a filesystem backend (distribution) rewrite a
+// repository's blob link on every mount, non-atomically, and a manifest PUT
+// reading that link at the same moment fails with DIGEST_INVALID /
+// MANIFEST_BLOB_UNKNOWN. Two images of one repository sharing a layer must
+// therefore not both mount it.
 type blobLedger struct {
-	mu sync.Mutex
-	m  map[string]*blobState // location + " " + digest
+	mu    sync.Mutex
+	m     map[string]*blobState // location + " " + digest
+	repos flights               // location + " " + digest + " " + repo
 }
 
 type blobState struct {
-	done  chan struct{} // closed when the upload in flight ends
-	err   error         // its result
-	repos map[string]bool
+	uploading chan struct{}   // non-nil while the first upload is in flight
+	holders   map[string]bool // repositories known to hold the blob
 }
 
-func newBlobLedger() *blobLedger { return &blobLedger{m: map[string]*blobState{}} }
+func newBlobLedger() *blobLedger {
+	return &blobLedger{m: map[string]*blobState{}, repos: flights{m: map[string]*flight{}}}
+}
+
+// flights runs one function per key at a time and remembers successes;
+// a failure is forgotten so a later caller tries again.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// do runs fn for key unless it already succeeded (ran=false) or is running
+// (waits for it).
+func (f *flights) do(ctx context.Context, key string, fn func() error) (ran bool, err error) {
+	for {
+		f.mu.Lock()
+		fl := f.m[key]
+		if fl == nil {
+			fl = &flight{done: make(chan struct{})}
+			f.m[key] = fl
+			f.mu.Unlock()
+			err := fn()
+			f.mu.Lock()
+			fl.err = err
+			if err != nil {
+				delete(f.m, key)
+			}
+			close(fl.done)
+			f.mu.Unlock()
+			return true, err
+		}
+		f.mu.Unlock()
+		select {
+		case <-fl.done:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+		if fl.err == nil {
+			return false, nil
+		}
+		// It failed and was forgotten: try ourselves.
+	}
+}
 
 // blobOutcome says how a blob got to its destination.
 type blobOutcome int
@@ -51,58 +105,60 @@ func (e *Engine) ensureBlob(ctx context.Context, src, dst endpoint, desc v1.Desc
 	if _, ok := dst.(*storeEndpoint); ok {
 		repo = "" // one blob pool for the whole store
 	}
+	var out blobOutcome
+	var n int64
+	_, err := e.blobs.repos.do(ctx, key+" "+repo, func() error {
+		var err error
+		out, n, err = e.placeBlob(ctx, src, dst, desc, key, repo)
+		return err
+	})
+	return out, n, err // out is blobSkipped when another image did the work
+}
+
+// placeBlob puts one blob in one repository: the first repository of a
+// location gets an upload (or a HEAD-skip), later ones a mount from a
+// repository that holds it.
+func (e *Engine) placeBlob(ctx context.Context, src, dst endpoint, desc v1.Descriptor, key, repo string) (blobOutcome, int64, error) {
+	l := e.blobs
 	for {
-		e.blobs.mu.Lock()
-		st := e.blobs.m[key]
+		l.mu.Lock()
+		st := l.m[key]
 		if st == nil {
-			st = &blobState{done: make(chan struct{}), repos: map[string]bool{}}
-			e.blobs.m[key] = st
-			e.blobs.mu.Unlock()
-			out, n, err := e.transferLimited(ctx, src, dst, desc, nil)
-			e.blobs.mu.Lock()
-			if err != nil {
-				// Forget the failure so a later image retries on its own.
-				delete(e.blobs.m, key)
-			} else {
-				st.repos[repo] = true
-			}
-			st.err = err
-			close(st.done)
-			e.blobs.mu.Unlock()
-			return out, n, err
+			st = &blobState{holders: map[string]bool{}}
+			l.m[key] = st
 		}
-		select {
-		case <-st.done:
-		default:
-			e.blobs.mu.Unlock()
+		if len(st.holders) == 0 && st.uploading != nil {
+			wait := st.uploading
+			l.mu.Unlock()
 			select {
-			case <-st.done:
+			case <-wait:
 				continue
 			case <-ctx.Done():
 				return 0, 0, ctx.Err()
 			}
 		}
-		if st.err != nil {
-			e.blobs.mu.Unlock()
-			continue // a failed entry has been removed; try ourselves
-		}
-		if st.repos[repo] {
-			e.blobs.mu.Unlock()
-			return blobSkipped, 0, nil
-		}
 		var from []string
-		for r := range st.repos {
+		for r := range st.holders {
 			from = append(from, r)
 		}
-		e.blobs.mu.Unlock()
-		out, n, err := e.transferLimited(ctx, src, dst, desc, from)
-		if err != nil {
-			return out, n, err
+		var mine chan struct{}
+		if len(from) == 0 {
+			mine = make(chan struct{})
+			st.uploading = mine
 		}
-		e.blobs.mu.Lock()
-		st.repos[repo] = true
-		e.blobs.mu.Unlock()
-		return out, n, nil
+		l.mu.Unlock()
+
+		out, n, err := e.transferLimited(ctx, src, dst, desc, from)
+		l.mu.Lock()
+		if err == nil {
+			st.holders[repo] = true
+		}
+		if mine != nil {
+			st.uploading = nil
+			close(mine)
+		}
+		l.mu.Unlock()
+		return out, n, err
 	}
 }
 

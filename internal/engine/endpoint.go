@@ -87,12 +87,19 @@ func (e *Engine) openStore(dir string) (*store.Store, error) {
 	if s, ok := e.stores.Load(key); ok {
 		return s.(*store.Store), nil
 	}
+	// One Open at a time: concurrent first uses must not race to create
+	// the layout.
+	e.storeMu.Lock()
+	defer e.storeMu.Unlock()
+	if s, ok := e.stores.Load(key); ok {
+		return s.(*store.Store), nil
+	}
 	s, err := store.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	actual, _ := e.stores.LoadOrStore(key, s)
-	return actual.(*store.Store), nil
+	e.stores.Store(key, s)
+	return s, nil
 }
 
 // registryEndpoint is a repository of a registry.

@@ -379,9 +379,17 @@ func (e *Engine) putManifests(ctx context.Context, dst endpoint, n *node) error 
 		}
 	}
 	d := n.desc.Digest.String()
-	if err := dst.putManifest(ctx, d, n.data, string(n.desc.MediaType)); err != nil {
+	// Once per repository and run, never twice at the same time: a
+	// concurrent re-PUT rewrites the registry's links while another image's
+	// index PUT checks them (see blobLedger).
+	ran, err := e.blobs.repos.do(ctx, "manifest "+dst.location()+" "+dst.repoName()+" "+d, func() error {
+		return dst.putManifest(ctx, d, n.data, string(n.desc.MediaType))
+	})
+	if err != nil {
 		return fmt.Errorf("writing manifest %s to %s: %w", d, dst, err)
 	}
-	e.stats.manifests.Add(1)
+	if ran {
+		e.stats.manifests.Add(1)
+	}
 	return nil
 }

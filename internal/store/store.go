@@ -10,6 +10,11 @@
 //
 //	skopeo inspect oci:DIR:ns/app:v1
 //
+// (skopeo 1.9.3 only follows index.json entries with OCI media types;
+// containers/image since about v5.29 and go-containerregistry's layout
+// package, which crane uses, also follow Docker v2 ones. The store keeps the
+// media type of the content as it is, since changing it changes the digest.)
+//
 // The entry also carries AnnotationSource, the full reference the image was
 // copied from, so a store can be audited without any other file. Manifests of
 // index children are blobs of the pool and have no entry of their own.
@@ -87,7 +92,7 @@ func Open(dir string) (*Store, error) {
 		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			return nil, fmt.Errorf("opening store %s: %w", dir, rerr)
 		}
-		if len(entries) > 0 {
+		if !onlyOurs(entries) {
 			return nil, fmt.Errorf("opening store %s: directory exists, is not empty and has no %s file; "+
 				"choose an empty or new directory for the store", dir, layoutFile)
 		}
@@ -371,6 +376,18 @@ func writeFileAtomic(path string, b []byte) error {
 		d.Close()
 	}
 	return nil
+}
+
+// onlyOurs reports whether a directory without oci-layout holds nothing but
+// what Open itself creates first (a store whose creation was interrupted).
+func onlyOurs(entries []fs.DirEntry) bool {
+	for _, e := range entries {
+		n := e.Name()
+		if n != "blobs" && n != indexFile && n != lockFile && !strings.HasPrefix(n, tmpPrefix) {
+			return false
+		}
+	}
+	return true
 }
 
 func sha256Digest(b []byte) string {
