@@ -409,6 +409,38 @@ func TestReleaseListCLI(t *testing.T) {
 	}
 }
 
+func TestToReleaseImage(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifests := t.TempDir()
+	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release",
+		"--to-release-image", dst.Host+"/ocp/release-images:4.12.0", "--to-manifests", manifests)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if got := digestAt(t, dst, dst.Host+"/ocp/release-images:4.12.0"); got != rel.Digest {
+		t.Errorf("release at --to-release-image: %q, want %s", got, rel.Digest)
+	}
+	if got := digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64"); got != "" {
+		t.Errorf("release also pushed to the default tag")
+	}
+	for _, n := range rel.Names {
+		if digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64-"+n) == "" {
+			t.Errorf("component %s missing", n)
+		}
+	}
+	if !strings.Contains(out, "Update image:  "+dst.Host+"/ocp/release-images:4.12.0") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	idms, _ := os.ReadFile(filepath.Join(manifests, "idms-release-4.12.0.yaml"))
+	if !strings.Contains(string(idms), dst.Host+"/ocp/release-images\n    source: "+src.Host+"/openshift-release-dev/ocp-release") {
+		t.Errorf("IDMS does not map the release repository to --to-release-image:\n%s", idms)
+	}
+}
+
 func TestMirrorBadInput(t *testing.T) {
 	tests := []struct {
 		args []string
