@@ -108,7 +108,7 @@ func (c *configFile) find(target string) (cred Credential, source string, found 
 	// credHelpers name a helper for one registry and take precedence over
 	// everything else in the file, as in docker.
 	if helper, ok := c.helperFor(host); ok {
-		cred, found, err := runHelper(helper, helperServerURL(host), c.path, true)
+		cred, found, err := runHelper(helper, helperServerURL(host), "credentials file "+c.path, true)
 		return cred, "docker-credential-" + helper, found, err
 	}
 
@@ -131,7 +131,7 @@ func (c *configFile) find(target string) (cred Credential, source string, found 
 		}
 	}
 	if c.credsStore != "" {
-		cred, found, err := runHelper(c.credsStore, helperServerURL(host), c.path, false)
+		cred, found, err := runHelper(c.credsStore, helperServerURL(host), "credentials file "+c.path, false)
 		return cred, "docker-credential-" + c.credsStore, found, err
 	}
 	return Credential{}, "", false, nil
@@ -142,7 +142,7 @@ func (c *configFile) find(target string) (cred Credential, source string, found 
 func (c *configFile) decode(key string, e entry, host string) (Credential, string, bool, error) {
 	if e.empty() {
 		if c.credsStore != "" {
-			cred, found, err := runHelper(c.credsStore, helperServerURL(host), c.path, false)
+			cred, found, err := runHelper(c.credsStore, helperServerURL(host), "credentials file "+c.path, false)
 			return cred, "docker-credential-" + c.credsStore, found, err
 		}
 		return Credential{}, "", false, nil

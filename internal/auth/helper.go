@@ -28,14 +28,16 @@ type helperReply struct {
 // for this registry in credHelpers: then a missing executable is an error;
 // a missing credsStore executable only skips the store, because one stale
 // "credsStore" copied from another machine must not break every registry.
-func runHelper(name, serverURL, file string, required bool) (Credential, bool, error) {
+//
+// origin names the configuration that named the helper, for messages.
+func runHelper(name, serverURL, origin string, required bool) (Credential, bool, error) {
 	bin := "docker-credential-" + name
 	path, err := exec.LookPath(bin)
 	if err != nil {
 		if required {
-			return Credential{}, false, fmt.Errorf("credentials file %s names credential helper %q for %s, but %s is not in PATH: install it or remove the entry", file, name, serverURL, bin)
+			return Credential{}, false, fmt.Errorf("%s names credential helper %q (for %s), but %s is not in PATH: install it or remove the entry", origin, name, serverURL, bin)
 		}
-		slog.Warn("credential store helper not found, ignoring it", "helper", bin, "file", file)
+		slog.Warn("credential store helper not found, ignoring it", "helper", bin, "configured_in", origin)
 		return Credential{}, false, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)

@@ -12,6 +12,11 @@
 //  5. ${DOCKER_CONFIG:-~/.docker}/config.json
 //  6. ~/.dockercfg (docker's legacy format, a bare map of keys)
 //
+// Those files are one source of credentials, "containers-auth.json"; as in
+// podman, the top-level credential-helpers list of registries.conf may put
+// docker-credential-NAME helpers before or after them (default: the files
+// only).
+//
 // Inside one file, keys are matched most specific first:
 // host[:port]/ns/sub/repo, host[:port]/ns/sub, host[:port]/ns, host[:port].
 // go-containerregistry's DefaultKeychain is not used because it picks among
@@ -22,6 +27,7 @@
 package auth
 
 import (
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -34,8 +40,15 @@ import (
 
 // Options selects where credentials come from.
 type Options struct {
-	// AuthFile, when set, is the only file read (like podman's --authfile).
+	// AuthFile, when set, is the only auth file read (like podman's --authfile).
 	AuthFile string
+	// RegistriesConf is the registries.conf whose top-level
+	// credential-helpers list orders the credential sources, and
+	// RegistriesConfDir its drop-in directory. When both are empty:
+	// $CONTAINERS_REGISTRIES_CONF, else ~/.config/containers/registries.conf
+	// if it exists, else /etc/containers/registries.conf (with ".d").
+	RegistriesConf    string
+	RegistriesConfDir string
 }
 
 // Credential is one resolved credential. The zero value means anonymous.
@@ -54,7 +67,11 @@ func (c Credential) IsAnonymous() bool {
 // credential helpers. It is safe for concurrent use; answers are cached for
 // the life of the keychain because credential helpers are slow executables.
 type Keychain struct {
-	files []authFile
+	files   []authFile
+	helpers credentialHelpers
+	// helpersErr is a registries.conf that could not be read; reported on
+	// lookup so NewKeychain stays error-free for callers.
+	helpersErr error
 
 	mu    sync.Mutex
 	cache map[string]lookupResult
@@ -77,7 +94,13 @@ var _ authn.Keychain = (*Keychain)(nil)
 // NewKeychain returns a keychain searching the files described in the
 // package documentation. Environment variables are read now, once.
 func NewKeychain(opts Options) *Keychain {
-	return &Keychain{files: searchFiles(opts), cache: map[string]lookupResult{}}
+	k := &Keychain{files: searchFiles(opts), cache: map[string]lookupResult{}}
+	conf, dir := opts.RegistriesConf, opts.RegistriesConfDir
+	if conf == "" && dir == "" {
+		conf, dir = defaultRegistriesConf()
+	}
+	k.helpers, k.helpersErr = loadCredentialHelpers(conf, dir)
+	return k
 }
 
 // SearchPaths returns the credential files NewKeychain reads, in order.
@@ -180,24 +203,52 @@ func (k *Keychain) Lookup(target string) (Credential, string, error) {
 	return cred, source, err
 }
 
+// lookup asks each credential source in registries.conf order: the auth
+// files (AuthFilesHelper), or a docker-credential-NAME helper. As in
+// podman, a failing source does not hide a credential a later one has; its
+// error is reported only when no source has one.
 func (k *Keychain) lookup(target string) (Credential, string, error) {
+	if k.helpersErr != nil {
+		return Credential{}, "", k.helpersErr
+	}
+	host, _, _ := strings.Cut(target, "/")
+	var errs []error
+	for _, h := range k.helpers.helpers {
+		if h == AuthFilesHelper {
+			cred, source, found, err := k.lookupFiles(target)
+			if err != nil {
+				errs = append(errs, err)
+			} else if found {
+				return cred, source, nil
+			}
+			continue
+		}
+		cred, found, err := runHelper(h, helperServerURL(host), "registries configuration "+k.helpers.source, true)
+		if err != nil {
+			errs = append(errs, err)
+		} else if found {
+			return cred, "docker-credential-" + h, nil
+		}
+	}
+	return Credential{}, "", errors.Join(errs...)
+}
+
+// lookupFiles searches the auth files in order.
+func (k *Keychain) lookupFiles(target string) (Credential, string, bool, error) {
 	for _, f := range k.files {
 		cfg, err := readConfigFile(f)
 		if err != nil {
-			return Credential{}, "", err
+			return Credential{}, "", false, err
 		}
 		if cfg == nil {
 			continue
 		}
 		cred, source, found, err := cfg.find(target)
-		if err != nil {
-			return Credential{}, "", err
-		}
-		if found {
-			return cred, source, nil
+		if err != nil || found {
+			return cred, source, found, err
 		}
 	}
-	return Credential{}, "", nil
+	return Credential{}, "", false, nil
 }
 
 // canonicalTarget strips a transport prefix, tag and digest and spells

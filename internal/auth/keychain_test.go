@@ -33,6 +33,8 @@ func isolateEnv(t *testing.T) (home string) {
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
 	t.Setenv("DOCKER_CONFIG", filepath.Join(home, "docker"))
 	t.Setenv("REGISTRY_AUTH_FILE", "")
+	// Not the machine's /etc/containers/registries.conf.
+	t.Setenv("CONTAINERS_REGISTRIES_CONF", filepath.Join(home, "no-registries.conf"))
 	return home
 }
 
@@ -206,6 +208,8 @@ func writeHelper(t *testing.T, dir, name string) {
 server=$(cat)
 case "$server" in
   registry-no-creds.com) echo "credentials not found in native keychain"; exit 1 ;;
+  registry-a.com) echo '{"ServerURL":"registry-a.com","Username":"foo","Secret":"bar"}' ;;
+  registry-b.com) echo '{"ServerURL":"registry-b.com","Username":"<token>","Secret":"fizzbuzz"}' ;;
   helper.example) echo '{"ServerURL":"helper.example","Username":"hu","Secret":"hs"}' ;;
   token.example) echo '{"ServerURL":"token.example","Username":"<token>","Secret":"refresh-123"}' ;;
   https://index.docker.io/v1/) echo '{"ServerURL":"x","Username":"hub","Secret":"hubpw"}' ;;

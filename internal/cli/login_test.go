@@ -38,6 +38,7 @@ func isolateCredentials(t *testing.T) string {
 	t.Setenv("XDG_CONFIG_HOME", filepath.Join(home, "config"))
 	t.Setenv("DOCKER_CONFIG", filepath.Join(home, "docker"))
 	t.Setenv("REGISTRY_AUTH_FILE", "")
+	t.Setenv("CONTAINERS_REGISTRIES_CONF", filepath.Join(home, "no-registries.conf"))
 	return home
 }
 
