@@ -102,3 +102,5 @@ func itoa(i int) string {
 	}
 	return string(b[n:])
 }
+
+func imagesetFull() imageset.Operator { return imageset.Operator{Full: true} }
