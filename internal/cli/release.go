@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -443,8 +444,32 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 		if err := writeSignatureConfigMap(o.ToManifests, digest, sigs, out); err != nil {
 			return err
 		}
+	} else if stored := o.storedSignature(digest); stored != "" {
+		data, err := os.ReadFile(stored)
+		if err != nil {
+			return fmt.Errorf("reading the stored release signature: %w", err)
+		}
+		path := filepath.Join(o.ToManifests, signature.FileName(digest))
+		if err := clusterres.WriteFile(path, data); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nRelease signature ConfigMap (imported by the --to-dir run) copied; apply it so the cluster-version operator can verify the release offline:\n\n  oc apply -f %s\n", path)
 	}
 	return nil
+}
+
+// storedSignature is the signature ConfigMap a --to-dir run wrote into the
+// store's config/ directory, when reading that store (--from-dir) and the
+// file exists; "" otherwise.
+func (o *ReleaseMirrorOptions) storedSignature(digest string) string {
+	if o.FromDir == "" {
+		return ""
+	}
+	p := filepath.Join(o.FromDir, "config", signature.FileName(digest))
+	if _, err := os.Stat(p); err != nil {
+		return ""
+	}
+	return p
 }
 
 func (o *ReleaseMirrorOptions) destName() string {
@@ -459,6 +484,9 @@ func (o *ReleaseMirrorOptions) destName() string {
 // cluster that does not verify signatures works without one.
 func (o *ReleaseMirrorOptions) loadSignatures(digest string) ([][]byte, error) {
 	if o.SignatureDir == "" {
+		if o.storedSignature(digest) != "" {
+			return nil, nil // carried over from the --to-dir run; copied in Run
+		}
 		slog.Warn("no release signature imported (--signature-dir not given): " + signature.MissingHelp(digest, ""))
 		return nil, nil
 	}

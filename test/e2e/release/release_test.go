@@ -372,6 +372,26 @@ func TestSignatures(t *testing.T) {
 	if err != nil || !strings.Contains(errOut, "sha256="+hexd+"/signature-1") {
 		t.Fatalf("missing signature: err %v, stderr:\n%s", err, errOut)
 	}
+
+	// Across the air gap: the signature imported by --to-dir travels in the
+	// store and the upload writes its ConfigMap without being told again.
+	store := t.TempDir()
+	if _, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to-dir", store, "--signature-dir", good, "--verify-key", keyFile); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	upManifests := t.TempDir()
+	_, errOut, err = runCLI(t, "release", "mirror", "--from-dir", store, "--from", "file://openshift/release:4.12.0-x86_64",
+		"--release-source", src.Host+"/openshift-release-dev/ocp-release", "--to", dst.Host+"/ocp/release2", "--to-manifests", upManifests)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	carried, err := os.ReadFile(filepath.Join(upManifests, "signature-sha256-"+hexd[:16]+".json"))
+	if err != nil || !bytes.Equal(carried, data) {
+		t.Errorf("signature ConfigMap not carried through the store (err %v)", err)
+	}
+	if strings.Contains(errOut, "no release signature imported") {
+		t.Errorf("warned about a missing signature although the store carries it:\n%s", errOut)
+	}
 }
 
 // release list against the REAL recorded stable-4.13 graph, served on
