@@ -12,16 +12,19 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Action is what a rule does to a request it fires on.
@@ -94,6 +97,9 @@ type Counts struct {
 	ManifestGets int64 // GET and HEAD of manifests
 	ManifestPuts int64
 	Faults       map[string]int // rule name -> times fired
+	// Uploaded is how many times each blob digest was uploaded completely
+	// (a PUT that closed an upload with 201 Created).
+	Uploaded map[string]int
 }
 
 // Proxy is a running fault-injecting proxy.
@@ -107,10 +113,13 @@ type Proxy struct {
 
 	mu    sync.Mutex
 	rules []*Rule
+	// uploaded counts completed uploads (PUT answered 201) per digest.
+	uploaded map[string]int
 
 	requests, blobGets, blobGetBytes, blobHeads atomic.Int64
 	uploadReqs, uploadBytes, mounts             atomic.Int64
 	manifestGets, manifestPuts                  atomic.Int64
+	inflight                                    atomic.Int64
 
 	// onBytes, when set, is called after blob bytes cross the proxy in
 	// either direction with the running total of both; crash tests use it
@@ -167,11 +176,14 @@ func (p *Proxy) Counts() Counts {
 		Requests: p.requests.Load(), BlobGets: p.blobGets.Load(), BlobGetBytes: p.blobGetBytes.Load(),
 		BlobHeads: p.blobHeads.Load(), UploadReqs: p.uploadReqs.Load(), UploadBytes: p.uploadBytes.Load(),
 		Mounts: p.mounts.Load(), ManifestGets: p.manifestGets.Load(), ManifestPuts: p.manifestPuts.Load(),
-		Faults: map[string]int{},
+		Faults: map[string]int{}, Uploaded: map[string]int{},
 	}
 	p.mu.Lock()
 	for _, r := range p.rules {
 		c.Faults[r.Name] += r.fired
+	}
+	for d, n := range p.uploaded {
+		c.Uploaded[d] = n
 	}
 	p.mu.Unlock()
 	return c
@@ -227,7 +239,24 @@ func (p *Proxy) bytesCrossed() {
 	}
 }
 
+// WaitIdle waits until no request is being forwarded (up to timeout) and
+// reports whether the proxy went idle. After killing a client, the registry
+// may still be finishing a request the client sent in full; tests that
+// inspect the registry wait for it first.
+func (p *Proxy) WaitIdle(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for p.inflight.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
+}
+
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.inflight.Add(1)
+	defer p.inflight.Add(-1)
 	p.count(r)
 	rule := p.pick(r)
 	if rule != nil {
@@ -244,7 +273,10 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	out, err := http.NewRequestWithContext(r.Context(), r.Method, p.target.String()+r.URL.RequestURI(), nil)
+	// The upstream request outlives a client that dies mid-request: the
+	// registry may still commit what was sent in full, and WaitIdle must
+	// cover that.
+	out, err := http.NewRequestWithContext(context.WithoutCancel(r.Context()), r.Method, p.target.String()+r.URL.RequestURI(), nil)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
@@ -267,6 +299,17 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
+	if os.Getenv("E2E_PROXY_DEBUG") != "" && IsUpload(r) {
+		fmt.Fprintf(os.Stderr, "PROXY %s %s %d cl=%d\n", r.Method, r.URL.String(), resp.StatusCode, r.ContentLength)
+	}
+	if r.Method == http.MethodPut && IsUpload(r) && resp.StatusCode == http.StatusCreated {
+		p.mu.Lock()
+		if p.uploaded == nil {
+			p.uploaded = map[string]int{}
+		}
+		p.uploaded[r.URL.Query().Get("digest")]++
+		p.mu.Unlock()
+	}
 	for k, vs := range resp.Header {
 		w.Header()[k] = vs
 	}
