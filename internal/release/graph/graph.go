@@ -15,6 +15,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/blang/semver/v4"
 )
@@ -75,6 +76,8 @@ type Client struct {
 	// URL of the graph endpoint; empty means $UPDATE_URL_OVERRIDE or DefaultURL.
 	URL  string
 	HTTP *http.Client
+	// RetryDelay is the base delay between attempts (default 1s).
+	RetryDelay time.Duration
 }
 
 func (c *Client) endpoint() string {
@@ -99,30 +102,40 @@ func (c *Client) Fetch(ctx context.Context, channel, arch string) (*Graph, error
 	q.Set("channel", channel)
 	q.Set("arch", arch)
 	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
 	hc := c.HTTP
 	if hc == nil {
-		hc = http.DefaultClient
+		// The public endpoint is on the internet: never hang a run on it.
+		hc = &http.Client{Timeout: 2 * time.Minute}
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetching update graph for channel %s (%s): %w", channel, arch, err)
+	var (
+		status int
+		body   []byte
+	)
+	// A dropped connection or a 5xx from the graph service is retried a
+	// few times; anything else (a 4xx for an unknown channel) is final.
+	for attempt := 0; ; attempt++ {
+		status, body, err = get(ctx, hc, u.String())
+		if err == nil && status < 500 {
+			break
+		}
+		if attempt == 2 || ctx.Err() != nil {
+			if err != nil {
+				return nil, fmt.Errorf("fetching update graph for channel %s (%s) from %s: %w", channel, arch, u, err)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * c.retryDelay()):
+		}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading update graph for channel %s from %s: %w", channel, u, err)
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		msg := strings.TrimSpace(string(body))
 		if len(msg) > 300 {
 			msg = msg[:300] + "..."
 		}
-		return nil, fmt.Errorf("update graph %s for channel %s (%s): HTTP %d: %s (check the channel name and --graph-url)", u, channel, arch, resp.StatusCode, msg)
+		return nil, fmt.Errorf("update graph %s for channel %s (%s): HTTP %d: %s (check the channel name and --graph-url)", u, channel, arch, status, msg)
 	}
 	g, err := Parse(body, "update graph "+u.String())
 	if err != nil {
@@ -132,6 +145,31 @@ func (c *Client) Fetch(ctx context.Context, channel, arch string) (*Graph, error
 		return nil, fmt.Errorf("update graph %s: channel %s has no releases for architecture %s (check the channel name and --arch)", u, channel, arch)
 	}
 	return g, nil
+}
+
+func get(ctx context.Context, hc *http.Client, u string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading the response: %w", err)
+	}
+	return resp.StatusCode, body, nil
+}
+
+func (c *Client) retryDelay() time.Duration {
+	if c.RetryDelay > 0 {
+		return c.RetryDelay
+	}
+	return time.Second
 }
 
 // Versions returns the node versions sorted ascending.

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/blang/semver/v4"
 )
@@ -221,5 +222,42 @@ func TestParseRejectsDanglingEdge(t *testing.T) {
 	_, err := Parse([]byte(`{"nodes":[{"version":"4.1.0","payload":"x"}],"edges":[[0,5]]}`), "g.json")
 	if err == nil || !strings.Contains(err.Error(), "g.json: edge 0 (0->5) points outside the 1 nodes") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A 503 and a dropped connection are retried; the third answer counts.
+func TestFetchRetriesTransientFailures(t *testing.T) {
+	data, err := os.ReadFile(realGraphPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		switch calls {
+		case 1:
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		case 2:
+			hj, _ := w.(http.Hijacker)
+			conn, _, _ := hj.Hijack()
+			conn.Close()
+		default:
+			w.Write(data)
+		}
+	}))
+	defer srv.Close()
+	g, err := (&Client{URL: srv.URL, RetryDelay: time.Millisecond}).Fetch(context.Background(), "stable-4.13", "amd64")
+	if err != nil || calls != 3 || len(g.Nodes) != 98 {
+		t.Fatalf("calls %d, err %v", calls, err)
+	}
+	calls = 0
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		http.Error(w, "down", http.StatusBadGateway)
+	}))
+	defer srv2.Close()
+	_, err = (&Client{URL: srv2.URL, RetryDelay: time.Millisecond}).Fetch(context.Background(), "stable-4.13", "amd64")
+	if err == nil || calls != 3 || !strings.Contains(err.Error(), "HTTP 502") {
+		t.Fatalf("calls %d, err %v", calls, err)
 	}
 }
