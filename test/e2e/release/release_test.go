@@ -7,6 +7,7 @@ package release_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"net/http"
@@ -458,6 +459,31 @@ func TestToReleaseImage(t *testing.T) {
 	idms, _ := os.ReadFile(filepath.Join(manifests, "idms-release-4.12.0.yaml"))
 	if !strings.Contains(string(idms), dst.Host+"/ocp/release-images\n    source: "+src.Host+"/openshift-release-dev/ocp-release") {
 		t.Errorf("IDMS does not map the release repository to --to-release-image:\n%s", idms)
+	}
+}
+
+// A TLS registry with authentication: --ca-file and -a reach it.
+func TestMirrorToTLSAuthRegistry(t *testing.T) {
+	src := regtest.Start(t)
+	dst := regtest.Start(t, regtest.WithTLS(), regtest.WithAuth("mirror", "s3cret"))
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authFile := filepath.Join(t.TempDir(), "auth.json")
+	auth := base64.StdEncoding.EncodeToString([]byte("mirror:s3cret"))
+	os.WriteFile(authFile, []byte(`{"auths":{"`+dst.Host+`":{"auth":"`+auth+`"}}}`), 0o600)
+	_, _, err = runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--ca-file", dst.CAFile, "--to-manifests", t.TempDir())
+	if err == nil {
+		t.Fatalf("pushed without credentials")
+	}
+	if _, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--ca-file", dst.CAFile, "-a", authFile, "--to-manifests", t.TempDir()); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	r, _ := name.ParseReference(dst.Host + "/ocp/release:4.12.0-x86_64")
+	d, err := remote.Head(r, remote.WithTransport(dst.Transport), remote.WithAuthFromKeychain(dst.Keychain))
+	if err != nil || d.Digest.String() != rel.Digest {
+		t.Fatalf("release at the TLS mirror: %v %v", d, err)
 	}
 }
 
