@@ -1,10 +1,13 @@
 package ocicompat
 
 import (
+	"context"
 	"net/http"
 	"net/url"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
+	"golang.org/x/sync/errgroup"
 )
 
 // distribution v3.1.2 accepts blobs pushed by sha512 but stores them by
@@ -116,4 +119,78 @@ func (h *handler) serveMonolithicPost(w http.ResponseWriter, r *http.Request, re
 		return
 	}
 	h.next.ServeHTTP(w, put)
+}
+
+// serveAnonymousMount performs POST /v2/<repo>/blobs/uploads/?mount=<d>
+// without a "from" repository: the client knows the blob exists somewhere
+// in the registry but not where. A repository that holds the blob is looked
+// up and the request becomes an ordinary mount from it, so distribution
+// still checks that the caller may read that repository. Only when the blob
+// is in the registry's blob store at all (for sha256, one stat) are the
+// repositories searched; otherwise distribution's answer (202, upload the
+// blob) stands.
+func (h *handler) serveAnonymousMount(w http.ResponseWriter, r *http.Request, repo string, d digest.Digest) {
+	ctx := r.Context()
+	from, err := h.findRepositoryWithBlob(ctx, repo, d)
+	if err != nil {
+		h.opts.Logger.Warn("looking for a repository to mount from failed", "digest", d, "error", err)
+	}
+	if from == "" {
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	fwd := r.Clone(ctx)
+	q := fwd.URL.Query()
+	q.Set("from", from)
+	fwd.URL.RawQuery = q.Encode()
+	fwd.RequestURI = fwd.URL.RequestURI()
+	if d.Algorithm() != digest.Canonical {
+		h.serveAliasedMount(w, fwd, repo, from, d)
+		return
+	}
+	h.next.ServeHTTP(w, fwd)
+}
+
+// findRepositoryWithBlob returns a repository other than target that links
+// blob d, or "" when there is none.
+func (h *handler) findRepositoryWithBlob(ctx context.Context, target string, d digest.Digest) (string, error) {
+	drv := h.opts.Driver
+	if d.Algorithm() == digest.Canonical {
+		// Cheap pre-check: no blob, no mount, no search.
+		if ok, err := exists(ctx, drv, blobData(d)); err != nil || !ok {
+			return "", err
+		}
+	}
+	repos, err := listRepositories(ctx, drv)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		found string
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, repo := range repos {
+		if repo == target {
+			continue
+		}
+		g.Go(func() error {
+			ok, err := exists(gctx, drv, layerLink(repo, d))
+			if err != nil || !ok {
+				return nil // an unreadable repository is not a mount source
+			}
+			mu.Lock()
+			if found == "" {
+				found = repo
+			}
+			mu.Unlock()
+			cancel() // first hit wins
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return found, nil
 }

@@ -128,6 +128,7 @@ type junit struct {
 	Tests    int `xml:"tests,attr"`
 	Failures int `xml:"failures,attr"`
 	Skipped  int `xml:"skipped,attr"`
+	Disabled int `xml:"disabled,attr"`
 	Suites   []struct {
 		Cases []struct {
 			Name   string `xml:"name,attr"`
@@ -183,7 +184,7 @@ func runConformance(t *testing.T, bin string, reg *regtest.Registry) {
 	if err := xml.Unmarshal(raw, &rep); err != nil {
 		t.Fatalf("parsing the suite's junit.xml: %v", err)
 	}
-	t.Logf("OCI conformance against %s (%s): %d cases, %d failed, %d skipped", reg.URL, tlsMode, rep.Tests, rep.Failures, rep.Skipped)
+	t.Logf("OCI conformance against %s (%s): %d cases, %d failed, %d skipped, %d disabled", reg.URL, tlsMode, rep.Tests, rep.Failures, rep.Skipped, rep.Disabled)
 	var failed, skipped []string
 	for _, s := range rep.Suites {
 		for _, c := range s.Cases {

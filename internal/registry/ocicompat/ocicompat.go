@@ -147,7 +147,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if q.Get("mount") != "" {
-			if d, ok := nonCanonical(q.Get("mount")); ok && q.Get("from") != "" {
+			d, err := digest.Parse(q.Get("mount"))
+			switch {
+			case err != nil:
+				// distribution answers a bad mount digest.
+			case q.Get("from") == "":
+				h.serveAnonymousMount(w, r, name, d)
+				return
+			case d.Algorithm() != digest.Canonical:
 				h.serveAliasedMount(w, r, name, q.Get("from"), d)
 				return
 			}

@@ -524,3 +524,24 @@ func TestReindexRebuildsMissingAndPrunesStaleEntries(t *testing.T) {
 		t.Errorf("after prune: got %v, want [%s]", digests(idx), keptD)
 	}
 }
+
+func TestAnonymousMount(t *testing.T) {
+	c := client{t, regtest.Start(t, wrapOCI(t))}
+	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
+		content := []byte("shared base layer " + alg.String())
+		d := c.pushBlob("source/"+alg.String(), content, alg)
+		target := "target/" + alg.String()
+		resp, body := c.do(http.MethodPost, "/v2/"+target+"/blobs/uploads/?mount="+url.QueryEscape(d.String()), nil, nil)
+		if resp.StatusCode != http.StatusCreated || resp.Header.Get("Docker-Content-Digest") != d.String() {
+			t.Fatalf("mount of %s without from: %s %s, Docker-Content-Digest %q", d, resp.Status, body, resp.Header.Get("Docker-Content-Digest"))
+		}
+		if resp, body = c.do(http.MethodGet, "/v2/"+target+"/blobs/"+d.String(), nil, nil); resp.StatusCode != http.StatusOK || !bytes.Equal(body, content) {
+			t.Errorf("GET mounted %s: %s %q", d, resp.Status, body)
+		}
+	}
+	// A blob nobody has: the registry opens an upload session instead.
+	resp, body := c.do(http.MethodPost, "/v2/target/x/blobs/uploads/?mount="+url.QueryEscape(digest.FromString("absent").String()), nil, nil)
+	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Location") == "" {
+		t.Errorf("mount of an absent blob: want 202 with an upload Location, got %s %s", resp.Status, body)
+	}
+}

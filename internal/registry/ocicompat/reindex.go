@@ -54,25 +54,30 @@ func Reindex(ctx context.Context, drv storagedriver.StorageDriver, logger *slog.
 	return res, nil
 }
 
-// listRepositories finds every repository the way distribution's catalog
-// does: a directory holding "_manifests" is a repository; other
-// "_"-prefixed directories are repository internals and are not entered.
+// listRepositories finds every repository much as distribution's catalog
+// does: a directory holding "_manifests" (or "_layers": blobs pushed, no
+// manifest yet) is a repository; other "_"-prefixed directories are
+// repository internals and are not entered.
 func listRepositories(ctx context.Context, drv storagedriver.StorageDriver) ([]string, error) {
 	root := path.Join(storageRoot, "repositories")
 	var repos []string
+	seen := map[string]bool{}
 	err := drv.Walk(ctx, root, func(fi storagedriver.FileInfo) error {
 		if !fi.IsDir() {
 			return nil
 		}
 		dir, base := path.Split(fi.Path())
-		if base == "_manifests" {
-			repos = append(repos, strings.TrimPrefix(strings.TrimSuffix(dir, "/"), root+"/"))
-			return storagedriver.ErrSkipDir
+		if !strings.HasPrefix(base, "_") {
+			return nil
 		}
-		if strings.HasPrefix(base, "_") {
-			return storagedriver.ErrSkipDir
+		if base == "_manifests" || base == "_layers" {
+			repo := strings.TrimPrefix(strings.TrimSuffix(dir, "/"), root+"/")
+			if !seen[repo] {
+				seen[repo] = true
+				repos = append(repos, repo)
+			}
 		}
-		return nil
+		return storagedriver.ErrSkipDir
 	})
 	if err != nil && !isNotFound(err) {
 		return nil, fmt.Errorf("listing repositories under %s: %w", root, err)
