@@ -306,6 +306,12 @@ func (l *lister) pages(ctx context.Context, res authn.Resource, scope, path stri
 			}
 			return read(resp.Body)
 		}()
+		if err != nil && len(seen) == 1 && next.Query().Has("n") && isPaginationNumberInvalid(err) {
+			// The registry caps page sizes below --page-size (distribution
+			// rejects n above its catalog maxentries): let it pick.
+			next.RawQuery = ""
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -357,6 +363,18 @@ func nextLink(header string, current *url.URL) (*url.URL, error) {
 		return u, nil
 	}
 	return nil, nil
+}
+
+func isPaginationNumberInvalid(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		for _, d := range terr.Errors {
+			if d.Code == "PAGINATION_NUMBER_INVALID" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isNameUnknown(err error) bool {

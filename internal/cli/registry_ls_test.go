@@ -92,6 +92,18 @@ func TestRegistryLs(t *testing.T) {
 		}
 	})
 
+	t.Run("page size above the registry's limit", func(t *testing.T) {
+		// distribution refuses n above its catalog maxentries (1000); ls
+		// then lets the registry choose the page size.
+		out, _, err := runCmd(t, newRegistryLsCommand, "", reg.Host, "--tags", "--ca-file", reg.CAFile, "-a", authFile, "--page-size", "100000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := lines(out); !reflect.DeepEqual(got, want) {
+			t.Fatalf("registry ls --tags --page-size 100000:\n got %v\nwant %v", got, want)
+		}
+	})
+
 	t.Run("repositories", func(t *testing.T) {
 		out, _, err := runCmd(t, newRegistryLsCommand, "", append([]string{reg.Host}, common...)...)
 		if err != nil {
