@@ -39,7 +39,9 @@ type Registry struct {
 	// CAFile is the PEM CA certificate that signed the server certificate
 	// (empty without TLS); pass it to skopeo --cert-dir / --ca-file flags.
 	CAFile string
-	// CertDir holds ca.crt, server.crt and server.key (empty without TLS).
+	// CertDir holds only ca.crt (empty without TLS): the layout skopeo's
+	// --cert-dir/--src-cert-dir/--dest-cert-dir and podman's
+	// /etc/containers/certs.d/HOST:PORT/ expect.
 	CertDir string
 	// CAPool trusts CAFile (nil without TLS).
 	CAPool *x509.CertPool
@@ -148,7 +150,14 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		}
 		pool := x509.NewCertPool()
 		pool.AppendCertsFromPEM(pem)
-		r.CAFile, r.CertDir, r.CAPool = cf.CACert, dir, pool
+		caDir := filepath.Join(t.TempDir(), "ca")
+		if err := os.MkdirAll(caDir, 0o755); err != nil {
+			t.Fatalf("regtest: %v", err)
+		}
+		if err := os.WriteFile(filepath.Join(caDir, "ca.crt"), pem, 0o644); err != nil {
+			t.Fatalf("regtest: %v", err)
+		}
+		r.CAFile, r.CertDir, r.CAPool = filepath.Join(caDir, "ca.crt"), caDir, pool
 		ro.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
 		transport.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
