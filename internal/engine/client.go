@@ -320,7 +320,9 @@ func (c *hostClient) send(ctx context.Context, method, u string, hdr http.Header
 		}
 		return newHTTPError(r)
 	})
-	return resp, err
+	// Retries are spent: callers that retry a larger operation must not
+	// multiply them.
+	return resp, permanent(err)
 }
 
 // manifestInfo is what a HEAD or GET of a manifest tells.
