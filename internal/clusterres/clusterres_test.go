@@ -388,3 +388,33 @@ func TestWriteFileAtomic(t *testing.T) {
 		t.Error("writing over a directory succeeded")
 	}
 }
+
+func TestInstallObjectsGolden(t *testing.T) {
+	ns, og, sub, err := InstallObjects(InstallOptions{Package: "etcd", Channel: "alpha", StartingCSV: "etcdoperator.v0.9.2",
+		Namespace: "etcd", Approval: "Manual", CatalogSource: "redhat-operator-index"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := YAML[any](ns, og, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "install-own-namespace.yaml", b)
+	_, og, _, err = InstallObjects(InstallOptions{Package: "etcd", Channel: "alpha", Namespace: "openshift-operators", CatalogSource: "cs", AllNamespaces: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = YAML(og)
+	if strings.Contains(string(b), "targetNamespaces") {
+		t.Errorf("AllNamespaces OperatorGroup has targetNamespaces:\n%s", b)
+	}
+	for _, bad := range []InstallOptions{
+		{Package: "etcd", Channel: "alpha", Namespace: "Bad_NS", CatalogSource: "cs"},
+		{Package: "etcd", Namespace: "ns", CatalogSource: "cs"},
+		{Package: "etcd", Channel: "a", Namespace: "ns", CatalogSource: "cs", Approval: "sometimes"},
+	} {
+		if _, _, _, err := InstallObjects(bad); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+}
