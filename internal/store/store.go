@@ -42,6 +42,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -113,7 +114,32 @@ func Open(dir string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755); err != nil {
 		return nil, fmt.Errorf("opening store %s: %w", dir, err)
 	}
+	s.removeStaleTemps()
 	return s, nil
+}
+
+// staleAfter is how long a temp file must sit unmodified before Open
+// deletes it: a live writer (maybe another process) touches its temp file
+// continuously, a killed one never again.
+const staleAfter = 15 * time.Minute
+
+// removeStaleTemps deletes temp files left by writers that were killed, so
+// interrupted runs do not leak disk.
+func (s *Store) removeStaleTemps() {
+	for _, d := range []string{s.dir, filepath.Join(s.dir, "blobs", "sha256")} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), tmpPrefix) {
+				continue
+			}
+			if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
+				os.Remove(filepath.Join(d, e.Name()))
+			}
+		}
+	}
 }
 
 // Dir is the layout directory.

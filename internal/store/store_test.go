@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -168,5 +169,28 @@ func TestConcurrentRecordsAreAllKept(t *testing.T) {
 		if strings.HasPrefix(e.Name(), tmpPrefix) {
 			t.Errorf("leftover %s", e.Name())
 		}
+	}
+}
+
+func TestOpenRemovesStaleTempFilesOnly(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	stale := filepath.Join(blobs, tmpPrefix+"killed-writer")
+	fresh := filepath.Join(blobs, tmpPrefix+"live-writer")
+	os.WriteFile(stale, []byte("partial"), 0o644)
+	os.WriteFile(fresh, []byte("partial"), 0o644)
+	old := time.Now().Add(-2 * staleAfter)
+	os.Chtimes(stale, old, old)
+	if _, err := Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("stale temp file kept")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a live writer's temp file was removed")
 	}
 }
