@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io/fs"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-mirror/airlock/internal/registry"
-	"github.com/airlock-mirror/airlock/internal/registry/ocicompat"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 )
 
@@ -31,36 +28,21 @@ const (
 	minConformanceCases = 800
 )
 
-// wrapOCI puts the OCI layer around the registry under test, as
-// `airlock registry serve` does.
-func wrapOCI(t testing.TB) regtest.Option {
-	return regtest.WithWrap(func(s *registry.Server, next http.Handler) http.Handler {
-		drv, err := ocicompat.NewDriver(context.Background(), s.StorageConfig())
-		if err != nil {
-			t.Fatalf("ocicompat driver: %v", err)
-		}
-		h, err := ocicompat.Wrap(next, ocicompat.Options{Driver: drv})
-		if err != nil {
-			t.Fatalf("ocicompat.Wrap: %v", err)
-		}
-		return h
-	})
-}
-
 // TestConformance runs the real OCI distribution-spec conformance suite
 // (1.1 profile: pull, push, content discovery, content management, every
 // data kind including sha512 and non-distributable layers) against the
-// in-process airlock registry and fails on every failed case. It needs the
+// in-process airlock registry, as `airlock registry serve` builds it (the
+// registry package wires this layer in), and fails on every failed case. It needs the
 // Go module proxy to fetch the suite (CI has it); without it the test fails
 // and says so, it does not skip.
 func TestConformance(t *testing.T) {
 	bin := buildConformanceSuite(t)
 	t.Run("https+htpasswd", func(t *testing.T) {
-		reg := regtest.Start(t, regtest.WithTLS(), regtest.WithAuth("conformance", "Conf0rmance!"), wrapOCI(t))
+		reg := regtest.Start(t, regtest.WithTLS(), regtest.WithAuth("conformance", "Conf0rmance!"))
 		runConformance(t, bin, reg)
 	})
 	t.Run("http+anonymous", func(t *testing.T) {
-		reg := regtest.Start(t, wrapOCI(t))
+		reg := regtest.Start(t)
 		runConformance(t, bin, reg)
 	})
 }

@@ -174,7 +174,7 @@ func sorted(ds ...digest.Digest) []digest.Digest {
 }
 
 func TestReferrersEmptyForUnknownSubject(t *testing.T) {
-	c := client{t, regtest.Start(t, wrapOCI(t))}
+	c := client{t, regtest.Start(t)}
 	// Neither the repository nor the subject exist: still 200 and an empty
 	// index, never 404 (clients would take 404 as "API unsupported").
 	_, idx := c.referrers("nothing/here", digest.FromString("no such manifest"), "")
@@ -184,7 +184,7 @@ func TestReferrersEmptyForUnknownSubject(t *testing.T) {
 }
 
 func TestReferrersRejectsInvalidDigest(t *testing.T) {
-	c := client{t, regtest.Start(t, wrapOCI(t))}
+	c := client{t, regtest.Start(t)}
 	resp, body := c.do(http.MethodGet, "/v2/repo/referrers/sha256:nothex", nil, nil)
 	if resp.StatusCode != http.StatusBadRequest || !bytes.Contains(body, []byte("DIGEST_INVALID")) {
 		t.Fatalf("want 400 DIGEST_INVALID, got %s %s", resp.Status, body)
@@ -192,7 +192,7 @@ func TestReferrersRejectsInvalidDigest(t *testing.T) {
 }
 
 func TestReferrersListFilterAndSubjectHeader(t *testing.T) {
-	c := client{t, regtest.Start(t, wrapOCI(t))}
+	c := client{t, regtest.Start(t)}
 	const repo = "apps/web"
 	subj, size := c.image(repo, "v1", "subject")
 	subject := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: subj, Size: size}
@@ -253,7 +253,7 @@ func TestReferrersListFilterAndSubjectHeader(t *testing.T) {
 
 func TestReferrersSurviveRestartAndFollowDeletes(t *testing.T) {
 	root := t.TempDir()
-	reg := regtest.Start(t, regtest.WithRoot(root), wrapOCI(t))
+	reg := regtest.Start(t, regtest.WithRoot(root))
 	c := client{t, reg}
 	const repo = "restart/me"
 	subj, size := c.image(repo, "v1", "s")
@@ -266,7 +266,7 @@ func TestReferrersSurviveRestartAndFollowDeletes(t *testing.T) {
 
 	// A second registry process over the same storage (a restart, or
 	// another instance of a scaled-out registry) sees the same index.
-	c2 := client{t, regtest.Start(t, regtest.WithRoot(root), wrapOCI(t))}
+	c2 := client{t, regtest.Start(t, regtest.WithRoot(root))}
 	if _, idx := c2.referrers(repo, subj, ""); !slices.Equal(digests(idx), sorted(ad, bd)) {
 		t.Fatalf("after restart: got %v, want %v", digests(idx), sorted(ad, bd))
 	}
@@ -288,7 +288,7 @@ func TestReferrersSurviveRestartAndFollowDeletes(t *testing.T) {
 }
 
 func TestReferrersConcurrentPushesAllListed(t *testing.T) {
-	c := client{t, regtest.Start(t, wrapOCI(t))}
+	c := client{t, regtest.Start(t)}
 	const repo = "busy/repo"
 	subj, size := c.image(repo, "v1", "s")
 	subject := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: subj, Size: size}
@@ -329,7 +329,7 @@ func TestReferrersConcurrentPushesAllListed(t *testing.T) {
 }
 
 func TestReferrersRequireTheRegistrysAuth(t *testing.T) {
-	reg := regtest.Start(t, regtest.WithTLS(), regtest.WithAuth("alice", "wonder land"), wrapOCI(t))
+	reg := regtest.Start(t, regtest.WithTLS(), regtest.WithAuth("alice", "wonder land"))
 	c := client{t, reg}
 	subj, _ := c.image("private/repo", "v1", "s")
 	p := "/v2/private/repo/referrers/" + subj.String()
@@ -355,7 +355,7 @@ func TestReferrersRequireTheRegistrysAuth(t *testing.T) {
 }
 
 func TestSHA512ManifestsAndBlobs(t *testing.T) {
-	c := client{t, regtest.Start(t, wrapOCI(t))}
+	c := client{t, regtest.Start(t)}
 	const repo = "algo/sha512"
 	cfg := []byte(`{"architecture":"arm64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
 	layer := []byte("a layer addressed by sha512")
@@ -428,7 +428,7 @@ func TestSHA512ManifestsAndBlobs(t *testing.T) {
 }
 
 func TestMonolithicBlobPost(t *testing.T) {
-	c := client{t, regtest.Start(t, regtest.WithAuth("bob", "builder"), wrapOCI(t))}
+	c := client{t, regtest.Start(t, regtest.WithAuth("bob", "builder"))}
 	const repo = "mono/post"
 	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
 		content := []byte("one request upload " + alg.String())
@@ -463,7 +463,7 @@ func TestMonolithicBlobPost(t *testing.T) {
 
 func TestReindexRebuildsMissingAndPrunesStaleEntries(t *testing.T) {
 	root := t.TempDir()
-	c := client{t, regtest.Start(t, regtest.WithRoot(root), wrapOCI(t))}
+	c := client{t, regtest.Start(t, regtest.WithRoot(root))}
 	const repo = "team/app"
 	subj, size := c.image(repo, "v1", "s")
 	subject := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: subj, Size: size}
@@ -526,7 +526,7 @@ func TestReindexRebuildsMissingAndPrunesStaleEntries(t *testing.T) {
 }
 
 func TestAnonymousMount(t *testing.T) {
-	c := client{t, regtest.Start(t, wrapOCI(t))}
+	c := client{t, regtest.Start(t)}
 	for _, alg := range []digest.Algorithm{digest.SHA256, digest.SHA512} {
 		content := []byte("shared base layer " + alg.String())
 		d := c.pushBlob("source/"+alg.String(), content, alg)
