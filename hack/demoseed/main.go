@@ -1,0 +1,176 @@
+// Command demoseed fills a registry with the "upstream" content that
+// `make demo` then mirrors, so the demo runs offline: a catalog image built
+// from REAL community-operators packages (../shared/testdata) whose bundle
+// and related images are replaced by deterministic synthetic images pushed
+// to the same registry (some multi-arch), an opm base image, and a
+// synthetic OpenShift release image carrying the REAL 4.12.0
+// image-references (its components synthetic too).
+//
+// It is a development tool, not part of the airlock binary.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/operator-framework/operator-registry/alpha/declcfg"
+
+	"github.com/airlock-mirror/airlock/internal/catalog"
+	"github.com/airlock-mirror/airlock/internal/catalogimage"
+	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/release/releasetest"
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demoseed:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	host := flag.String("registry", "", "host:port of the registry to fill (required)")
+	caFile := flag.String("ca-file", "", "CA certificate of the registry (TLS); empty for plain HTTP")
+	catalogs := flag.String("catalog-dir", "../shared/testdata/catalogs/community-operators-prod-v4.18", "directory of per-package FBC directories")
+	pkgs := flag.String("packages", "kepler-operator,ecr-secret-operator,rsct-operator,shipwright-operator", "packages to put in the catalog")
+	components := flag.Int("release-components", 24, "release components to keep of the 183 real ones (0 = all)")
+	layerSize := flag.Int("layer-size", 64<<10, "bytes of each synthetic layer")
+	flag.Parse()
+	if *host == "" {
+		return fmt.Errorf("--registry is required")
+	}
+	ctx := context.Background()
+
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	insecure := *caFile == ""
+	if !insecure {
+		pem, err := os.ReadFile(*caFile)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s: no PEM certificate", *caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	eng, err := engine.New(engine.Options{Transport: tr, Insecure: insecure})
+	if err != nil {
+		return err
+	}
+
+	// The catalog: real packages, synthetic images.
+	var cfg declcfg.DeclarativeConfig
+	for _, p := range strings.Split(*pkgs, ",") {
+		c, err := catalog.LoadDir(ctx, filepath.Join(*catalogs, p))
+		if err != nil {
+			return err
+		}
+		cfg.Merge(c.Config)
+	}
+	repl, err := pushSynthetic(*host, &cfg, *layerSize, tr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("pushed %d synthetic bundle and related images\n", len(repl))
+
+	base, err := synth.Index(424242, []string{"linux/amd64", "linux/arm64"}, synth.WithLayerSize(*layerSize))
+	if err != nil {
+		return err
+	}
+	baseRef := ref.MustParse(*host + "/operator-framework/opm:latest")
+	if err := eng.WriteIndex(ctx, baseRef, base); err != nil {
+		return err
+	}
+	catRef := ref.MustParse(*host + "/redhat/community-operator-index:v4.18")
+	res, err := catalogimage.Build(ctx, eng, baseRef, &catalog.Catalog{Config: &cfg, Format: catalog.FormatFBC}, catRef)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("catalog image %s@%s (%s)\n", catRef, res.Digest, strings.Join(res.Platforms, ", "))
+
+	rel, err := releasetest.Build(*host, releasetest.Options{
+		Components: *components,
+		Remote:     []remote.Option{remote.WithTransport(tr)},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("release image %s@%s (%d components)\n", rel.Ref, rel.Digest, len(rel.Names))
+	return nil
+}
+
+// pushSynthetic pushes one synthetic image for every image the catalog's
+// bundles name, to host under the same repository path, and rewrites the
+// catalog to point at them. Every fourth image is a 3-platform index, so
+// the demo shows multi-arch digests surviving the mirror.
+func pushSynthetic(host string, cfg *declcfg.DeclarativeConfig, layerSize int, tr http.RoundTripper) (map[string]string, error) {
+	var refs []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			refs = append(refs, s)
+		}
+	}
+	for _, b := range cfg.Bundles {
+		add(b.Image)
+		for _, ri := range b.RelatedImages {
+			add(ri.Image)
+		}
+	}
+	sort.Strings(refs)
+	repl := map[string]string{}
+	for i, s := range refs {
+		r, err := ref.Parse(s)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "demoseed: skipping %q: %v\n", s, err)
+			continue
+		}
+		var x synth.Pushable
+		if i%4 == 0 {
+			x, err = synth.Index(int64(i+1), []string{"linux/amd64", "linux/arm64", "linux/s390x"}, synth.WithLayerSize(layerSize))
+		} else {
+			x, err = synth.Image(int64(i+1), synth.WithLayerSize(layerSize))
+		}
+		if err != nil {
+			return nil, err
+		}
+		target := host + "/" + r.Path
+		if r.Tag != "" {
+			target += ":" + r.Tag
+		}
+		d, err := synth.Push(x, target, remote.WithTransport(tr))
+		if err != nil {
+			return nil, err
+		}
+		nr := host + "/" + r.Path + "@" + d
+		if r.Tag != "" && r.Digest == "" {
+			nr = host + "/" + r.Path + ":" + r.Tag // tag-only references stay tag-only
+		}
+		repl[s] = nr
+	}
+	for i := range cfg.Bundles {
+		b := &cfg.Bundles[i]
+		if n, ok := repl[b.Image]; ok {
+			b.Image = n
+		}
+		for j := range b.RelatedImages {
+			if n, ok := repl[b.RelatedImages[j].Image]; ok {
+				b.RelatedImages[j].Image = n
+			}
+		}
+	}
+	return repl, nil
+}
