@@ -260,6 +260,22 @@ func TestLoginInterplay(t *testing.T) {
 		}
 	})
 
+	t.Run("podman reads and edits airlock's auth.json", func(t *testing.T) {
+		podman := requireTool(t, "podman")
+		authFile := filepath.Join(t.TempDir(), "auth.json")
+		mustRun(t, env, s.Password, airlockBin, "login", s.Host, "-u", s.User, "--password-stdin", "--authfile", authFile, "--ca-file", s.CAFile)
+		out := mustRun(t, env, "", podman, "login", "--get-login", "--authfile", authFile, s.Host).stdout
+		if strings.TrimSpace(out) != s.User {
+			t.Fatalf("podman login --get-login = %q, want %q", out, s.User)
+		}
+		mustRun(t, env, "", airlockBin, "registry", "ls", s.Host+"/interplay/app", "--authfile", authFile, "--ca-file", s.CAFile)
+		mustRun(t, env, "", podman, "logout", "--authfile", authFile, s.Host)
+		r := run(t, env, "", airlockBin, "registry", "ls", s.Host+"/interplay/app", "--authfile", authFile, "--ca-file", s.CAFile)
+		if r.err == nil || !strings.Contains(r.stderr, "airlock login") {
+			t.Fatalf("airlock registry ls after podman logout must fail asking to log in:\n%s", r)
+		}
+	})
+
 	t.Run("REGISTRY_AUTH_FILE is shared", func(t *testing.T) {
 		authFile := filepath.Join(t.TempDir(), "shared-auth.json")
 		envShared := append(clientEnv(t), "REGISTRY_AUTH_FILE="+authFile)
