@@ -51,9 +51,9 @@ type Catalog struct {
 	// LabelDatabase, e.g. "/database/index.db"), or the local file for
 	// LoadSQLite; empty for FBC.
 	DatabasePath string
-	// Warnings are problems that did not stop loading (a related image
-	// with an empty or invalid reference, a replaces target that does not
-	// exist). Each names the package, bundle and field.
+	// Warnings are problems that did not stop loading (a bundle or related
+	// image with an empty or invalid reference). Each names the package,
+	// bundle and field.
 	Warnings []Warning
 }
 

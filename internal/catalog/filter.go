@@ -206,7 +206,7 @@ func versionRange(minV, maxV string) (semver.Range, string) {
 func (f *filter) selectPackage(p imageset.IncludePackage, full bool) error {
 	pkg := f.ix.pkgs[p.Name]
 	if pkg == nil {
-		return fmt.Errorf("package %q: %w", p.Name, errNotFound("package", p.Name, sortedKeys(f.ix.pkgs)))
+		return errNotFound("package", p.Name, sortedKeys(f.ix.pkgs))
 	}
 	f.requested[p.Name] = true
 	type want struct {
@@ -285,21 +285,37 @@ func (f *filter) selectPackage(p imageset.IncludePackage, full bool) error {
 }
 
 func (f *filter) channelVersions(ch *declcfg.Channel) []string {
-	var out []string
+	var vs []semver.Version
 	for _, e := range ch.Entries {
 		if v, ok := f.ix.version(ch.Package, e.Name); ok {
-			out = append(out, v.String())
+			vs = append(vs, v)
 		}
 	}
-	return uniqueSorted(out)
+	return versionStrings(vs)
 }
 
 func (f *filter) packageVersions(pkg string) []string {
-	var out []string
-	for _, ch := range f.ix.channels[pkg] {
-		out = append(out, f.channelVersions(ch)...)
+	var vs []semver.Version
+	for _, b := range f.ix.bundles[pkg] {
+		if v, ok := f.ix.versions[b]; ok {
+			vs = append(vs, v)
+		}
 	}
-	return uniqueSorted(out)
+	return versionStrings(vs)
+}
+
+// versionStrings sorts versions semantically (3.10.2 before 3.10.10) and
+// removes duplicates.
+func versionStrings(vs []semver.Version) []string {
+	semver.Sort(vs)
+	var out []string
+	for i, v := range vs {
+		if i > 0 && v.EQ(vs[i-1]) {
+			continue
+		}
+		out = append(out, v.String())
+	}
+	return out
 }
 
 // connect makes the kept entries of one channel a valid upgrade graph with

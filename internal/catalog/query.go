@@ -375,6 +375,20 @@ func (c *Catalog) Bundles(sel Selector) ([]BundleInfo, error) {
 		}
 		out = append(out, bi)
 	}
+	// By package, then version: the order a reader expects (3.10.2 before
+	// 3.10.10), which name order does not give.
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Package != b.Package {
+			return a.Package < b.Package
+		}
+		va, ea := semver.Parse(a.Version)
+		vb, eb := semver.Parse(b.Version)
+		if ea == nil && eb == nil && !va.EQ(vb) {
+			return va.LT(vb)
+		}
+		return a.Name < b.Name
+	})
 	return out, nil
 }
 

@@ -68,6 +68,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newLogoutCommand(streams))
 	root.AddCommand(newImageCommand(streams))
 	root.AddCommand(newVerifyCommand(streams))
+	root.AddCommand(newCatalogCommand(streams))
 
 	return root
 }

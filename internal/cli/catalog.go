@@ -1,0 +1,604 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/blang/semver/v4"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+
+	"github.com/airlock-mirror/airlock/internal/catalog"
+	"github.com/airlock-mirror/airlock/internal/catalogmirror"
+	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/imageset"
+	"github.com/airlock-mirror/airlock/internal/ref"
+)
+
+func newCatalogCommand(streams IOStreams) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "catalog",
+		Short: "Inspect, filter and mirror OLM operator catalogs (file-based or legacy sqlite)",
+		Long: `Work with OLM operator catalogs: list what a catalog holds, list every image an
+operator selection needs, filter a catalog down to chosen operators (with
+their dependencies), and mirror it.
+
+CATALOG is a catalog image (registry reference, or docker://, oci://, file://
+under --dir), a file-based catalog directory, a single catalog file, or a
+legacy sqlite index database (index.db). Sqlite catalogs are read without
+cgo and are never modified.`,
+		Example: `  # which operators does the catalog hold?
+  airlock catalog packages registry.redhat.io/redhat/redhat-operator-index:v4.18
+
+  # every image the stable channel of one operator needs, as mapping.txt lines
+  airlock catalog images ./index.db --package etcd --channel stable -o mapping --dest myregistry.com/olm
+
+  # a catalog with just two operators and what they depend on
+  airlock catalog filter ./catalog --package etcd:stable --package prometheus -o ./filtered`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	for _, kind := range []string{"packages", "channels", "bundles", "images"} {
+		cmd.AddCommand(newCatalogQueryCommand(streams, kind))
+	}
+	cmd.AddCommand(newCatalogFilterCommand(streams))
+	cmd.AddCommand(newCatalogMirrorCommand(streams))
+	cmd.AddCommand(newCatalogBuildCommand(streams))
+	cmd.AddCommand(newCatalogInstallManifestsCommand(streams))
+	return cmd
+}
+
+// CatalogSourceFlags say how to read CATALOG.
+type CatalogSourceFlags struct {
+	RegistryFlags
+	// Dir is the local store for file:// references.
+	Dir string
+	// IndexFilterByOS picks the variant of a multi-arch catalog image to read.
+	IndexFilterByOS string
+}
+
+func (f *CatalogSourceFlags) addFlags(fs *pflag.FlagSet) {
+	f.RegistryFlags.AddFlags(fs)
+	f.IndexFilterByOS = "linux/amd64"
+	fs.StringVar(&f.Dir, "dir", "", "local store directory for file:// catalog references")
+	fs.StringVar(&f.IndexFilterByOS, "index-filter-by-os", f.IndexFilterByOS, "os/arch[/variant] (or regular expression) of the catalog image variant to read")
+}
+
+func (f *CatalogSourceFlags) validate() error {
+	if _, err := regexp.Compile(f.IndexFilterByOS); err != nil {
+		return fmt.Errorf("--index-filter-by-os %q: %w", f.IndexFilterByOS, err)
+	}
+	return nil
+}
+
+// load reads CATALOG: a local path when one exists (and has no
+// transport), else an image reference read through the engine.
+func (f *CatalogSourceFlags) load(ctx context.Context, arg string) (*catalog.Catalog, error) {
+	if !strings.Contains(arg, "://") {
+		if _, err := os.Stat(arg); err == nil {
+			return catalog.Load(ctx, arg, nil)
+		}
+	}
+	r, err := ref.Parse(arg)
+	if err != nil {
+		return nil, fmt.Errorf("CATALOG %q is neither a local catalog directory, file or index.db, nor an image reference: %w", arg, err)
+	}
+	if !r.HasTagOrDigest() {
+		return nil, fmt.Errorf("CATALOG %s: give a tag or digest (e.g. %s:v4.18), or an existing local path", arg, arg)
+	}
+	kc, err := f.Keychain()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := f.Transport()
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: f.Dir})
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Load(ctx, string(r.Transport)+"://"+r.Name(), platformOpener(eng, f.IndexFilterByOS))
+}
+
+// ---- packages | channels | bundles | images ----
+
+// CatalogQueryOptions are the options of the catalog listing commands.
+type CatalogQueryOptions struct {
+	CatalogSourceFlags
+	Kind          string // packages, channels, bundles or images
+	Packages      []string
+	Channels      []string
+	Bundle        string
+	Version       string
+	Output        string
+	Dest          string
+	MaxComponents int
+
+	dest    ref.Ref
+	streams IOStreams
+}
+
+var catalogQueryHelp = map[string]struct{ short, example string }{
+	"packages": {"List the packages of a catalog: default channel, channels, head version, bundle count", `  airlock catalog packages registry.redhat.io/redhat/redhat-operator-index:v4.18
+  airlock catalog packages ./index.db -o json
+  airlock catalog packages ./catalog --package etcd --package prometheus`},
+	"channels": {"List the channels of a catalog with their heads", `  airlock catalog channels ./catalog --package etcd
+  airlock catalog channels docker://quay.io/ns/index:v1 -o yaml`},
+	"bundles": {"List bundles with version, channels and image", `  airlock catalog bundles ./catalog --package etcd --channel stable
+  airlock catalog bundles ./index.db --bundle 'clusterlogging.4.3*'
+  airlock catalog bundles ./catalog --package project-quay --version '>=3.10.0 <3.11.0'`},
+	"images": {"List every image a selection of bundles needs (bundle images and related images)", `  # the images of some bundles (replaces: sqlite3 bundles.db "select * from related_image where operatorbundle_name like 'clusterlogging.4.3%'")
+  airlock catalog images ./index.db --bundle 'clusterlogging.4.3*'
+
+  # mapping.txt lines for oc image mirror / airlock image mirror
+  airlock catalog images ./catalog --package etcd -o mapping --dest myregistry.com:5000/olm > mapping.txt`},
+}
+
+func newCatalogQueryCommand(streams IOStreams, kind string) *cobra.Command {
+	o := &CatalogQueryOptions{Kind: kind, streams: streams, MaxComponents: catalogmirror.DefaultMaxComponents}
+	h := catalogQueryHelp[kind]
+	outputs := "table (default), json or yaml"
+	if kind == "images" {
+		outputs = "table (default), json, yaml or mapping (SRC=DST lines; needs --dest)"
+	}
+	cmd := &cobra.Command{
+		Use:     kind + " CATALOG",
+		Short:   h.short,
+		Example: h.example,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), args[0])
+		},
+	}
+	fs := cmd.Flags()
+	o.CatalogSourceFlags.addFlags(fs)
+	fs.StringArrayVar(&o.Packages, "package", nil, "only this package; repeatable")
+	fs.StringArrayVar(&o.Channels, "channel", nil, "only this channel; repeatable")
+	fs.StringVar(&o.Bundle, "bundle", "", "only bundles whose name matches this glob, e.g. 'etcdoperator.v0.9.*'")
+	fs.StringVar(&o.Version, "version", "", "only bundles whose version is in this semver range, e.g. '>=1.2.0 <2.0.0'")
+	fs.StringVarP(&o.Output, "output", "o", "", "output format: "+outputs)
+	if kind == "images" {
+		fs.StringVar(&o.Dest, "dest", "", "with -o mapping: destination registry or prefix (myregistry.com[:port][/prefix])")
+		fs.IntVar(&o.MaxComponents, "max-components", o.MaxComponents, "with -o mapping: maximum path components of a destination repository, as oc adm catalog mirror (0 = no limit)")
+	}
+	return cmd
+}
+
+// Complete parses --dest.
+func (o *CatalogQueryOptions) Complete() error {
+	if o.Dest != "" {
+		d, err := catalogmirror.ParseDest(o.Dest)
+		if err != nil {
+			return fmt.Errorf("--dest: %w", err)
+		}
+		o.dest = d
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *CatalogQueryOptions) Validate() error {
+	switch o.Output {
+	case "", "table", "json", "yaml":
+	case "mapping":
+		if o.Kind != "images" {
+			return fmt.Errorf("-o mapping is only for `catalog images`")
+		}
+		if o.Dest == "" {
+			return fmt.Errorf("-o mapping needs --dest REGISTRY[/PREFIX]")
+		}
+	default:
+		return fmt.Errorf("-o %q: want table, json or yaml", o.Output)
+	}
+	if o.Dest != "" && o.Output != "mapping" {
+		return fmt.Errorf("--dest is only used with -o mapping")
+	}
+	if o.MaxComponents < 0 {
+		return fmt.Errorf("--max-components %d: must be 0 (no limit) or more", o.MaxComponents)
+	}
+	if o.Version != "" {
+		if _, err := semver.ParseRange(o.Version); err != nil {
+			return fmt.Errorf("--version %q: %w (want a semver range such as '>=1.2.0 <2.0.0')", o.Version, err)
+		}
+	}
+	return o.CatalogSourceFlags.validate()
+}
+
+// Run loads the catalog and prints the listing.
+func (o *CatalogQueryOptions) Run(ctx context.Context, arg string) error {
+	c, err := o.load(ctx, arg)
+	if err != nil {
+		return err
+	}
+	for _, w := range c.Warnings {
+		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
+	}
+	sel := catalog.Selector{Packages: o.Packages, Channels: o.Channels, Bundle: o.Bundle, VersionRange: o.Version}
+	var v any
+	var table func(w io.Writer)
+	switch o.Kind {
+	case "packages":
+		ps, err := c.Packages(sel)
+		if err != nil {
+			return err
+		}
+		v = ps
+		table = func(w io.Writer) {
+			fmt.Fprintln(w, "PACKAGE\tDEFAULT CHANNEL\tHEAD VERSION\tBUNDLES\tCHANNELS")
+			for _, p := range ps {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", p.Name, p.DefaultChannel, dash(p.HeadVersion), p.Bundles, strings.Join(p.Channels, ","))
+			}
+		}
+	case "channels":
+		cs, err := c.Channels(sel)
+		if err != nil {
+			return err
+		}
+		v = cs
+		table = func(w io.Writer) {
+			fmt.Fprintln(w, "PACKAGE\tCHANNEL\tDEFAULT\tHEAD\tHEAD VERSION\tBUNDLES")
+			for _, ch := range cs {
+				fmt.Fprintf(w, "%s\t%s\t%t\t%s\t%s\t%d\n", ch.Package, ch.Name, ch.Default, dash(ch.Head), dash(ch.HeadVersion), ch.Bundles)
+			}
+		}
+	case "bundles":
+		bs, err := c.Bundles(sel)
+		if err != nil {
+			return err
+		}
+		v = bs
+		table = func(w io.Writer) {
+			fmt.Fprintln(w, "PACKAGE\tBUNDLE\tVERSION\tCHANNELS\tIMAGE")
+			for _, b := range bs {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.Package, b.Name, dash(b.Version), strings.Join(b.Channels, ","), dash(b.Image))
+			}
+		}
+	case "images":
+		imgs, ws, err := c.Images(sel)
+		if err != nil {
+			return err
+		}
+		for _, w := range ws {
+			fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
+		}
+		if o.Output == "mapping" {
+			return o.writeMapping(imgs)
+		}
+		v = imgs
+		table = func(w io.Writer) {
+			fmt.Fprintln(w, "IMAGE\tKIND\tPINNED\tBUNDLES")
+			for _, i := range imgs {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", i.Ref, i.Kind, i.Pinned, summarizeList(i.Bundles, 3))
+			}
+		}
+	default:
+		return fmt.Errorf("unknown listing %q", o.Kind)
+	}
+	return writeListing(o.streams.Out, o.Output, v, table)
+}
+
+// writeMapping prints SRC=DST lines named as oc adm catalog mirror names
+// them, so the file can be fed to `airlock image mirror -f` or `oc image mirror -f`.
+func (o *CatalogQueryOptions) writeMapping(imgs []catalog.Image) error {
+	var b strings.Builder
+	for _, i := range imgs {
+		dst := catalogmirror.Mount(i.Parsed, o.dest, o.MaxComponents)
+		fmt.Fprintf(&b, "%s=%s\n", i.Parsed.Name(), dst.String())
+	}
+	_, err := io.WriteString(o.streams.Out, b.String())
+	return err
+}
+
+func writeListing(w io.Writer, format string, v any, table func(io.Writer)) error {
+	switch format {
+	case "json", "yaml":
+		data, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		if format == "yaml" {
+			if data, err = yaml.JSONToYAML(data); err != nil {
+				return err
+			}
+		} else {
+			data = append(data, '\n')
+		}
+		_, err = w.Write(data)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func summarizeList(s []string, n int) string {
+	if len(s) <= n {
+		return strings.Join(s, ",")
+	}
+	return fmt.Sprintf("%s,... (%d)", strings.Join(s[:n], ","), len(s))
+}
+
+// ---- filter ----
+
+// CatalogFilterOptions are the options of `airlock catalog filter`.
+type CatalogFilterOptions struct {
+	CatalogSourceFlags
+	Config           string
+	Packages         []string
+	Full             bool
+	SkipDependencies bool
+	OutputDir        string
+	Format           string
+	ReportFormat     string
+
+	op      imageset.Operator
+	streams IOStreams
+}
+
+func newCatalogFilterCommand(streams IOStreams) *cobra.Command {
+	o := &CatalogFilterOptions{streams: streams, Format: "json"}
+	cmd := &cobra.Command{
+		Use:   "filter CATALOG (--config FILE | --package SPEC... | --full) -o DIR",
+		Short: "Write a file-based catalog holding only the selected operators and what they depend on",
+		Long: `Filter a catalog with the operators[] semantics of an ImageSetConfiguration
+(oc-mirror v2) and write the result as a file-based catalog directory:
+one sub-directory per package holding catalog.json (or catalog.yaml), the
+layout of the upstream catalogs. The directory is written under a temporary
+name and renamed into place when complete.
+
+Selection:
+  --package NAME                    all channels of NAME, heads only (all bundles with --full)
+  --package NAME:CHANNEL            one channel (repeat for more channels)
+  --package NAME:CHANNEL@MIN-MAX    the bundles of CHANNEL from MIN to MAX (either may be
+                                    empty: @1.2.0- or @-1.4.0), plus the upgrade path that
+                                    keeps a single channel head
+  --package NAME@MIN-MAX            the same range on every channel of NAME
+  --config FILE                     the operators[] entry of an ImageSetConfiguration for
+                                    this catalog (or its only entry)
+  no selection                      every package, heads only (the whole catalog with --full)
+
+When --package names channels that exclude the package's default channel, the
+first channel named becomes the default. The bundles the kept bundles require
+(olm.package.required, olm.gvk.required) are added with their upgrade path and
+reported; --skip-dependencies turns that off. The result is validated as OLM
+would validate it; a request that cannot give a valid catalog fails and says
+which package and channel, and why.`,
+		Example: `  # two operators and their dependencies
+  airlock catalog filter registry.redhat.io/redhat/redhat-operator-index:v4.18 \
+      --package odf-operator --package cluster-logging:stable-6.1 -o ./filtered
+
+  # a version range of one channel
+  airlock catalog filter ./catalog --package etcd:stable@0.9.0-0.9.4 -o ./filtered
+
+  # what an ImageSetConfiguration selects, without mirroring anything
+  airlock catalog filter ./index.db --config imageset-config.yaml -o ./filtered --format yaml`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args[0]); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context(), args[0])
+		},
+	}
+	fs := cmd.Flags()
+	o.CatalogSourceFlags.addFlags(fs)
+	fs.StringVar(&o.Config, "config", "", "ImageSetConfiguration file whose operators[] entry selects what to keep")
+	fs.StringArrayVar(&o.Packages, "package", nil, "select NAME[:CHANNEL][@MIN-MAX]; repeatable")
+	fs.BoolVar(&o.Full, "full", false, "keep every bundle of the selected channels instead of heads only (with no --package: the whole catalog)")
+	fs.BoolVar(&o.SkipDependencies, "skip-dependencies", false, "do not add the packages the kept bundles require")
+	fs.StringVarP(&o.OutputDir, "output", "o", "", "directory to write the filtered catalog to (replaced if it exists)")
+	fs.StringVar(&o.Format, "format", o.Format, "file format of the written catalog: json or yaml")
+	fs.StringVar(&o.ReportFormat, "report", "", "print the filter report as json or yaml instead of text")
+	return cmd
+}
+
+// Complete builds the operators[] entry from --config or --package.
+func (o *CatalogFilterOptions) Complete(arg string) error {
+	switch {
+	case o.Config != "" && len(o.Packages) > 0:
+		return fmt.Errorf("--config and --package both select operators; use one")
+	case o.Config != "":
+		cfg, err := imageset.Load(o.Config)
+		if err != nil {
+			return err
+		}
+		op, err := operatorFor(cfg, o.Config, arg)
+		if err != nil {
+			return err
+		}
+		o.op = *op
+		if o.Full {
+			o.op.Full = true
+		}
+	default:
+		op, err := parsePackageSpecs(arg, o.Packages)
+		if err != nil {
+			return err
+		}
+		op.Full = o.Full
+		o.op = *op
+	}
+	if o.SkipDependencies {
+		o.op.SkipDependencies = true
+	}
+	return nil
+}
+
+// Validate checks the flags.
+func (o *CatalogFilterOptions) Validate() error {
+	if o.OutputDir == "" {
+		return fmt.Errorf("-o DIR is required: the directory to write the filtered catalog to")
+	}
+	if o.Format != "json" && o.Format != "yaml" {
+		return fmt.Errorf("--format %q: want json or yaml", o.Format)
+	}
+	if o.ReportFormat != "" && o.ReportFormat != "json" && o.ReportFormat != "yaml" {
+		return fmt.Errorf("--report %q: want json or yaml", o.ReportFormat)
+	}
+	return o.CatalogSourceFlags.validate()
+}
+
+// Run loads, filters and writes.
+func (o *CatalogFilterOptions) Run(ctx context.Context, arg string) error {
+	c, err := o.load(ctx, arg)
+	if err != nil {
+		return err
+	}
+	if o.Config == "" {
+		defaultFirstChannels(c, &o.op)
+	}
+	out, rep, err := catalog.Filter(ctx, c, o.op)
+	if err != nil {
+		return fmt.Errorf("filtering %s: %w", arg, err)
+	}
+	if err := catalog.WriteDir(out, o.OutputDir, o.Format); err != nil {
+		return err
+	}
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
+	}
+	if o.ReportFormat != "" {
+		return writeListing(o.streams.Out, o.ReportFormat, rep, nil)
+	}
+	w := o.streams.Out
+	bundles := map[string]bool{}
+	for _, p := range rep.Packages {
+		dep := ""
+		if p.Dependency {
+			dep = " (dependency)"
+		}
+		fmt.Fprintf(w, "%s%s: default channel %s\n", p.Name, dep, p.DefaultChannel)
+		for _, ch := range p.Channels {
+			fmt.Fprintf(w, "  %s: head %s, %d bundle(s)\n", ch.Name, ch.Head, len(ch.Bundles))
+			for _, b := range ch.Bundles {
+				bundles[p.Name+"/"+b] = true
+			}
+		}
+	}
+	for _, d := range rep.Dependencies {
+		fmt.Fprintf(w, "added %s/%s (channel %s): %s requires %s\n", d.Package, d.Bundle, d.Channel, d.RequiredBy, d.Requirement)
+	}
+	abs, _ := filepath.Abs(o.OutputDir)
+	fmt.Fprintf(w, "wrote %d package(s), %d bundle(s) to %s\n", len(rep.Packages), len(bundles), abs)
+	return nil
+}
+
+// parsePackageSpecs turns --package NAME[:CHANNEL][@MIN-MAX] flags into an
+// operators[] entry. The same package may be given once per channel.
+func parsePackageSpecs(index string, specs []string) (*imageset.Operator, error) {
+	op := &imageset.Operator{Catalog: index}
+	byName := map[string]int{}
+	for _, s := range specs {
+		body, rng, hasRange := strings.Cut(s, "@")
+		name, channel, _ := strings.Cut(body, ":")
+		if name == "" || strings.ContainsAny(name, " /") || (strings.Contains(body, ":") && channel == "") {
+			return nil, fmt.Errorf("--package %q: want NAME, NAME:CHANNEL, NAME:CHANNEL@MIN-MAX or NAME@MIN-MAX", s)
+		}
+		var minV, maxV string
+		if hasRange {
+			var err error
+			if minV, maxV, err = splitVersionRange(rng); err != nil {
+				return nil, fmt.Errorf("--package %q: %w", s, err)
+			}
+		}
+		i, ok := byName[name]
+		if !ok {
+			op.Packages = append(op.Packages, imageset.IncludePackage{Name: name})
+			i = len(op.Packages) - 1
+			byName[name] = i
+		}
+		p := &op.Packages[i]
+		switch {
+		case channel != "":
+			if ok && len(p.Channels) == 0 {
+				return nil, fmt.Errorf("--package %s given both with and without a channel", name)
+			}
+			p.Channels = append(p.Channels, imageset.IncludeChannel{Name: channel, MinVersion: minV, MaxVersion: maxV})
+		default:
+			if ok {
+				return nil, fmt.Errorf("--package %s given twice", name)
+			}
+			p.MinVersion, p.MaxVersion = minV, maxV
+		}
+	}
+	return op, nil
+}
+
+// defaultFirstChannels makes, for --package selections only, the first
+// channel named the default channel of a package whose catalog default is
+// not among the selected channels — an ImageSetConfiguration must say so
+// with defaultChannel, but on the command line that would need another flag.
+func defaultFirstChannels(c *catalog.Catalog, op *imageset.Operator) {
+	for i := range op.Packages {
+		p := &op.Packages[i]
+		pkg := c.Package(p.Name)
+		if pkg == nil || len(p.Channels) == 0 || p.DefaultChannel != "" {
+			continue
+		}
+		listed := false
+		for _, ch := range p.Channels {
+			listed = listed || ch.Name == pkg.DefaultChannel
+		}
+		if !listed {
+			p.DefaultChannel = p.Channels[0].Name
+		}
+	}
+}
+
+// splitVersionRange splits "MIN-MAX" where MIN and MAX are semantic
+// versions that may themselves contain '-' (pre-releases): the one split
+// where both sides are valid (or empty) wins.
+func splitVersionRange(s string) (string, string, error) {
+	valid := func(v string) bool {
+		if v == "" {
+			return true
+		}
+		_, err := semver.Parse(v)
+		return err == nil
+	}
+	var found [][2]string
+	for i := 0; i < len(s); i++ {
+		if s[i] != '-' {
+			continue
+		}
+		a, b := s[:i], s[i+1:]
+		if valid(a) && valid(b) && (a != "" || b != "") {
+			found = append(found, [2]string{a, b})
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0][0], found[0][1], nil
+	case 0:
+		if valid(s) && s != "" {
+			return s, s, nil // a single version: exactly that one
+		}
+		return "", "", fmt.Errorf("version range %q: want MIN-MAX with semantic versions, e.g. 1.2.0-1.4.0, 1.2.0- or -1.4.0", s)
+	}
+	return "", "", fmt.Errorf("version range %q is ambiguous (pre-release versions contain '-'); use an ImageSetConfiguration file", s)
+}
