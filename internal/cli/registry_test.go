@@ -6,8 +6,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +18,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/registry/htpasswd"
@@ -168,8 +173,11 @@ func TestRegistryServeTLSAuthAndCertReuse(t *testing.T) {
 	if got := status(t, c, base, "", ""); got != http.StatusUnauthorized {
 		t.Errorf("anonymous: %d, want 401", got)
 	}
-	if got := status(t, c, base, "alice", "wrong"); got != http.StatusUnauthorized {
+	if got := status(t, c, base, "alice", "Wr0ngPassw0rd"); got != http.StatusUnauthorized {
 		t.Errorf("wrong password: %d, want 401", got)
+	}
+	if logs := s.log.String(); !strings.Contains(logs, "authentication failed") || strings.Contains(logs, "Wr0ngPassw0rd") {
+		t.Errorf("a failed login must be logged without the password:\n%s", logs)
 	}
 	if got := status(t, c, base, "alice", "s3cret"); got != http.StatusOK {
 		t.Errorf("right password: %d, want 200", got)
@@ -367,4 +375,68 @@ func TestRegistryGCCommand(t *testing.T) {
 
 func registryAuthn(path string) (interface{ Authenticate(u, p string) error }, error) {
 	return htpasswd.NewAuthenticator(path)
+}
+
+// TestRegistryServeScaleOutS3 runs two `registry serve` instances with the
+// same --storage-config (an in-process gofakes3 bucket): a push through one
+// is pulled through the other.
+func TestRegistryServeScaleOutS3(t *testing.T) {
+	backend := s3mem.New()
+	if err := backend.CreateBucket("mirror"); err != nil {
+		t.Fatal(err)
+	}
+	s3 := httptest.NewServer(gofakes3.New(backend).Server())
+	t.Cleanup(s3.Close)
+	cfg := filepath.Join(t.TempDir(), "s3.yaml")
+	err := os.WriteFile(cfg, []byte(`storage:
+  s3-aws:
+    bucket: mirror
+    region: us-east-1
+    regionendpoint: `+s3.URL+`
+    forcepathstyle: true
+    accesskey: fake
+    secretkey: fake
+    secure: false
+  redirect:
+    disable: true
+http:
+  secret: same-on-every-instance
+`), 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := serveInProcess(t, &RegistryServeOptions{Root: t.TempDir(), StorageConfig: cfg, InsecureHTTP: true})
+	b := serveInProcess(t, &RegistryServeOptions{Root: t.TempDir(), StorageConfig: cfg, InsecureHTTP: true, ReadOnly: true})
+	if !strings.Contains(a.out.String(), "storage: s3") {
+		t.Errorf("serve does not say it uses S3:\n%s", a.out)
+	}
+	idx, _ := synth.Index(44, []string{"linux/amd64", "linux/arm64"})
+	want, err := synth.Push(idx, a.srv.Host()+"/scale/app:v1")
+	if err != nil {
+		t.Fatalf("push through A: %v", err)
+	}
+	ref, _ := name.ParseReference(b.srv.Host()+"/scale/app:v1", name.Insecure)
+	got, err := remote.Index(ref)
+	if err != nil {
+		t.Fatalf("pull through B: %v", err)
+	}
+	if d, _ := got.Digest(); d.String() != want {
+		t.Fatalf("B serves %s, pushed %s", d, want)
+	}
+	im, _ := got.IndexManifest()
+	img, err := got.Image(im.Manifests[1].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, _ := img.Layers()
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatalf("layer through B: %v", err)
+		}
+		if _, err := io.Copy(io.Discard, rc); err != nil {
+			t.Fatalf("layer through B: %v", err)
+		}
+		rc.Close()
+	}
 }

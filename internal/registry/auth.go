@@ -1,7 +1,9 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/distribution/distribution/v3/registry/auth"
@@ -37,16 +39,17 @@ func init() {
 // the caching htpasswd.Authenticator. Any authenticated user may push and
 // pull everything (the same policy as distribution's htpasswd controller).
 type htpasswdController struct {
-	realm string
-	authn *htpasswd.Authenticator
+	realm  string
+	authn  *htpasswd.Authenticator
+	logger *slog.Logger
 }
 
-func newHtpasswdController(path, realm string) (*htpasswdController, error) {
+func newHtpasswdController(path, realm string, logger *slog.Logger) (*htpasswdController, error) {
 	a, err := htpasswd.NewAuthenticator(path)
 	if err != nil {
 		return nil, err
 	}
-	return &htpasswdController{realm: realm, authn: a}, nil
+	return &htpasswdController{realm: realm, authn: a, logger: logger}, nil
 }
 
 func (c *htpasswdController) Authorized(r *http.Request, _ ...auth.Access) (*auth.Grant, error) {
@@ -55,6 +58,13 @@ func (c *htpasswdController) Authorized(r *http.Request, _ ...auth.Access) (*aut
 		return nil, challenge{realm: c.realm, err: auth.ErrInvalidCredential}
 	}
 	if err := c.authn.Authenticate(user, pass); err != nil {
+		// Only requests that carried credentials are logged: every client
+		// first probes anonymously, which is not worth a line.
+		if errors.Is(err, htpasswd.ErrBadCredentials) {
+			c.logger.Warn("authentication failed", "user", user, "remote", r.RemoteAddr)
+		} else {
+			c.logger.Error("checking credentials", "user", user, "err", err)
+		}
 		// Never echo the password; the user name is safe to log.
 		return nil, challenge{realm: c.realm, err: fmt.Errorf("user %q: %w", user, auth.ErrAuthenticationFailure)}
 	}

@@ -36,7 +36,7 @@ func (slogHook) Levels() []logrus.Level { return logrus.AllLevels }
 
 func (h slogHook) Fire(e *logrus.Entry) error {
 	attrs := make([]any, 0, 2*len(e.Data)+2)
-	attrs = append(attrs, "level", e.Level.String())
+	attrs = append(attrs, "distribution_level", e.Level.String())
 	for k, v := range e.Data {
 		switch k {
 		case "go.version", "instance.id", "service", "version":

@@ -124,6 +124,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	config := &configuration.Configuration{Storage: storage}
 	config.Log.AccessLog.Disabled = true
+	// distribution applies its catalog default (1000) only when it parses a
+	// YAML file; a config built in code has 0, and /v2/_catalog then lists
+	// nothing at all.
+	config.Catalog.MaxEntries = 1000
 	config.HTTP.Addr = opts.Addr
 	config.HTTP.Secret = opts.HTTPSecret
 	if config.HTTP.Secret == "" {
@@ -145,7 +149,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 
 	s := &Server{opts: opts, storage: storage, done: make(chan struct{})}
 	if opts.HtpasswdFile != "" {
-		ac, err := newHtpasswdController(opts.HtpasswdFile, opts.Realm)
+		ac, err := newHtpasswdController(opts.HtpasswdFile, opts.Realm, opts.Logger)
 		if err != nil {
 			return nil, err
 		}
