@@ -54,7 +54,7 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 		}
 		pushed, alias = refDigest, true
 		// distribution only verifies and stores by its canonical algorithm.
-		setPathRef(fwd, h.opts.Prefix, repo, "manifests", canonical.String())
+		setPathRef(fwd, repo, "manifests", canonical.String())
 	}
 
 	var fields manifestFields
@@ -93,8 +93,8 @@ func (h *handler) putManifest(w http.ResponseWriter, r *http.Request, repo, ref 
 }
 
 // setPathRef points a cloned request at /v2/<repo>/<kind>/<ref>.
-func setPathRef(r *http.Request, prefix, repo, kind, ref string) {
-	r.URL.Path = prefix + "/v2/" + repo + "/" + kind + "/" + ref
+func setPathRef(r *http.Request, repo, kind, ref string) {
+	r.URL.Path = "/v2/" + repo + "/" + kind + "/" + ref
 	r.URL.RawPath = ""
 	r.RequestURI = r.URL.RequestURI()
 }

@@ -45,9 +45,6 @@ type Options struct {
 	// ocicompat reads distribution's links from it and stores the referrers
 	// index next to distribution's own data. Required.
 	Driver storagedriver.StorageDriver
-	// Prefix is distribution's http.prefix, when the API is not served at
-	// the root (e.g. "/registry"); empty for the usual /v2/.
-	Prefix string
 	// Logger receives ocicompat's own log lines; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -97,12 +94,10 @@ func Wrap(next http.Handler, opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	router := v2.RouterWithPrefix(opts.Prefix)
-	sub := router
-	if opts.Prefix != "" {
-		sub = router.PathPrefix(opts.Prefix).Subrouter()
-	}
-	sub.Path("/v2/{name:" + reference.NameRegexp.String() + "}/referrers/{digest}").Name(routeReferrers)
+	// distribution's own routes (the API at /v2/, no http.prefix, which
+	// airlock never sets) plus the one distribution lacks.
+	router := v2.RouterWithPrefix("")
+	router.Path("/v2/{name:" + reference.NameRegexp.String() + "}/referrers/{digest}").Name(routeReferrers)
 	return &handler{
 		next:      next,
 		opts:      opts,

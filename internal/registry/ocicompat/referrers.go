@@ -190,7 +190,7 @@ func (h *handler) serveReferrers(w http.ResponseWriter, r *http.Request, repo, r
 func (h *handler) authorizedToPull(w http.ResponseWriter, r *http.Request, repo string, subject digest.Digest) bool {
 	probe := r.Clone(r.Context())
 	probe.Method = http.MethodHead
-	probe.URL.Path = h.opts.Prefix + "/v2/" + repo + "/manifests/" + subject.String()
+	probe.URL.Path = "/v2/" + repo + "/manifests/" + subject.String()
 	probe.URL.RawPath = ""
 	probe.URL.RawQuery = ""
 	probe.RequestURI = probe.URL.RequestURI()
