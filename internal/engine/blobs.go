@@ -384,4 +384,5 @@ type statCounters struct {
 	manifests, blobsCopied, blobsMounted, blobsSkipped, bytes atomic.Int64
 	inflight                                                  atomic.Int64 // bytes read from sources (progress)
 	itemsDone                                                 atomic.Int64
+	plannedBytes                                              atomic.Int64 // sizes of images being copied (progress total)
 }

@@ -105,9 +105,10 @@ type Options struct {
 
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
-	// Progress receives progress output: periodic log lines (every
-	// ProgressInterval) with bytes, images done/total and throughput; nil
-	// means no progress output.
+	// Progress receives progress output: on a terminal, bars for images
+	// done/total and bytes with throughput and ETA (mpb); otherwise periodic
+	// log lines (every ProgressInterval) with the same numbers. nil means no
+	// progress output.
 	Progress io.Writer
 	// ProgressInterval is the period of progress lines (default 5s).
 	ProgressInterval time.Duration

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -458,3 +459,39 @@ var testLogLevel = func() slog.Level {
 	}
 	return slog.LevelWarn
 }()
+
+// syncBuffer is a bytes.Buffer safe for the progress goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestProgressLinesWhenNotATerminal(t *testing.T) {
+	src := regtest.Start(t)
+	dst := regtest.Start(t)
+	img, _ := synth.Image(111, synth.WithLayers(2), synth.WithLayerSize(2<<20))
+	push(t, img, src.Host+"/a/b:v1")
+	var out syncBuffer
+	// A slow destination makes the copy outlast a few progress ticks.
+	e := newTestEngine(t, nil, func(o *Options) { o.Progress = &out; o.ProgressInterval = 5 * time.Millisecond; o.RateLimit = 20 })
+	if _, err := e.Run(context.Background(), plan.Plan{Items: []plan.Item{
+		{Source: mustRef(t, src.Host+"/a/b:v1"), Dests: []ref.Ref{mustRef(t, dst.Host+"/a/b:v1")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if !strings.Contains(s, "msg=progress") || !strings.Contains(s, "images=") || !strings.Contains(s, "MB/s=") {
+		t.Errorf("progress output %q lacks progress lines", s)
+	}
+}

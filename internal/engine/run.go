@@ -102,6 +102,9 @@ func (e *Engine) startProgress(ctx context.Context, total int) func() {
 	if e.opts.Progress == nil {
 		return func() {}
 	}
+	if isTerminal(e.opts.Progress) {
+		return e.startBars(ctx, total)
+	}
 	log := slog.New(slog.NewTextHandler(e.opts.Progress, nil))
 	start := time.Now()
 	read0 := e.stats.inflight.Load()
@@ -232,6 +235,7 @@ func (e *Engine) copyItem(ctx context.Context, it plan.Item) ItemResult {
 		return res
 	}
 
+	e.stats.plannedBytes.Add(res.Size * int64(len(it.Dests)))
 	res.Status = StatusSkipped
 	for i, d := range it.Dests {
 		copied, n, err := e.copyTo(ctx, src, top, it, d)
