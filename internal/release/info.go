@@ -51,7 +51,15 @@ type Info struct {
 // Open resolves r and reads the payload. For a manifest list (a multi-arch
 // payload) it reads the linux/amd64 child, or the first one, since every
 // child carries the same release-manifests; Architecture is then "multi".
-func Open(ctx context.Context, src Source, r ref.Ref) (*Payload, v1.Descriptor, error) {
+func Open(ctx context.Context, src Source, r ref.Ref) (p *Payload, desc v1.Descriptor, err error) {
+	err = retry(ctx, "reading release "+r.String(), func() error {
+		p, desc, err = open(ctx, src, r)
+		return err
+	})
+	return p, desc, err
+}
+
+func open(ctx context.Context, src Source, r ref.Ref) (*Payload, v1.Descriptor, error) {
 	desc, err := src.Resolve(ctx, r)
 	if err != nil {
 		return nil, desc, fmt.Errorf("resolving release image %s: %w", r, err)
@@ -140,29 +148,9 @@ func Inspect(ctx context.Context, src Source, r ref.Ref, o InspectOptions) (*Inf
 			cref = o.FromStore.Repo().WithTag(prefix + "-" + c.Name)
 		}
 		g.Go(func() error {
-			d, err := src.Resolve(gctx, cref)
-			if err != nil {
-				return fmt.Errorf("component %s (%s): %w", c.Name, cref, err)
-			}
-			if d.Digest.String() != c.Image.Digest {
-				return fmt.Errorf("component %s: %s has digest %s, but the payload references %s", c.Name, cref, d.Digest, c.Image.Digest)
-			}
-			cref = cref.WithDigest(d.Digest.String())
-			blobs, plats, err := blobsOf(gctx, src, cref, d)
-			if err != nil {
-				return fmt.Errorf("component %s (%s): %w", c.Name, cref, err)
-			}
-			ci := ComponentInfo{Name: c.Name, Image: c.Image.String(), MediaType: string(d.MediaType), Platforms: plats}
-			for _, n := range blobs {
-				ci.Size += n
-			}
-			mu.Lock()
-			for h, n := range blobs {
-				unique[h] = n
-			}
-			info.Components[i] = ci
-			mu.Unlock()
-			return nil
+			return retry(gctx, "reading component "+c.Name, func() error {
+				return inspectComponent(gctx, src, c, cref, i, info, unique, &mu)
+			})
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -172,6 +160,33 @@ func Inspect(ctx context.Context, src Source, r ref.Ref, o InspectOptions) (*Inf
 		info.TotalSize += n
 	}
 	return info, nil
+}
+
+// inspectComponent resolves and sizes component i into info.
+func inspectComponent(ctx context.Context, src Source, c Component, cref ref.Ref, i int, info *Info, unique map[v1.Hash]int64, mu *sync.Mutex) error {
+	d, err := src.Resolve(ctx, cref)
+	if err != nil {
+		return fmt.Errorf("component %s (%s): %w", c.Name, cref, err)
+	}
+	if d.Digest.String() != c.Image.Digest {
+		return fmt.Errorf("component %s: %s has digest %s, but the payload references %s", c.Name, cref, d.Digest, c.Image.Digest)
+	}
+	cref = cref.WithDigest(d.Digest.String())
+	blobs, plats, err := blobsOf(ctx, src, cref, d)
+	if err != nil {
+		return fmt.Errorf("component %s (%s): %w", c.Name, cref, err)
+	}
+	ci := ComponentInfo{Name: c.Name, Image: c.Image.String(), MediaType: string(d.MediaType), Platforms: plats}
+	for _, n := range blobs {
+		ci.Size += n
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for h, n := range blobs {
+		unique[h] = n
+	}
+	info.Components[i] = ci
+	return nil
 }
 
 // blobsOf returns the config and layer blobs (digest -> size) of an image

@@ -12,6 +12,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -156,7 +157,10 @@ func ReadFiles(img v1.Image) (imageRefs, metadata []byte, err error) {
 	want := map[string]*[]byte{ImageReferencesPath: &imageRefs, MetadataPath: &metadata}
 	hidden := map[string]bool{}
 	for i := len(layers) - 1; i >= 0 && len(want) > 0; i-- {
-		if err := scanLayer(layers[i], want, hidden); err != nil {
+		// A layer is re-read when the connection drops mid-way; files
+		// already found stay found, so a retry only looks for the rest.
+		l := layers[i]
+		if err := retry(context.Background(), fmt.Sprintf("reading layer %d", i+1), func() error { return scanLayer(l, want, hidden) }); err != nil {
 			d, _ := layers[i].Digest()
 			return nil, nil, fmt.Errorf("reading layer %d (%s): %w", i+1, d, err)
 		}
@@ -233,6 +237,13 @@ func scanLayer(l v1.Layer, want map[string]*[]byte, hidden map[string]bool) erro
 // Read reads the payload description from a single-platform release image.
 // name is the image reference, used in error messages.
 func Read(img v1.Image, name string) (*Payload, error) {
+	// The config is read once, first, and not retried here: go-containerregistry
+	// keeps a half-read config on a remote image after a dropped
+	// connection, so only a fresh image (Open's retry) can recover.
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading image config: %w", name, err)
+	}
 	refsData, metaData, err := ReadFiles(img)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -252,10 +263,6 @@ func Read(img v1.Image, name string) (*Payload, error) {
 	p.Metadata = m
 	p.Version = m.Version
 	p.Previous = m.Previous
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("%s: reading image config: %w", name, err)
-	}
 	p.Architecture = cf.Architecture
 	// Multi-arch payloads say so in their metadata; the image itself is
 	// then one child of a manifest list.

@@ -29,6 +29,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+	"github.com/airlock-mirror/airlock/test/e2e"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -459,6 +460,32 @@ func TestToReleaseImage(t *testing.T) {
 	idms, _ := os.ReadFile(filepath.Join(manifests, "idms-release-4.12.0.yaml"))
 	if !strings.Contains(string(idms), dst.Host+"/ocp/release-images\n    source: "+src.Host+"/openshift-release-dev/ocp-release") {
 		t.Errorf("IDMS does not map the release repository to --to-release-image:\n%s", idms)
+	}
+}
+
+// The source drops connections in the middle of blobs and answers 503 to
+// manifest reads: the release still arrives complete, digests intact.
+func TestMirrorThroughFaults(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	isManifestGet := func(r *http.Request) bool { return r.Method == http.MethodGet && e2e.IsManifest(r) }
+	proxy, err := e2e.NewProxy(src.Host,
+		&e2e.Rule{Name: "reset", Match: e2e.IsBlobGet, Every: 3, Times: 6, Action: e2e.ResetMidBody},
+		&e2e.Rule{Name: "503", Match: isManifestGet, Every: 4, Times: 4, Action: e2e.Status, Code: http.StatusServiceUnavailable},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	rel, err := releasetest.Build(proxy.Host, releasetest.Options{Components: 15, LayerSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", t.TempDir()); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	checkRelease(t, rel, dst, "ocp/release", "4.12.0-x86_64")
+	if f := proxy.Counts().Faults; f["reset"] == 0 || f["503"] == 0 {
+		t.Fatalf("faults fired %v: the test proved nothing", f)
 	}
 }
 
