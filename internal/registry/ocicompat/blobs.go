@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
+	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/opencontainers/go-digest"
 	"golang.org/x/sync/errgroup"
 )
@@ -161,10 +163,25 @@ func (h *handler) findRepositoryWithBlob(ctx context.Context, target string, d d
 			return "", err
 		}
 	}
-	repos, err := listRepositories(ctx, drv)
-	if err != nil {
-		return "", err
+	// The cached repository list first; on a miss, a fresh one (the
+	// holder may be a repository created since), so a miss costs a walk.
+	// For sha256 that only happens for blobs the pre-check found in the
+	// store.
+	for _, maxAge := range []time.Duration{repoListTTL, 0} {
+		repos, fresh, err := h.repoList.get(ctx, drv, maxAge)
+		if err != nil {
+			return "", err
+		}
+		if found := firstRepositoryWithBlob(ctx, drv, repos, target, d); found != "" || fresh {
+			return found, nil
+		}
 	}
+	return "", nil
+}
+
+// firstRepositoryWithBlob checks repos (except target) concurrently for a
+// link to d and returns the first that has one.
+func firstRepositoryWithBlob(ctx context.Context, drv storagedriver.StorageDriver, repos []string, target string, d digest.Digest) string {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -192,5 +209,35 @@ func (h *handler) findRepositoryWithBlob(ctx context.Context, target string, d d
 		})
 	}
 	_ = g.Wait()
-	return found, nil
+	return found
+}
+
+// repoListTTL bounds how stale the repository list used by anonymous
+// mounts may be. Listing walks the whole repositories tree (on S3: every
+// link object under it), too costly per request; a repository created
+// within the TTL is merely not found as a mount source, and the client
+// uploads the blob instead, which is always correct.
+const repoListTTL = 30 * time.Second
+
+// repoListCache caches listRepositories for anonymous mounts.
+type repoListCache struct {
+	mu      sync.Mutex
+	repos   []string
+	fetched time.Time
+}
+
+// get returns the repository list, listing again when the cached one is
+// older than maxAge; fresh reports that it was just listed.
+func (c *repoListCache) get(ctx context.Context, drv storagedriver.StorageDriver, maxAge time.Duration) (repos []string, fresh bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.repos != nil && time.Since(c.fetched) < maxAge {
+		return c.repos, false, nil
+	}
+	repos, err = listRepositories(ctx, drv)
+	if err != nil {
+		return nil, false, err
+	}
+	c.repos, c.fetched = repos, time.Now()
+	return repos, true, nil
 }

@@ -72,6 +72,7 @@ type handler struct {
 	opts      Options
 	router    *mux.Router
 	referrers *referrerStore
+	repoList  repoListCache
 }
 
 // Wrap returns an http.Handler that serves the OCI distribution-spec v1.1
