@@ -237,6 +237,9 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 	if o.ReadOnly {
 		log.Info("read-only: pushes and deletes are refused")
 	}
+	if srv.Root() == "" && o.storage.HTTPSecret == "" && !o.ReadOnly {
+		log.Warn("shared storage without an HTTP secret: behind a load balancer, an upload started on one instance fails on another; set http.secret in --storage-config (or REGISTRY_HTTP_SECRET) to the same value on every instance")
+	}
 	if o.ready != nil {
 		o.ready(srv)
 	}
@@ -569,7 +572,7 @@ func (o *RegistryGCOptions) Complete() error {
 
 // Run collects garbage and prints a summary.
 func (o *RegistryGCOptions) Run(ctx context.Context) error {
-	res, err := registry.GC(ctx, o.Root, o.storage.Storage, registry.GCOptions{DryRun: o.DryRun, DeleteUntagged: o.DeleteUntagged})
+	res, err := registry.GC(ctx, o.Root, o.storage.Storage, registry.GCOptions{DryRun: o.DryRun, DeleteUntagged: o.DeleteUntagged, Logger: slog.Default()})
 	if err != nil {
 		return err
 	}
@@ -582,6 +585,9 @@ func (o *RegistryGCOptions) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(o.streams.Out, "%s %d blobs (%s), %d untagged manifests, %d repository blob links\n",
 		verb, res.Blobs, humanBytes(res.BlobBytes), res.Manifests, res.LayerLinks)
+	if res.ReferrersPruned > 0 {
+		fmt.Fprintf(o.streams.Out, "removed %d referrers-index entries of deleted manifests\n", res.ReferrersPruned)
+	}
 	return nil
 }
 

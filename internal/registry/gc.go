@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -14,6 +15,8 @@ import (
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
+
+	"github.com/airlock-mirror/airlock/internal/registry/ocicompat"
 )
 
 // GCOptions configure GC.
@@ -24,6 +27,8 @@ type GCOptions struct {
 	// tagged index references). Images mirrored by digest only are
 	// untagged: this deletes them.
 	DeleteUntagged bool
+	// Logger receives progress lines; nil means slog.Default().
+	Logger *slog.Logger
 }
 
 // GCResult says what garbage collection removed (or, in a dry run, would
@@ -35,6 +40,8 @@ type GCResult struct {
 	LayerLinks int   // per-repository links to blobs removed
 	// BlobDigests lists the removed blobs, sorted.
 	BlobDigests []string
+	// ReferrersPruned counts referrers-index entries of deleted manifests.
+	ReferrersPruned int
 }
 
 // GC runs distribution's garbage collector (storage.MarkAndSweep) over the
@@ -69,6 +76,15 @@ func GC(ctx context.Context, root string, st configuration.Storage, opts GCOptio
 	res := rec.result()
 	if err != nil {
 		return res, fmt.Errorf("garbage collection: %w", err)
+	}
+	if !opts.DryRun && (res.Manifests > 0 || res.Blobs > 0) {
+		// gc deletes manifests behind the API's back; the OCI layer's
+		// referrers index must forget them.
+		ri, err := ocicompat.Reindex(ctx, drv, opts.Logger)
+		if err != nil {
+			return res, fmt.Errorf("garbage collection done, but updating the referrers index failed (rerun gc): %w", err)
+		}
+		res.ReferrersPruned = ri.Pruned
 	}
 	return res, nil
 }

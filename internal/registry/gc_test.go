@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"io/fs"
 	"net/http"
 	"path/filepath"
@@ -9,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/airlock-mirror/airlock/internal/registry"
@@ -123,5 +127,60 @@ func TestGCRemovesUnreferencedBlobs(t *testing.T) {
 func TestGCMissingRoot(t *testing.T) {
 	if _, err := registry.GC(context.Background(), filepath.Join(t.TempDir(), "nope"), nil, registry.GCOptions{}); err == nil {
 		t.Fatal("gc of a directory without registry storage succeeded")
+	}
+}
+
+// TestGCDeleteUntaggedPrunesReferrers: an untagged referrer (a signature
+// pushed by digest with a subject) is deleted by --delete-untagged, and the
+// referrers API stops listing it.
+func TestGCDeleteUntaggedPrunesReferrers(t *testing.T) {
+	root := t.TempDir()
+	reg := regtest.Start(t, regtest.WithRoot(root))
+	opts := remote.WithTransport(reg.Transport)
+	subject, _ := synth.Image(51, synth.WithOCI())
+	sd, err := synth.Push(subject, reg.Ref("gc/ref")+":v1", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := partial.Descriptor(subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, _ := synth.Image(52, synth.WithOCI(), synth.WithLayers(1), synth.WithLayerSize(64))
+	sig = mutate.Subject(sig, *desc).(v1.Image)
+	sigDigest, _ := sig.Digest()
+	// By digest, untagged (a bare "host/repo" would be pushed as :latest).
+	if _, err := synth.Push(sig, reg.Ref("gc/ref")+"@"+sigDigest.String(), opts); err != nil {
+		t.Fatal(err)
+	}
+	referrers := func() int {
+		t.Helper()
+		resp, err := reg.Client().Get(reg.URL + "/v2/gc/ref/referrers/" + sd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var idx v1.IndexManifest
+		if err := json.NewDecoder(resp.Body).Decode(&idx); err != nil {
+			t.Fatalf("referrers response: %v", err)
+		}
+		return len(idx.Manifests)
+	}
+	if n := referrers(); n != 1 {
+		t.Fatalf("%d referrers before gc, want 1", n)
+	}
+	res, err := registry.GC(context.Background(), root, nil, registry.GCOptions{DeleteUntagged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Manifests != 1 || res.ReferrersPruned != 1 {
+		t.Fatalf("gc removed %d manifests, pruned %d referrers; want 1 and 1", res.Manifests, res.ReferrersPruned)
+	}
+	if n := referrers(); n != 0 {
+		t.Fatalf("%d referrers after gc, want 0", n)
+	}
+	ref, _ := name.ParseReference(reg.Ref("gc/ref")+":v1", name.Insecure)
+	if _, err := remote.Image(ref, opts); err != nil {
+		t.Fatalf("tagged subject gone: %v", err)
 	}
 }

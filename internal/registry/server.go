@@ -142,10 +142,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	// whose filtered-out children are absent; distribution's default
 	// ("all") would reject it and the index digest could not be kept.
 	config.Validation.Manifests.Indexes.Platforms = "none"
-	// Non-distributable (foreign) layers carry URLs; distribution rejects
-	// them unless allowed. The registry never fetches them, it only stores
-	// the manifest, so any http(s) URL is accepted.
-	config.Validation.Manifests.URLs.Allow = []string{`^https?://`}
+	// Non-distributable (foreign) layers carry URLs, which distribution
+	// rejects unless allowed; the OCI layer says which (http and https).
+	ocicompat.ConfigureDistribution(config)
 
 	s := &Server{opts: opts, storage: storage, done: make(chan struct{})}
 	if opts.HtpasswdFile != "" {
