@@ -1,0 +1,187 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/airlock-mirror/airlock/internal/catalog"
+	"github.com/airlock-mirror/airlock/internal/catalogimage"
+	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+)
+
+// ocTestCatalog is the oc test catalog (etcd, prometheus) as FBC.
+func ocTestCatalog(t *testing.T) string {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "catalogs", "oc-test-declcfg-and-sqlite", "index.yaml")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("shared test data missing: %v", err)
+	}
+	return p
+}
+
+func runAirlock(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func TestCatalogMirrorValidation(t *testing.T) {
+	idx := ocTestCatalog(t)
+	cases := map[string][]string{
+		"bare host without dot":      {idx, "myregistry"},
+		"tagged destination":         {idx, "quay.io/olm:v1"},
+		"negative max components":    {idx, "quay.io", "--max-components", "-1"},
+		"config and package":         {idx, "quay.io", "--config", "x.yaml", "--package", "etcd"},
+		"manifests-only and dry-run": {idx, "quay.io", "--manifests-only", "--dry-run"},
+		"index without tag":          {"quay.io/ns/no-such-local-path", "quay.io"},
+		"bad scope":                  {idx, "quay.io", "--idms-scope", "cluster"},
+		"oversized idms":             {idx, "quay.io", "--max-idms-size", "300000"},
+	}
+	for what, args := range cases {
+		_, _, err := runAirlock(t, append([]string{"catalog", "mirror"}, args...)...)
+		if err == nil {
+			t.Errorf("%s: accepted", what)
+		}
+	}
+}
+
+// TestCatalogMirrorManifestsOnlyLocal writes oc's manifests for the oc
+// test catalog read from disk, copying nothing.
+func TestCatalogMirrorManifestsOnlyLocal(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "manifests")
+	out, errOut, err := runAirlock(t, "catalog", "mirror", "--manifests-only", ocTestCatalog(t), "localhost:5000/org", "--to-manifests", dir)
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, out, errOut)
+	}
+	mapping, err := os.ReadFile(filepath.Join(dir, "mapping.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lines from oc's own TestMirror expectations.
+	for _, want := range []string{
+		"quay.io/coreos/etcd-operator@sha256:c0301e4686c3ed4206e370b42de5a3bd2229b9fb4906cf85f3f30650424abec2=localhost:5000/org/coreos-etcd-operator:2f1eb95",
+		"quay.io/test/etcd.0.9.0:latest=localhost:5000/org/test-etcd.0.9.0:latest",
+	} {
+		if !strings.Contains(string(mapping), want+"\n") {
+			t.Errorf("mapping.txt lacks %s:\n%s", want, mapping)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "catalogSource.yaml")); err == nil {
+		t.Error("catalogSource.yaml written for a local catalog that is not mirrored as an image")
+	}
+	if !strings.Contains(errOut, "local catalog") {
+		t.Errorf("no note about the local catalog:\n%s", errOut)
+	}
+	icsp, err := os.ReadFile(filepath.Join(dir, "imageContentSourcePolicy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(icsp), "name: index-0") || !strings.Contains(string(icsp), "source: quay.io/coreos/etcd-operator") {
+		t.Errorf("imageContentSourcePolicy.yaml:\n%s", icsp)
+	}
+}
+
+// TestCatalogMirrorImageManifestsAndDryRun reads a catalog image from a
+// registry; --manifests-only and --dry-run write the manifests (with the
+// CatalogSource) and copy nothing.
+func TestCatalogMirrorImageManifestsAndDryRun(t *testing.T) {
+	ctx := context.Background()
+	reg := regtest.Start(t)
+	c, err := catalog.LoadFile(ctx, ocTestCatalog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := synth.Index(3, []string{"linux/amd64", "linux/arm64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := synth.Push(base, reg.Host+"/opm/base:1", remote.WithTransport(reg.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Options{Transport: reg.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := reg.Host + "/redhat/test-index:v1"
+	if _, err := catalogimage.Build(ctx, eng, ref.MustParse(reg.Host+"/opm/base:1"), c, ref.MustParse(index)); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "m")
+	out, errOut, err := runAirlock(t, "catalog", "mirror", "--manifests-only", index, reg.Host+"/mirror", "--to-manifests", dir,
+		"--index-filter-by-os", "linux/arm64", "--display-name", "Test Operators", "--extract-content")
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, out, errOut)
+	}
+	cs, err := os.ReadFile(filepath.Join(dir, "catalogSource.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"name: test-index", "image: " + reg.Host + "/mirror/redhat-test-index:v1", "displayName: Test Operators", "catalogDir: /configs"} {
+		if !strings.Contains(string(cs), want) {
+			t.Errorf("catalogSource.yaml lacks %q:\n%s", want, cs)
+		}
+	}
+	r, _ := name.ParseReference(reg.Host+"/mirror/redhat-test-index:v1", name.Insecure)
+	if _, err := remote.Head(r, remote.WithTransport(reg.Transport)); err == nil {
+		t.Error("--manifests-only copied the catalog image")
+	}
+
+	// A platform the index does not have is a clear error.
+	_, _, err = runAirlock(t, "catalog", "mirror", "--manifests-only", index, reg.Host+"/mirror", "--to-manifests", dir, "--index-filter-by-os", "linux/ppc64le")
+	if err == nil || !strings.Contains(err.Error(), "linux/amd64") {
+		t.Errorf("missing platform: %v (want the list of platforms)", err)
+	}
+
+	// Dry run: the source images do not exist here (quay.io test refs are
+	// not reachable), but the catalog itself resolves; nothing is written.
+	out, _, _ = runAirlock(t, "catalog", "mirror", "--dry-run", index, reg.Host+"/mirror", "--to-manifests", dir)
+	if _, err := remote.Head(r, remote.WithTransport(reg.Transport)); err == nil {
+		t.Errorf("--dry-run copied the catalog image:\n%s", out)
+	}
+}
+
+func TestCatalogInstallManifestsCommand(t *testing.T) {
+	out, errOut, err := runAirlock(t, "catalog", "install-manifests", ocTestCatalog(t), "--package", "prometheus", "--approval", "Manual", "--catalog-source", "test-index")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	for _, want := range []string{"kind: Namespace", "kind: OperatorGroup", "kind: Subscription", "installPlanApproval: Manual", "source: test-index", "name: prometheus"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if _, _, err := runAirlock(t, "catalog", "install-manifests", ocTestCatalog(t)); err == nil {
+		t.Error("missing --package accepted")
+	}
+	if _, _, err := runAirlock(t, "catalog", "install-manifests", ocTestCatalog(t), "--package", "prometheus", "--approval", "Later"); err == nil {
+		t.Error("bad --approval accepted")
+	}
+}
+
+func TestCatalogBuildValidation(t *testing.T) {
+	for what, args := range map[string][]string{
+		"missing flags":    {},
+		"untagged base":    {"--from-dir", ".", "--base", "quay.io/opm", "--to", "quay.io/x/y:1"},
+		"digest to":        {"--from-dir", ".", "--base", "quay.io/opm:1", "--to", "quay.io/x/y@sha256:" + strings.Repeat("a", 64)},
+		"missing from-dir": {"--from-dir", "/no/such/dir", "--base", "quay.io/opm:1", "--to", "quay.io/x/y:1"},
+	} {
+		if _, _, err := runAirlock(t, append([]string{"catalog", "build"}, args...)...); err == nil {
+			t.Errorf("%s: accepted", what)
+		}
+	}
+}
