@@ -434,6 +434,10 @@ func bundleRequirements(b *declcfg.Bundle) ([]requirement, error) {
 			out = append(out, requirement{gvk: &g, text: fmt.Sprintf("%s %s/%s %s", p.Type, g.Group, g.Version, g.Kind)})
 		}
 	}
+	// Package requirements first: they name a package and a range, and
+	// the bundle they bring usually provides the required APIs too, so
+	// resolving GVKs afterwards avoids adding a second, unneeded provider.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].gvk == nil && out[j].gvk != nil })
 	return out, nil
 }
 

@@ -3,10 +3,13 @@ package catalog
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
+	"github.com/operator-framework/operator-registry/alpha/property"
 
 	"github.com/airlock-mirror/airlock/internal/imageset"
 )
@@ -104,3 +107,196 @@ func itoa(i int) string {
 }
 
 func imagesetFull() imageset.Operator { return imageset.Operator{Full: true} }
+
+func TestFilterCommunityHeadsOnlyAndFull(t *testing.T) {
+	c := loadTestDir(t, "community-operators-prod-v4.18")
+	heads, rep, err := Filter(context.Background(), c, imageset.Operator{SkipDependencies: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(heads.Config.Packages) != 35 || len(heads.Config.Channels) != 78 {
+		t.Errorf("heads-only: %d packages %d channels", len(heads.Config.Packages), len(heads.Config.Channels))
+	}
+	for _, ch := range heads.Config.Channels {
+		if len(ch.Entries) != 1 {
+			t.Errorf("heads-only channel %s/%s has %d entries", ch.Package, ch.Name, len(ch.Entries))
+		}
+	}
+	if len(rep.Packages) != 35 {
+		t.Errorf("report packages %d", len(rep.Packages))
+	}
+	full, _, err := Filter(context.Background(), c, imageset.Operator{Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if canonical(t, full.Config) != canonical(t, c.Config) {
+		t.Error("full with no packages changed the catalog")
+	}
+	// Every package with full: every bundle of every channel, still valid.
+	var pkgs []imageset.IncludePackage
+	for _, p := range c.Config.Packages {
+		pkgs = append(pkgs, imageset.IncludePackage{Name: p.Name})
+	}
+	all, _, err := Filter(context.Background(), c, imageset.Operator{Full: true, Packages: pkgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Config.Bundles) != 727 {
+		t.Errorf("full per package: %d bundles", len(all.Config.Bundles))
+	}
+}
+
+// TestFilterRangeKeepsSingleHead selects a range in the middle of a real
+// channel: the result must be exactly the range, a valid channel whose
+// head is the range's top.
+func TestFilterRangeKeepsSingleHead(t *testing.T) {
+	c := loadTestDir(t, "community-operators-prod-v4.18")
+	op := imageset.Operator{SkipDependencies: true, Packages: []imageset.IncludePackage{{
+		Name: "project-quay", DefaultChannel: "stable-3.10",
+		Channels: []imageset.IncludeChannel{{Name: "stable-3.10", MinVersion: "3.10.5", MaxVersion: "3.10.12"}}}}}
+	out, rep, err := Filter(context.Background(), c, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := rep.Packages[0].Channels[0]
+	if ch.Head != "quay-operator.v3.10.12" || len(ch.Bundles) != 8 {
+		t.Errorf("channel %+v, want head v3.10.12 and 8 bundles (3.10.5..3.10.12)", ch)
+	}
+	if out.Config.Packages[0].DefaultChannel != "stable-3.10" {
+		t.Errorf("default channel %s", out.Config.Packages[0].DefaultChannel)
+	}
+	// Package-level range over all channels of the package.
+	op = imageset.Operator{SkipDependencies: true, Packages: []imageset.IncludePackage{{Name: "project-quay", MinVersion: "3.10.0", MaxVersion: "3.10.99", DefaultChannel: "stable-3.10"}}}
+	out, _, err = Filter(context.Background(), c, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range out.Config.Channels {
+		if !strings.HasPrefix(ch.Name, "stable-3.10") {
+			t.Errorf("channel %s kept though none of its bundles is in 3.10.x", ch.Name)
+		}
+	}
+}
+
+// TestFilterDependencyOnlyPackage selects foo alone: bar (required by
+// foo.v0.3.1 as package bar <0.2.0 and gvk test.bar/v1alpha1 Bar) is added
+// as a dependency-only package whose default channel must be one it keeps.
+func TestFilterDependencyOnlyPackage(t *testing.T) {
+	latest := loadTestDir(t, "operator-registry-index-declcfgs", "latest")
+	out, rep, err := Filter(context.Background(), latest, imageset.Operator{Packages: []imageset.IncludePackage{{Name: "foo"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(out.PackageNames(), ","); got != "bar,foo" {
+		t.Fatalf("packages %s", got)
+	}
+	bar := out.Package("bar")
+	if bar.DefaultChannel != "alpha" {
+		t.Errorf("bar default channel %s, want alpha (stable holds nothing foo needs)", bar.DefaultChannel)
+	}
+	if len(rep.Dependencies) != 1 || rep.Dependencies[0].Bundle != "bar.v0.1.0" || rep.Dependencies[0].RequiredBy != "foo/foo.v0.3.1" {
+		t.Errorf("dependencies %+v", rep.Dependencies)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0].Message, `default channel set to "alpha"`) {
+		t.Errorf("warnings %+v", rep.Warnings)
+	}
+	if !rep.Packages[0].Dependency || rep.Packages[1].Dependency {
+		t.Errorf("dependency flags %+v", rep.Packages)
+	}
+	// --skip-dependencies keeps foo alone.
+	out, _, err = Filter(context.Background(), latest, imageset.Operator{SkipDependencies: true, Packages: []imageset.IncludePackage{{Name: "foo"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(out.PackageNames(), ","); got != "foo" {
+		t.Errorf("skip dependencies: packages %s", got)
+	}
+}
+
+// TestFilterGVKDependency resolves an olm.gvk.required against the
+// providers' olm.gvk when no package requirement names the provider.
+func TestFilterGVKDependency(t *testing.T) {
+	latest := loadTestDir(t, "operator-registry-index-declcfgs", "latest")
+	// Drop foo's package requirement so only the GVK one remains.
+	cfg := *latest.Config
+	cfg.Bundles = append([]declcfg.Bundle(nil), cfg.Bundles...)
+	for i := range cfg.Bundles {
+		b := &cfg.Bundles[i]
+		var props []property.Property
+		for _, p := range b.Properties {
+			if p.Type != property.TypePackageRequired {
+				props = append(props, p)
+			}
+		}
+		b.Properties = props
+	}
+	c := &Catalog{Config: &cfg, Format: FormatFBC}
+	_, rep, err := Filter(context.Background(), c, imageset.Operator{Packages: []imageset.IncludePackage{{Name: "foo"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Dependencies) != 1 {
+		t.Fatalf("dependencies %+v", rep.Dependencies)
+	}
+	d := rep.Dependencies[0]
+	// The highest provider of test.bar/v1alpha1 Bar, in bar's default channel.
+	if d.Bundle != "bar.v1.0.0" || d.Channel != "stable" || d.Requirement != "olm.gvk.required test.bar/v1alpha1 Bar" {
+		t.Errorf("dependency %+v", d)
+	}
+}
+
+func TestFilterErrors(t *testing.T) {
+	latest := loadTestDir(t, "operator-registry-index-declcfgs", "latest")
+	cases := []struct {
+		pkg  imageset.IncludePackage
+		want string
+	}{
+		{imageset.IncludePackage{Name: "nope"}, `package "nope" not found in catalog (have: [bar baz foo])`},
+		{imageset.IncludePackage{Name: "bar", Channels: []imageset.IncludeChannel{{Name: "beta"}}}, `package "bar": channel "beta" does not exist (channels: alpha, stable)`},
+		{imageset.IncludePackage{Name: "bar", Channels: []imageset.IncludeChannel{{Name: "alpha"}}}, `package "bar": the selection keeps channels alpha but not the default channel "stable"`},
+		{imageset.IncludePackage{Name: "bar", Channels: []imageset.IncludeChannel{{Name: "alpha", MinVersion: "2.0.0"}}, DefaultChannel: "alpha"}, `package "bar" channel "alpha": no bundle in version range >=2.0.0 (channel versions: 0.1.0, 0.2.0, 1.0.0)`},
+		{imageset.IncludePackage{Name: "bar", MinVersion: "5.0.0"}, `package "bar": no bundle in version range >=5.0.0 in any channel`},
+		{imageset.IncludePackage{Name: "bar", DefaultChannel: "nope"}, `package "bar": defaultChannel "nope" does not exist`},
+		{imageset.IncludePackage{Name: "bar", MinVersion: "1.0.0", Channels: []imageset.IncludeChannel{{Name: "alpha", MaxVersion: "2.0.0"}}}, "both on the package and on this channel"},
+	}
+	for _, tc := range cases {
+		_, _, err := Filter(context.Background(), latest, imageset.Operator{Packages: []imageset.IncludePackage{tc.pkg}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.pkg, err, tc.want)
+		}
+	}
+	// With defaultChannel the non-default channel alone is fine.
+	out, _, err := Filter(context.Background(), latest, imageset.Operator{SkipDependencies: true, Packages: []imageset.IncludePackage{{Name: "bar", DefaultChannel: "alpha", Channels: []imageset.IncludeChannel{{Name: "alpha"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Package("bar").DefaultChannel != "alpha" || len(out.Config.Channels) != 1 {
+		t.Errorf("defaultChannel override: %+v", out.Config.Packages)
+	}
+}
+
+func TestWriteDirRoundTripAndReplace(t *testing.T) {
+	c := loadTestDir(t, "community-operators-prod-v4.18")
+	dir := filepath.Join(t.TempDir(), "out")
+	os.MkdirAll(filepath.Join(dir, "stale-package"), 0o755)
+	if err := WriteDir(c, dir, "json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "stale-package")); err == nil {
+		t.Error("previous content survived the replacement")
+	}
+	back, err := LoadDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if canonical(t, back.Config) != canonical(t, c.Config) {
+		t.Error("written catalog differs from the loaded one")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Errorf("temporary directories left behind: %v", entries)
+	}
+	if err := WriteDir(c, dir, "toml"); err == nil {
+		t.Error("unknown format accepted")
+	}
+}
