@@ -195,7 +195,7 @@ func Image(imageRefs []byte) (v1.Image, error) {
 	return mutate.ConfigFile(img, cf)
 }
 
-// TarLayer returns an uncompressed-content layer holding files (path ->
+// TarLayer returns a gzip'd tar layer holding files (path ->
 // content), written in sorted order so the digest is deterministic.
 func TarLayer(files map[string][]byte) (v1.Layer, error) {
 	var buf bytes.Buffer
