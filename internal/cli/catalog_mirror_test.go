@@ -15,6 +15,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
 	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
@@ -184,4 +185,86 @@ func TestCatalogBuildValidation(t *testing.T) {
 			t.Errorf("%s: accepted", what)
 		}
 	}
+}
+
+// TestCatalogRebuildFlags drives the --to path of catalog filter: an FBC
+// image is rebuilt with the filtered content, a catalog from disk is built
+// on --base, and bad combinations are refused.
+func TestCatalogRebuildFlags(t *testing.T) {
+	ctx := context.Background()
+	reg := regtest.Start(t)
+	eng, err := engine.New(engine.Options{Transport: reg.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := catalog.LoadFile(ctx, ocTestCatalog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := synth.Index(4, []string{"linux/amd64", "linux/arm64"})
+	baseRef := reg.Host + "/opm/base:1"
+	if _, err := synth.Push(base, baseRef, remote.WithTransport(reg.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	srcRef := ref.MustParse(reg.Host + "/redhat/test-index:v1")
+	if _, err := catalogimage.Build(ctx, eng, ref.MustParse(baseRef), full, srcRef); err != nil {
+		t.Fatal(err)
+	}
+	filtered, _, err := catalog.Filter(ctx, full, imagesetOperatorFor("etcd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	f := CatalogRebuildFlags{To: reg.Host + "/mirror/test-index:etcd"}
+	if err := f.Validate(false); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.Rebuild(ctx, eng, full, &srcRef, filtered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Platforms) != 2 {
+		t.Errorf("platforms %v", res.Platforms)
+	}
+	idx, err := eng.Index(ctx, ref.MustParse(f.To))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	img, _ := idx.Image(im.Manifests[0].Digest)
+	got, err := catalog.FromImage(ctx, img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got.PackageNames(), ",") != "etcd" {
+		t.Errorf("rebuilt catalog packages %v, want etcd", got.PackageNames())
+	}
+
+	// From disk: --base is required, then the image is built on it.
+	local := CatalogRebuildFlags{To: reg.Host + "/mirror/local:1"}
+	if err := local.Validate(true); err == nil {
+		t.Error("catalog from disk without --base accepted")
+	}
+	local.Base = baseRef
+	if err := local.Validate(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Rebuild(ctx, eng, full, nil, filtered); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []CatalogRebuildFlags{{ConvertToFBC: true}, {To: "quay.io/x/y"}, {To: "quay.io/x/y:1", ConvertToFBC: true}, {To: "quay.io/x/y:1", Base: "quay.io/opm"}} {
+		if err := bad.Validate(false); err == nil {
+			t.Errorf("accepted %+v", bad)
+		}
+	}
+	// A sqlite source without --convert-to-fbc says what to do.
+	sq := *full
+	sq.Format = catalog.FormatSQLite
+	if _, err := f.Rebuild(ctx, eng, &sq, &srcRef, filtered); err == nil || !strings.Contains(err.Error(), "--convert-to-fbc") {
+		t.Errorf("sqlite rebuild: %v", err)
+	}
+}
+
+func imagesetOperatorFor(pkg string) imageset.Operator {
+	return imageset.Operator{Packages: []imageset.IncludePackage{{Name: pkg}}}
 }
