@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -61,7 +62,11 @@ func GC(ctx context.Context, root string, st configuration.Storage, opts GCOptio
 	// WHY a recording driver: MarkAndSweep prints to stdout and returns
 	// nothing; intercepting Delete both counts what it removes and, in a
 	// dry run, turns the sweep into a report with exactly the same logic.
-	rec := &recordingDriver{StorageDriver: drv, dryRun: opts.DryRun, ctx: ctx}
+	aliased, err := aliasedBlobs(ctx, drv)
+	if err != nil {
+		return GCResult{}, err
+	}
+	rec := &recordingDriver{StorageDriver: drv, dryRun: opts.DryRun, ctx: ctx, keep: aliased}
 	reg, err := storage.NewRegistry(ctx, rec, storage.EnableDelete)
 	if err != nil {
 		return GCResult{}, fmt.Errorf("opening registry storage: %w", err)
@@ -93,12 +98,18 @@ type recordingDriver struct {
 	storagedriver.StorageDriver
 	dryRun bool
 	ctx    context.Context
+	// keep holds canonical digests (sha256:...) that non-canonical aliases
+	// point to; their blobs and links are never deleted.
+	keep map[string]bool
 
 	mu  sync.Mutex
 	res GCResult
 }
 
 func (d *recordingDriver) Delete(ctx context.Context, path string) error {
+	if dg := digestInPath(path); dg != "" && d.keep[dg] {
+		return nil
+	}
 	var size int64
 	isBlob := strings.Contains(path, "/v2/blobs/")
 	if isBlob {
@@ -169,4 +180,61 @@ func ServeLockHolder(root string) int {
 		return pid
 	}
 	return 0
+}
+
+// digestInPath returns the digest a blob path (.../blobs/ALG/xx/HEX) or a
+// repository layer link (.../_layers/ALG/HEX[/link]) names, or "".
+func digestInPath(p string) string {
+	parts := strings.Split(strings.TrimSuffix(strings.TrimSuffix(p, "/"), "/link"), "/")
+	for i, part := range parts {
+		switch {
+		case part == "blobs" && i+3 < len(parts):
+			return parts[i+1] + ":" + parts[i+3]
+		case part == "_layers" && i+2 < len(parts):
+			return parts[i+1] + ":" + parts[i+2]
+		}
+	}
+	return ""
+}
+
+// aliasedBlobs finds the canonical digests that non-canonical names
+// (sha512 blobs and manifests, stored by the OCI layer as links to sha256
+// content) point to. Unreferenced sha512 content is therefore kept too:
+// losing referenced content is worse than keeping some garbage.
+//
+// WHY: distribution's mark phase marks the sha512 names a manifest lists,
+// while the blob store enumerates the sha256 content behind them, so a
+// plain MarkAndSweep would delete every blob pushed by sha512 (or fail
+// removing a sha256 link that never existed). Those blobs are kept.
+func aliasedBlobs(ctx context.Context, drv storagedriver.StorageDriver) (map[string]bool, error) {
+	keep := map[string]bool{}
+	root := "/docker/registry/v2/repositories"
+	err := drv.Walk(ctx, root, func(fi storagedriver.FileInfo) error {
+		p := fi.Path()
+		if fi.IsDir() {
+			base := p[strings.LastIndex(p, "/")+1:]
+			// Skip what cannot hold alias links: uploads and sha256 dirs.
+			if base == "_uploads" || base == "_referrers" || strings.HasSuffix(p, "/_manifests/tags") || (base == "sha256" && (strings.HasSuffix(p, "/_layers/sha256") || strings.HasSuffix(p, "/revisions/sha256"))) {
+				return storagedriver.ErrSkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(p, "/link") || !(strings.Contains(p, "/_layers/") || strings.Contains(p, "/_manifests/revisions/")) {
+			return nil
+		}
+		b, err := drv.GetContent(ctx, p)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", p, err)
+		}
+		keep[strings.TrimSpace(string(b))] = true
+		return nil
+	})
+	var notFound storagedriver.PathNotFoundError
+	if errors.As(err, &notFound) {
+		return keep, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing digest aliases: %w", err)
+	}
+	return keep, nil
 }

@@ -1,12 +1,19 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha512"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -182,5 +189,82 @@ func TestGCDeleteUntaggedPrunesReferrers(t *testing.T) {
 	ref, _ := name.ParseReference(reg.Ref("gc/ref")+":v1", name.Insecure)
 	if _, err := remote.Image(ref, opts); err != nil {
 		t.Fatalf("tagged subject gone: %v", err)
+	}
+}
+
+// TestGCKeepsSHA512Content: content pushed by sha512 is stored by its
+// canonical sha256 with sha512 aliases (the OCI layer); gc marks the sha512
+// names, so it must not sweep the sha256 blobs behind them.
+func TestGCKeepsSHA512Content(t *testing.T) {
+	root := t.TempDir()
+	reg := regtest.Start(t, regtest.WithRoot(root))
+	c := reg.Client()
+	put := func(content []byte) string {
+		t.Helper()
+		sum := sha512.Sum512(content)
+		d := "sha512:" + hex.EncodeToString(sum[:])
+		resp, err := c.Post(reg.URL+"/v2/gc/s512/blobs/uploads/", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusAccepted || loc == "" {
+			t.Fatalf("start upload: %d", resp.StatusCode)
+		}
+		u, _ := url.Parse(loc)
+		if !u.IsAbs() {
+			u, _ = url.Parse(reg.URL + loc)
+		}
+		q := u.Query()
+		q.Set("digest", d)
+		u.RawQuery = q.Encode()
+		req, _ := http.NewRequest(http.MethodPut, u.String(), bytes.NewReader(content))
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err = c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("upload %s: %d", d, resp.StatusCode)
+		}
+		return d
+	}
+	layer := synth.LayerBytes(61, 4096)
+	config := []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`)
+	ld, cd := put(layer), put(config)
+	manifest := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",`+
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":%q,"size":%d},`+
+		`"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":%q,"size":%d}]}`,
+		cd, len(config), ld, len(layer))
+	req, _ := http.NewRequest(http.MethodPut, reg.URL+"/v2/gc/s512/manifests/v1", strings.NewReader(manifest))
+	req.Header.Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("manifest put: %d", resp.StatusCode)
+	}
+
+	res, err := registry.GC(context.Background(), root, nil, registry.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Blobs != 0 {
+		t.Errorf("gc deleted %d blobs of a tagged image pushed by sha512: %v", res.Blobs, res.BlobDigests)
+	}
+	for d, want := range map[string][]byte{ld: layer, cd: config} {
+		resp, err := c.Get(reg.URL + "/v2/gc/s512/blobs/" + d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+			t.Fatalf("after gc, GET %s: %d, %d bytes", d[:20], resp.StatusCode, len(got))
+		}
 	}
 }
