@@ -26,7 +26,7 @@ import (
 // speaking raw HTTP so each test sees exactly the status and headers the
 // layer produces.
 type client struct {
-	t   *testing.T
+	t   testing.TB
 	reg *regtest.Registry
 }
 
