@@ -812,3 +812,33 @@ func (f *CatalogRebuildFlags) Rebuild(ctx context.Context, eng catalogimage.Imag
 		return catalogimage.Rebuild(ctx, eng, *srcImage, filtered, to)
 	}
 }
+
+// Push is the whole --to step of `catalog filter`: it opens the engine
+// from the command's CatalogSourceFlags, works out whether arg (CATALOG)
+// was an image, pushes filtered with Rebuild, and prints the result to out.
+// c is the catalog as loaded from arg.
+func (f *CatalogRebuildFlags) Push(ctx context.Context, src CatalogSourceFlags, arg string, c, filtered *catalog.Catalog, out io.Writer) error {
+	var srcImage *ref.Ref
+	if strings.Contains(arg, "://") || !pathExists(arg) {
+		r, err := ref.Parse(arg)
+		if err != nil {
+			return fmt.Errorf("CATALOG %q: %w", arg, err)
+		}
+		srcImage = &r
+	}
+	eng, err := buildEngine(src.RegistryFlags, src.Dir)
+	if err != nil {
+		return err
+	}
+	res, err := f.Rebuild(ctx, eng, c, srcImage, filtered)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "pushed filtered catalog (%d package(s)) to %s@%s, platforms %s\n", len(filtered.Config.Packages), f.To, res.Digest, strings.Join(res.Platforms, ", "))
+	return nil
+}
+
+func pathExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

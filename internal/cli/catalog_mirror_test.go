@@ -268,3 +268,42 @@ func TestCatalogRebuildFlags(t *testing.T) {
 func imagesetOperatorFor(pkg string) imageset.Operator {
 	return imageset.Operator{Packages: []imageset.IncludePackage{{Name: pkg}}}
 }
+
+func TestCatalogRebuildFlagsPush(t *testing.T) {
+	ctx := context.Background()
+	reg := regtest.Start(t)
+	eng, _ := engine.New(engine.Options{Transport: reg.Transport})
+	full, err := catalog.LoadFile(ctx, ocTestCatalog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := synth.Image(8)
+	baseRef := reg.Host + "/opm/base:2"
+	if _, err := synth.Push(base, baseRef, remote.WithTransport(reg.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	srcRef := reg.Host + "/redhat/idx:v1"
+	if _, err := catalogimage.Build(ctx, eng, ref.MustParse(baseRef), full, ref.MustParse(srcRef)); err != nil {
+		t.Fatal(err)
+	}
+	filtered, _, err := catalog.Filter(ctx, full, imagesetOperatorFor("prometheus"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	f := CatalogRebuildFlags{To: reg.Host + "/mirror/idx:prom"}
+	if err := f.Push(ctx, CatalogSourceFlags{}, srcRef, full, filtered, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "pushed filtered catalog (1 package(s))") {
+		t.Errorf("output %q", out.String())
+	}
+	img, err := eng.Image(ctx, ref.MustParse(f.To))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.FromImage(ctx, img)
+	if err != nil || strings.Join(c.PackageNames(), ",") != "prometheus" {
+		t.Errorf("pushed catalog: %v %v", c, err)
+	}
+}
