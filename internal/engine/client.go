@@ -130,15 +130,27 @@ func (p *hostPool) limit(host string) *hostLimit {
 func (p *hostPool) dial(ctx context.Context, host string) (*hostClient, error) {
 	base := p.e.opts.Transport
 	insecure := p.e.opts.Insecure
-	if insecure {
-		if t, ok := base.(*http.Transport); ok {
-			t = t.Clone()
+	if t, ok := base.(*http.Transport); ok {
+		t = t.Clone()
+		if insecure {
 			if t.TLSClientConfig == nil {
 				t.TLSClientConfig = &tls.Config{}
 			}
 			t.TLSClientConfig.InsecureSkipVerify = true
-			base = t
 		}
+		// The default 4 KiB connection buffers turn a streamed blob PUT
+		// into one write syscall per 4 KiB; large buffers cut the
+		// syscalls (and CPU on a busy machine) by an order of magnitude.
+		if t.WriteBufferSize < 256<<10 {
+			t.WriteBufferSize = 256 << 10
+		}
+		if t.ReadBufferSize < 256<<10 {
+			t.ReadBufferSize = 256 << 10
+		}
+		if t.MaxIdleConnsPerHost < 64 {
+			t.MaxIdleConnsPerHost = 64
+		}
+		base = t
 	}
 	limited := &limitTransport{inner: base, pool: p}
 	var nopts []name.Option

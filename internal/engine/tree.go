@@ -73,7 +73,9 @@ func (e *Engine) fetchTree(ctx context.Context, src endpoint, reference string, 
 					return err
 				}
 				c.desc.Annotations = cd.Annotations
-				c.desc.MediaType = cd.MediaType
+				if cd.MediaType != "" {
+					c.desc.MediaType = cd.MediaType
+				}
 				n.children[i] = c
 				return nil
 			})
