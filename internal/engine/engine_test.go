@@ -495,3 +495,29 @@ func TestProgressLinesWhenNotATerminal(t *testing.T) {
 		t.Errorf("progress output %q lacks progress lines", s)
 	}
 }
+
+// TestSameRegistryCopyMountsFromSource: copying between repositories of one
+// registry moves no blob bytes; every blob is mounted from the source.
+func TestSameRegistryCopyMountsFromSource(t *testing.T) {
+	reg := regtest.Start(t)
+	idx, _ := synth.Index(121, []string{"linux/amd64", "linux/arm64"})
+	d := push(t, idx, reg.Host+"/team/app:v1")
+	cnt := newCounter(defaultTransport())
+	e := newTestEngine(t, cnt, nil)
+	rep, err := e.Run(context.Background(), plan.Plan{Items: []plan.Item{
+		{Source: mustRef(t, reg.Host+"/team/app:v1"), Dests: []ref.Ref{mustRef(t, reg.Host+"/release/app:v1")}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := headDigest(t, reg.Host+"/release/app:v1"); got != d {
+		t.Errorf("digest %s, want %s", got, d)
+	}
+	validateRemote(t, reg.Host+"/release/app:v1")
+	blobs := len(blobsOf(t, idx))
+	if len(cnt.uploads) != 0 || cnt.counts["GET blob"] != 0 {
+		t.Errorf("%d blobs uploaded, %d downloaded; want none", len(cnt.uploads), cnt.counts["GET blob"])
+	}
+	if cnt.mounts == 0 || rep.Stats.BlobsMounted != int64(cnt.mounts) || rep.Stats.Bytes != 0 {
+		t.Errorf("mounts %d (stats %d, of %d blob refs), bytes %d", cnt.mounts, rep.Stats.BlobsMounted, blobs, rep.Stats.Bytes)
+	}
+}
