@@ -414,11 +414,7 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 	if releaseRepo == "" {
 		log.Warn("the original repository of the release image is unknown (reading a local store): the mirror sections only cover the components; pass --release-source, e.g. --release-source quay.io/openshift-release-dev/ocp-release")
 	}
-	relDest := o.to.WithTag(tagPrefix)
-	if o.toRelease != nil {
-		relDest = *o.toRelease
-	}
-	fmt.Fprintf(out, "\nSuccess\nUpdate image:  %s\nMirror prefix: %s\n", relDest, o.to.Repository())
+	fmt.Fprintf(out, "\nSuccess\nUpdate image:  %s\nMirror prefix: %s\n", spec.ReleaseDestination(), o.to.Repository())
 	pairs := release.MirrorPairs(spec, releaseRepo)
 	ics, ids, err := release.InstallConfigSnippets(pairs)
 	if err != nil {

@@ -17,9 +17,32 @@ import (
 // (--to-dir), as oc adm release mirror names it.
 const StoreRepo = "openshift/release"
 
+// Layout is how destination names are made.
+type Layout int
+
+const (
+	// LayoutOC is `oc adm release mirror`: everything in the To
+	// repository, the release as To:<version><archExt>, components as
+	// To:<version><archExt>-<component>.
+	LayoutOC Layout = iota
+	// LayoutOCMirror is oc-mirror's (ImageSetConfiguration platform
+	// releases): To is a registry prefix; the release goes to
+	// To/openshift/release-images:<version><archExt> and components to
+	// To/openshift/release:<version><archExt>-<component>.
+	LayoutOCMirror
+)
+
+// Repositories of LayoutOCMirror, below the destination prefix.
+const (
+	OCMirrorReleaseRepo   = "openshift/release-images"
+	OCMirrorComponentRepo = "openshift/release"
+)
+
 // MirrorSpec says what to mirror where. It is plain data so the plan is a
 // pure function of it.
 type MirrorSpec struct {
+	// Layout picks the naming scheme (default LayoutOC).
+	Layout Layout
 	// Release is the release image as read: a reference pinned by digest
 	// (a tag may be kept alongside for messages).
 	Release ref.Ref
@@ -36,6 +59,36 @@ type MirrorSpec struct {
 	// --from-dir) by the tags a --to-dir run gave them, instead of from the
 	// registries image-references names.
 	FromStore *ref.Ref
+}
+
+// componentRepo and releaseRepo are where components and (by default)
+// the release image go.
+func (s MirrorSpec) componentRepo() ref.Ref {
+	if s.Layout == LayoutOCMirror {
+		return below(s.To, OCMirrorComponentRepo)
+	}
+	return s.To
+}
+
+func below(r ref.Ref, sub string) ref.Ref {
+	r = r.Repo()
+	r.Path = strings.TrimSuffix(r.Path, "/") + "/" + sub
+	return r
+}
+
+func (s MirrorSpec) releaseRepo() ref.Ref {
+	if s.Layout == LayoutOCMirror {
+		return below(s.To, OCMirrorReleaseRepo)
+	}
+	return s.To
+}
+
+// ReleaseDestination is where the release image goes.
+func (s MirrorSpec) ReleaseDestination() ref.Ref {
+	if s.ToRelease != nil {
+		return *s.ToRelease
+	}
+	return s.releaseRepo().WithTag(s.TagPrefix())
 }
 
 // TagPrefix is "<version><archExt>", the tag of the release image and the
@@ -64,10 +117,8 @@ func PlanMirror(s MirrorSpec) (plan.Plan, error) {
 	if !tagRE.MatchString(prefix) {
 		return p, fmt.Errorf("release version %q gives the invalid tag %q", s.Payload.Version, prefix)
 	}
-	relDest := s.To.WithTag(prefix)
-	if s.ToRelease != nil {
-		relDest = *s.ToRelease
-	}
+	relDest := s.ReleaseDestination()
+	comps := s.componentRepo()
 	// Registries are read by digest so the mirrored release is exactly the
 	// one inspected; a store is read by its tag (the expected digest is
 	// still checked through Item.Digest).
@@ -97,14 +148,14 @@ func PlanMirror(s MirrorSpec) (plan.Plan, error) {
 			key = c.Image.Repository() + "@" + c.Image.Digest
 		}
 		if i, ok := bySource[key]; ok {
-			p.Items[i].Dests = append(p.Items[i].Dests, s.To.WithTag(tag))
+			p.Items[i].Dests = append(p.Items[i].Dests, comps.WithTag(tag))
 			p.Items[i].Origin.Component += "," + c.Name
 			continue
 		}
 		bySource[key] = len(p.Items)
 		p.Add(plan.Item{
 			Source: csrc,
-			Dests:  []ref.Ref{s.To.WithTag(tag)},
+			Dests:  []ref.Ref{comps.WithTag(tag)},
 			Kind:   plan.KindReleaseComponent,
 			Origin: plan.Origin{Component: c.Name, Release: s.Payload.Version},
 			Digest: c.Image.Digest,
@@ -118,7 +169,7 @@ func PlanMirror(s MirrorSpec) (plan.Plan, error) {
 // mirrored to the --to repository (oc prints exactly these). releaseRepo
 // may be empty when it is unknown (reading from a store).
 func MirrorPairs(s MirrorSpec, releaseRepo string) []clusterres.Pair {
-	mirror := s.To.Repository()
+	mirror := s.componentRepo().Repository()
 	seen := map[string]bool{}
 	var pairs []clusterres.Pair
 	add := func(src, dst string) {
@@ -130,10 +181,7 @@ func MirrorPairs(s MirrorSpec, releaseRepo string) []clusterres.Pair {
 	}
 	// With --to-release-image the release image lives elsewhere; the
 	// components stay in --to.
-	relMirror := mirror
-	if s.ToRelease != nil {
-		relMirror = s.ToRelease.Repository()
-	}
+	relMirror := s.ReleaseDestination().Repository()
 	add(releaseRepo, relMirror)
 	for _, c := range s.Payload.Components {
 		add(c.Image.Repository(), mirror)

@@ -180,3 +180,30 @@ func TestResourceName(t *testing.T) {
 		t.Errorf("ResourceName = %s", got)
 	}
 }
+
+// oc-mirror's naming, for ImageSetConfiguration platform releases.
+func TestPlanMirrorOCMirrorLayout(t *testing.T) {
+	p := realPayload(t)
+	spec := MirrorSpec{
+		Layout:  LayoutOCMirror,
+		Release: ref.MustParse("quay.io/openshift-release-dev/ocp-release@" + realReleaseDigest),
+		Payload: p,
+		To:      ref.MustParse("mirror.example.com:5000/prefix"),
+	}
+	pl, err := PlanMirror(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pl.Items[0].Dests[0].String(); got != "mirror.example.com:5000/prefix/openshift/release-images:4.12.0-x86_64" {
+		t.Errorf("release destination %s", got)
+	}
+	if got := pl.Items[1].Dests[0].String(); got != "mirror.example.com:5000/prefix/openshift/release:4.12.0-x86_64-agent-installer-api-server" {
+		t.Errorf("component destination %s", got)
+	}
+	pairs := MirrorPairs(spec, spec.Release.Repository())
+	ics, _, err := InstallConfigSnippets(pairs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "snippets-4.12.0-oc-mirror.yaml", []byte(ics))
+}
