@@ -54,6 +54,11 @@ type CatalogMirrorOptions struct {
 	MemoryTarget      string
 	ExtractContent    bool
 
+	// ConvertToFBC and Base turn a selected legacy sqlite catalog image
+	// into a file-based catalog image on an opm base.
+	ConvertToFBC bool
+	Base         string
+
 	// Filled by Complete.
 	IndexArg  string
 	Index     *ref.Ref // nil for a local catalog
@@ -139,6 +144,8 @@ copy does not stop the others, and the bundles affected are listed at the end
 	fs.StringVar(&o.Publisher, "publisher", "", "CatalogSource spec.publisher")
 	fs.DurationVar(&o.RegistryPoll, "registry-poll", 0, "CatalogSource spec.updateStrategy.registryPoll.interval, e.g. 30m (0 = none)")
 	fs.StringVar(&o.MemoryTarget, "memory-target", "", "CatalogSource spec.grpcPodConfig.memoryTarget, e.g. 64Mi")
+	fs.BoolVar(&o.ConvertToFBC, "convert-to-fbc", false, "with --package/--config on a legacy sqlite catalog image: push the selection as a file-based catalog image built on --base")
+	fs.StringVar(&o.Base, "base", "", "opm base image for --convert-to-fbc, e.g. quay.io/operator-framework/opm:v1.50.0")
 	fs.BoolVar(&o.ExtractContent, "extract-content", false, "CatalogSource spec.grpcPodConfig.extractContent {catalogDir: /configs, cacheDir: /tmp/cache}: OLM runs the catalog with its own opm (needed for scratch-based catalogs)")
 	return cmd
 }
@@ -197,6 +204,18 @@ func (o *CatalogMirrorOptions) Validate() error {
 	if o.Parallel < 0 {
 		return fmt.Errorf("--parallel %d: must be 0 (default) or more", o.Parallel)
 	}
+	if o.ConvertToFBC != (o.Base != "") {
+		return fmt.Errorf("--convert-to-fbc and --base OPM_IMAGE go together")
+	}
+	if o.Base != "" {
+		b, err := ref.Parse(o.Base)
+		if err != nil {
+			return fmt.Errorf("--base: %w", err)
+		}
+		if !b.HasTagOrDigest() {
+			return fmt.Errorf("--base %s: give a tag or digest", o.Base)
+		}
+	}
 	return nil
 }
 
@@ -248,6 +267,11 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	selected, filtered, err := o.selectOperators(ctx, cat)
 	if err != nil {
 		return err
+	}
+	if filtered && o.Index != nil && cat.Format == catalog.FormatSQLite && !o.ConvertToFBC && !o.ManifestsOnly {
+		// Refuse before copying anything: the selection could not be
+		// served by the sqlite image's own opm.
+		return fmt.Errorf("%s is a legacy sqlite catalog image: a selection cannot be written back as sqlite yet; add --convert-to-fbc --base OPM_IMAGE to push it as a file-based catalog image, or mirror the whole catalog without --package/--config", o.Index)
 	}
 	name := o.indexName()
 	res, err := catalogmirror.Collect(selected, catalogmirror.Options{Index: o.Index, Dest: o.Dest, MaxComponents: o.MaxComponents})
@@ -324,7 +348,8 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	var catErr error
 	if o.Index != nil {
 		if filtered {
-			r, err := catalogimage.Rebuild(ctx, eng, *o.Index, selected, res.IndexDest)
+			rb := CatalogRebuildFlags{To: res.IndexDest.String(), ConvertToFBC: o.ConvertToFBC, Base: o.Base}
+			r, err := rb.Rebuild(ctx, eng, cat, o.Index, selected)
 			if err != nil {
 				catErr = fmt.Errorf("rebuilding catalog %s for %s: %w", o.Index, res.IndexDest, err)
 			} else {

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,7 +12,10 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
@@ -306,4 +311,56 @@ func TestCatalogRebuildFlagsPush(t *testing.T) {
 	if err != nil || strings.Join(c.PackageNames(), ",") != "prometheus" {
 		t.Errorf("pushed catalog: %v %v", c, err)
 	}
+}
+
+// TestCatalogMirrorSQLiteSelectionRefused: a selection on a legacy sqlite
+// catalog image is refused before anything is copied, naming the way out.
+func TestCatalogMirrorSQLiteSelectionRefused(t *testing.T) {
+	reg := regtest.Start(t)
+	db, err := os.ReadFile(filepath.Join(filepath.Dir(ocTestCatalog(t)), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := synth.Image(12)
+	layer := oneFileLayer(t, "database/index.db", db)
+	img, err := mutate.Append(base, mutate.Addendum{Layer: layer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.Config.Labels = map[string]string{catalog.LabelDatabase: "/database/index.db"}
+	img, _ = mutate.ConfigFile(img, cf)
+	index := reg.Host + "/legacy/index:v4.6"
+	if _, err := synth.Push(img, index, remote.WithTransport(reg.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err := runAirlock(t, "catalog", "mirror", index, reg.Host+"/mirror", "--package", "etcd", "--to-manifests", filepath.Join(t.TempDir(), "m"))
+	if err == nil || !strings.Contains(err.Error(), "--convert-to-fbc --base") {
+		t.Fatalf("got %v, want a refusal naming --convert-to-fbc --base\n%s", err, errOut)
+	}
+	if !strings.Contains(errOut, "legacy sqlite") {
+		t.Errorf("no deprecation note for the sqlite catalog:\n%s", errOut)
+	}
+	if _, _, err := runAirlock(t, "catalog", "mirror", index, reg.Host+"/mirror", "--convert-to-fbc"); err == nil {
+		t.Error("--convert-to-fbc without --base accepted")
+	}
+}
+
+// oneFileLayer is a layer holding one file.
+func oneFileLayer(t *testing.T, name string, data []byte) v1.Layer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(data)
+	tw.Close()
+	b := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
