@@ -205,6 +205,8 @@ type ReleaseMirrorOptions struct {
 	KeepManifestList bool
 	SignatureDir     string
 	VerifyKey        string
+	PrintMirror      string
+	SkipReleaseImage bool
 
 	from, to  ref.Ref
 	toRelease *ref.Ref
@@ -270,6 +272,8 @@ DIR/config).`,
 	fs.BoolVar(&o.KeepManifestList, "keep-manifest-list", false, "mirror a multi-arch release image as the whole manifest list (tags end in -multi)")
 	fs.StringVar(&o.SignatureDir, "signature-dir", "", "directory holding release signatures as sha256=<hex>/signature-N")
 	fs.StringVar(&o.VerifyKey, "verify-key", "", "OpenPGP public key file the imported signatures must verify against")
+	fs.StringVar(&o.PrintMirror, "print-mirror-instructions", "all", "install-config sections to print: all, idms (imageDigestSources), icsp (imageContentSources) or none")
+	fs.BoolVar(&o.SkipReleaseImage, "skip-release-image", false, "copy only the components, not the release image itself")
 	return cmd
 }
 
@@ -328,6 +332,10 @@ func (o *ReleaseMirrorOptions) Validate() error {
 		return fmt.Errorf("--from-dir %s: --from must name the stored release, e.g. --from file://%s:4.12.0-x86_64", o.FromDir, release.StoreRepo)
 	case o.from.Transport == ref.OCI:
 		return fmt.Errorf("--from %s: OCI layouts are not supported for releases; use a registry or --from-dir", o.From)
+	case o.PrintMirror != "all" && o.PrintMirror != "idms" && o.PrintMirror != "icsp" && o.PrintMirror != "none":
+		return fmt.Errorf("--print-mirror-instructions %q: want all, idms, icsp or none", o.PrintMirror)
+	case o.SkipReleaseImage && o.toRelease != nil:
+		return fmt.Errorf("--skip-release-image and --to-release-image contradict each other")
 	case o.VerifyKey != "" && o.SignatureDir == "":
 		return fmt.Errorf("--verify-key needs --signature-dir: the directory holding sha256=<hex>/signature-N files")
 	}
@@ -370,6 +378,9 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 	p, err := release.PlanMirror(spec)
 	if err != nil {
 		return err
+	}
+	if o.SkipReleaseImage {
+		p.Items = p.Items[1:] // PlanMirror puts the release image first
 	}
 	fmt.Fprintf(o.streams.ErrOut, "Mirroring release %s (%s, %d components) from %s to %s\n",
 		payload.Version, payload.Architecture, len(payload.Components), o.from, o.destName())
@@ -414,14 +425,25 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 	if releaseRepo == "" {
 		log.Warn("the original repository of the release image is unknown (reading a local store): the mirror sections only cover the components; pass --release-source, e.g. --release-source quay.io/openshift-release-dev/ocp-release")
 	}
-	fmt.Fprintf(out, "\nSuccess\nUpdate image:  %s\nMirror prefix: %s\n", spec.ReleaseDestination(), o.to.Repository())
+	fmt.Fprintf(out, "\nSuccess\n")
+	if !o.SkipReleaseImage {
+		fmt.Fprintf(out, "Update image:  %s\n", spec.ReleaseDestination())
+	}
+	fmt.Fprintf(out, "Mirror prefix: %s\n", o.to.Repository())
 	pairs := release.MirrorPairs(spec, releaseRepo)
 	ics, ids, err := release.InstallConfigSnippets(pairs)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml (OpenShift 4.14 and later):\n\n%s", ids)
-	fmt.Fprintf(out, "\nFor installers before 4.14, use instead:\n\n%s", ics)
+	switch o.PrintMirror {
+	case "all":
+		fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml (OpenShift 4.14 and later):\n\n%s", ids)
+		fmt.Fprintf(out, "\nFor installers before 4.14, use instead:\n\n%s", ics)
+	case "idms":
+		fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml:\n\n%s", ids)
+	case "icsp":
+		fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml:\n\n%s", ics)
+	}
 	name := release.ResourceName(payload.Version)
 	idms, icsp, err := release.ClusterResources(pairs, name)
 	if err != nil {

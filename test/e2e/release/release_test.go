@@ -514,6 +514,30 @@ func TestMirrorToTLSAuthRegistry(t *testing.T) {
 	}
 }
 
+func TestSkipReleaseImageAndInstructions(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	rel, err := releasetest.Build(src.Host, releasetest.Options{Components: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release",
+		"--skip-release-image", "--print-mirror-instructions", "icsp", "--to-manifests", t.TempDir())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64") != "" {
+		t.Errorf("--skip-release-image copied the release image")
+	}
+	for _, n := range rel.Names {
+		if digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64-"+n) == "" {
+			t.Errorf("component %s missing", n)
+		}
+	}
+	if !strings.Contains(out, "imageContentSources:") || strings.Contains(out, "imageDigestSources:") || strings.Contains(out, "Update image:") {
+		t.Errorf("stdout:\n%s", out)
+	}
+}
+
 func TestMirrorBadInput(t *testing.T) {
 	tests := []struct {
 		args []string
@@ -526,6 +550,7 @@ func TestMirrorBadInput(t *testing.T) {
 		{[]string{"release", "mirror", "--from", "file://openshift/release:1", "--to", "r.local/x"}, "--from-dir"},
 		{[]string{"release", "mirror", "--from", "quay.io/a/b:1", "--to", "r.local/x", "--verify-key", "k"}, "--verify-key needs --signature-dir"},
 		{[]string{"release", "list"}, "--channel is required"},
+		{[]string{"release", "mirror", "--from", "quay.io/a/b:1", "--to", "r.local/x", "--print-mirror-instructions", "yaml"}, "want all, idms, icsp or none"},
 		{[]string{"release", "info", "-o", "xml", "quay.io/a/b:1"}, `-o "xml"`},
 	}
 	for _, tc := range tests {
