@@ -122,6 +122,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if storage.Type() == "inmemory" && !opts.PlainDistribution {
+		// The OCI layer opens a second driver over the same storage; a
+		// second inmemory driver would be a second, empty store.
+		return nil, errors.New("inmemory storage cannot be shared with the OCI compatibility layer: use filesystem storage (a temporary --root)")
+	}
 	config := &configuration.Configuration{Storage: storage}
 	config.Log.AccessLog.Disabled = true
 	// distribution applies its catalog default (1000) only when it parses a
