@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
+
+	"github.com/airlock-mirror/airlock/internal/imageset"
 )
 
 // summary is the part of a catalog two forms of it must agree on.
@@ -291,5 +293,61 @@ func TestInvalidRelatedImagesAreWarnings(t *testing.T) {
 	}
 	if _, err := declcfg.ConvertToModel(*out.Config); err != nil {
 		t.Errorf("filtered catalog invalid: %v", err)
+	}
+}
+
+func TestPruneSQLite(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		db   []string
+		keep string
+		want string
+	}{
+		{[]string{"oc-test-declcfg-and-sqlite", "test.db"}, "etcd", "etcd"},
+		{[]string{"sqlite", "operator-registry-indexer-bundles.db"}, "strimzi-kafka-operator", "strimzi-kafka-operator"},
+	} {
+		src := testdata(t, tc.db...)
+		before := fileSum(t, src)
+		c, err := LoadSQLite(ctx, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _, err := Filter(ctx, c, imageset.Operator{Packages: []imageset.IncludePackage{{Name: tc.keep}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(t.TempDir(), "index.db")
+		res, err := PruneSQLite(ctx, src, dst, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fileSum(t, src) != before {
+			t.Error("source database modified")
+		}
+		pruned, err := LoadSQLite(ctx, dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(pruned.PackageNames(), ","); got != tc.want {
+			t.Errorf("%s: pruned packages %s, want %s (result %+v)", tc.db[1], got, tc.want, res)
+		}
+		t.Logf("%s: %+v", tc.db[1], res)
+		if len(res.RemovedPackages) == 0 {
+			t.Errorf("nothing removed: %+v", res)
+		}
+		// Heads-only filtering keeps one bundle per channel; the per-package
+		// pruning keeps the rest and says so.
+		if len(pruned.Config.Bundles) != len(f.Config.Bundles)+len(res.ExtraBundles) {
+			t.Errorf("bundles %d = filtered %d + extra %v ?", len(pruned.Config.Bundles), len(f.Config.Bundles), res.ExtraBundles)
+		}
+		entries, _ := os.ReadDir(filepath.Dir(dst))
+		if len(entries) != 1 {
+			t.Errorf("temporary files left: %v", entries)
+		}
+	}
+	other := loadTestDir(t, "operator-registry-index-declcfgs", "latest")
+	if _, err := PruneSQLite(ctx, testdata(t, "oc-test-declcfg-and-sqlite", "test.db"), filepath.Join(t.TempDir(), "x.db"), other); err == nil ||
+		!strings.Contains(err.Error(), "not in the database") {
+		t.Errorf("pruning to packages the database lacks: %v", err)
 	}
 }
