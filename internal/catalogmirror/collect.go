@@ -3,8 +3,10 @@ package catalogmirror
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
+	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 )
@@ -31,6 +33,11 @@ type Result struct {
 	// Warnings name the package, bundle and field of every image reference
 	// that was skipped.
 	Warnings []catalog.Warning
+	// Pairs are the (original source repository -> mirror repository) pairs
+	// for IDMS/ICSP. They differ from what the plan's sources say when the
+	// catalog is uploaded from the local store: the plan then reads
+	// file:// copies, but the cluster still asks for the original names.
+	Pairs []clusterres.Pair
 }
 
 // Collect builds the plan for mirroring c: the catalog image (when
@@ -57,7 +64,13 @@ func Collect(c *catalog.Catalog, o Options) (*Result, error) {
 		}
 		res.IndexDest = o.IndexDest
 		if res.IndexDest.Path == "" {
-			res.IndexDest = Mount(*o.Index, o.Dest, o.MaxComponents)
+			named := *o.Index
+			if named.Transport == ref.File {
+				// The store path is <dest prefix>/<namespace>/<name>; the
+				// prefix chosen when writing to disk is not the catalog's.
+				named.Path = lastComponents(named.Path, 2)
+			}
+			res.IndexDest = Mount(named, o.Dest, o.MaxComponents)
 		}
 		res.Plan.Add(plan.Item{
 			Source: *o.Index,
@@ -73,6 +86,10 @@ func Collect(c *catalog.Catalog, o Options) (*Result, error) {
 	imgs, ws := catalog.RelatedImages(c)
 	res.Warnings = ws
 	root := fileRoot(o.Index, o.Dest)
+	// Uploading from the local store (INDEX is file://...): the images were
+	// written below the index's own path by an earlier mirror to file://,
+	// named as Mount names them there.
+	fromStore := o.Index != nil && o.Index.Transport == ref.File
 
 	// The catalog may spell one image several ways (short Docker Hub names,
 	// index.docker.io/...): one plan item per normalised reference.
@@ -92,8 +109,17 @@ func Collect(c *catalog.Catalog, o Options) (*Result, error) {
 		key := src.Name()
 		it := byName[key]
 		if it == nil {
+			from := src
+			if fromStore {
+				from = Mount(src, ref.Ref{Transport: ref.File, Path: o.Index.Path}, 0)
+				if src.Digest != "" {
+					// Read by digest, as oc does; the tag was only there
+					// to keep the manifest referenced in the store.
+					from = from.ByDigest(src.Digest)
+				}
+			}
 			it = &plan.Item{
-				Source: src,
+				Source: from,
 				Dests:  []ref.Ref{Mount(src, root, o.MaxComponents)},
 				Kind:   kind,
 				Origin: plan.Origin{Catalog: catName},
@@ -130,6 +156,10 @@ func Collect(c *catalog.Catalog, o Options) (*Result, error) {
 		}
 		claimed[d] = it.Source.Name()
 		res.Plan.Add(*it)
+		if d := it.Dests[0]; d.Transport == ref.Docker {
+			orig, _ := ref.Parse(k)
+			res.Pairs = append(res.Pairs, clusterres.Pair{Source: orig.Repository(), Mirror: d.Repository(), Digest: orig.Digest != "", Tag: orig.Digest == ""})
+		}
 	}
 	if err := res.Plan.Validate(); err != nil {
 		return nil, err
@@ -148,6 +178,14 @@ func mergeSorted(a, b []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func lastComponents(p string, n int) string {
+	parts := strings.Split(p, "/")
+	if len(parts) > n {
+		parts = parts[len(parts)-n:]
+	}
+	return strings.Join(parts, "/")
 }
 
 func first(s []string) string {

@@ -374,3 +374,44 @@ func TestDestinationCollisionWarns(t *testing.T) {
 		t.Errorf("no collision warning: %v", res.Warnings)
 	}
 }
+
+// TestUploadFromStore is oc's "src is local file, remap images to
+// registry": INDEX is the catalog in the local store, the images are read
+// from below its path and named at the registry as if mirrored directly;
+// the mirror sets still name the original sources.
+func TestUploadFromStore(t *testing.T) {
+	c, err := catalog.LoadFile(context.Background(), filepath.Join(shared, "oc-test-declcfg-and-sqlite", "index.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := ref.MustParse("file://local/index/example/image:tag")
+	res, err := Collect(c, Options{Index: &index, Dest: mustDest(t, "quay.io"), MaxComponents: DefaultMaxComponents})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"file://local/index/example/image:tag": "quay.io/example/image:tag",
+		"file://local/index/example/image/coreos/etcd-operator@sha256:c0301e4686c3ed4206e370b42de5a3bd2229b9fb4906cf85f3f30650424abec2": "quay.io/coreos/etcd-operator:2f1eb95",
+		"file://local/index/example/image/test/etcd.0.9.2:latest": "quay.io/test/etcd.0.9.2:latest",
+	}
+	got := map[string]string{}
+	for _, it := range res.Plan.Items {
+		got[it.Source.String()] = it.Dests[0].String()
+	}
+	for s, d := range want {
+		if got[s] != d {
+			t.Errorf("%s -> %q, want %s (plan: %v)", s, got[s], d, got)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := WriteManifests(dir, res, ManifestOptions{Name: "image"}); err != nil {
+		t.Fatal(err)
+	}
+	idms, err := os.ReadFile(filepath.Join(dir, FileIDMS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(idms), "source: quay.io/coreos/etcd-operator\n") || strings.Contains(string(idms), "file:") {
+		t.Errorf("IDMS must name the original sources:\n%s", idms)
+	}
+}

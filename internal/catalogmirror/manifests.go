@@ -79,7 +79,10 @@ func WriteManifests(dir string, res *Result, o ManifestOptions) ([]string, error
 		// The catalog image is pulled by tag and is not a mirror of the
 		// source catalog (it may be rebuilt): it belongs in the
 		// CatalogSource, not in the mirror sets.
-		pairs := clusterres.PairsFromPlan(res.Plan, func(it plan.Item) bool { return it.Kind != plan.KindCatalog })
+		pairs := res.Pairs
+		if pairs == nil {
+			pairs = clusterres.PairsFromPlan(res.Plan, func(it plan.Item) bool { return it.Kind != plan.KindCatalog })
+		}
 		so := clusterres.SetOptions{Name: o.Name, Scope: o.Scope, MaxBytes: o.MaxBytes, Labels: map[string]string{CatalogLabel: "true"}}
 		icsp, err := clusterres.ImageContentSourcePolicies(pairs, so)
 		if err != nil {
