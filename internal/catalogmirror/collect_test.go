@@ -392,7 +392,7 @@ func TestUploadFromStore(t *testing.T) {
 	want := map[string]string{
 		"file://local/index/example/image:tag": "quay.io/example/image:tag",
 		"file://local/index/example/image/coreos/etcd-operator@sha256:c0301e4686c3ed4206e370b42de5a3bd2229b9fb4906cf85f3f30650424abec2": "quay.io/coreos/etcd-operator:2f1eb95",
-		"file://local/index/example/image/test/etcd.0.9.2:latest": "quay.io/test/etcd.0.9.2:latest",
+		"file://local/index/example/image/test/etcd.0.9.2:latest":                                                                       "quay.io/test/etcd.0.9.2:latest",
 	}
 	got := map[string]string{}
 	for _, it := range res.Plan.Items {
