@@ -112,3 +112,31 @@ func rewriteDigestHeaders(h http.Header, canonical, pushed digest.Digest) {
 		}
 	}
 }
+
+// deleteAliasedManifest deletes a manifest addressed by a non-canonical
+// digest (sha512). distribution removes only that name; the canonical
+// sha256 revision stored for it at push time would stay behind, invisible
+// to the client (who never used that digest) yet alive: pullable by
+// sha256, never garbage-collected, and indexed again as a referrer by
+// Reindex. So once the sha512 name is gone, the canonical revision is
+// deleted too, through distribution with the caller's credentials.
+func (h *handler) deleteAliasedManifest(w http.ResponseWriter, r *http.Request, repo string, requested digest.Digest) {
+	canonical, err := readLink(r.Context(), h.opts.Driver, manifestRevisionLink(repo, requested))
+	if err != nil || canonical.Algorithm() != digest.Canonical {
+		h.next.ServeHTTP(w, r) // distribution answers (404, or its own error)
+		return
+	}
+	rec := newBufferedResponse()
+	h.next.ServeHTTP(rec, r)
+	if rec.status == http.StatusAccepted {
+		del := r.Clone(r.Context())
+		setPathRef(del, repo, "manifests", canonical.String())
+		drec := newBufferedResponse()
+		h.next.ServeHTTP(drec, del)
+		if drec.status != http.StatusAccepted && drec.status != http.StatusNotFound {
+			h.opts.Logger.Warn("deleting the canonical revision of a sha512 manifest failed",
+				"repository", repo, "digest", requested, "canonical", canonical, "status", drec.status, "body", drec.body.String())
+		}
+	}
+	rec.copyTo(w)
+}

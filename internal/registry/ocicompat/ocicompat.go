@@ -129,6 +129,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h.serveAliasedRead(w, r, d)
 				return
 			}
+		case http.MethodDelete:
+			if d, ok := nonCanonical(ref); ok {
+				h.deleteAliasedManifest(w, r, name, d)
+				return
+			}
 		}
 	case v2.RouteNameBlob:
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {

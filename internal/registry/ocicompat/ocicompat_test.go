@@ -408,12 +408,21 @@ func TestSHA512ManifestsAndBlobs(t *testing.T) {
 	ib, _ := json.Marshal(ix)
 	c.pushManifest(repo, digest.SHA512.FromBytes(ib).String(), v1.MediaTypeImageIndex, ib)
 
+	// distribution stores it under sha256 as well.
+	if resp, _ = c.do(http.MethodHead, "/v2/"+repo+"/manifests/"+digest.FromBytes(mb).String(), nil, map[string]string{"Accept": v1.MediaTypeImageManifest}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD by the canonical sha256 before the delete: %s", resp.Status)
+	}
 	resp, body = c.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+md.String(), nil, nil)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("DELETE manifest by sha512: %s %s", resp.Status, body)
 	}
-	if resp, _ = c.do(http.MethodHead, "/v2/"+repo+"/manifests/"+md.String(), nil, nil); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("HEAD after DELETE by sha512: %s, want 404", resp.Status)
+	// Gone under both names: the sha512 the client used and the sha256
+	// distribution stored it under.
+	for _, d := range []digest.Digest{md, digest.FromBytes(mb)} {
+		resp, _ = c.do(http.MethodHead, "/v2/"+repo+"/manifests/"+d.String(), nil, map[string]string{"Accept": v1.MediaTypeImageManifest})
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("HEAD %s after DELETE by sha512: %s, want 404", d.Algorithm(), resp.Status)
+		}
 	}
 
 	// Cross-repository mount by sha512.
@@ -543,5 +552,41 @@ func TestAnonymousMount(t *testing.T) {
 	resp, body := c.do(http.MethodPost, "/v2/target/x/blobs/uploads/?mount="+url.QueryEscape(digest.FromString("absent").String()), nil, nil)
 	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("Location") == "" {
 		t.Errorf("mount of an absent blob: want 202 with an upload Location, got %s %s", resp.Status, body)
+	}
+}
+
+func TestSHA512Referrer(t *testing.T) {
+	reg := regtest.Start(t)
+	c := client{t, reg}
+	const repo = "algo/referrers"
+	subj, size := c.image(repo, "v1", "s")
+	subject := v1.Descriptor{MediaType: v1.MediaTypeImageManifest, Digest: subj, Size: size}
+	body := c.artifact(repo, subject, "application/vnd.example.sig", "", "512")
+	rd := digest.SHA512.FromBytes(body)
+	if resp := c.pushManifest(repo, rd.String(), v1.MediaTypeImageManifest, body); resp.Header.Get("OCI-Subject") != subj.String() {
+		t.Errorf("sha512 referrer push: OCI-Subject %q", resp.Header.Get("OCI-Subject"))
+	}
+	if _, idx := c.referrers(repo, subj, ""); !slices.Equal(digests(idx), []digest.Digest{rd}) {
+		t.Fatalf("referrers: got %v, want [%s]", digests(idx), rd)
+	}
+	// Reindex must not add the sha256 revision distribution keeps for it.
+	drv, err := ocicompat.NewDriver(context.Background(), configuration.Storage{"filesystem": {"rootdirectory": reg.Root}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := ocicompat.Reindex(context.Background(), drv, nil); err != nil || res.Added != 0 {
+		t.Fatalf("Reindex: %+v %v, want nothing added", res, err)
+	}
+	if _, idx := c.referrers(repo, subj, ""); !slices.Equal(digests(idx), []digest.Digest{rd}) {
+		t.Fatalf("referrers after Reindex: got %v, want [%s]", digests(idx), rd)
+	}
+	if resp, b := c.do(http.MethodDelete, "/v2/"+repo+"/manifests/"+rd.String(), nil, nil); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("delete: %s %s", resp.Status, b)
+	}
+	if res, err := ocicompat.Reindex(context.Background(), drv, nil); err != nil || res.Added != 0 || res.Pruned != 1 {
+		t.Fatalf("Reindex after delete: %+v %v, want the entry pruned and nothing added", res, err)
+	}
+	if _, idx := c.referrers(repo, subj, ""); len(idx.Manifests) != 0 {
+		t.Errorf("referrers after delete: %v", digests(idx))
 	}
 }

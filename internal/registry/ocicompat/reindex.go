@@ -97,6 +97,7 @@ func reindexRepository(ctx context.Context, s *referrerStore, repo string, res *
 		}
 		return fmt.Errorf("listing manifests of %s: %w", repo, err)
 	}
+	var revisions []digest.Digest
 	for _, algDir := range algs {
 		alg := digest.Algorithm(path.Base(algDir))
 		encs, err := drv.List(ctx, algDir)
@@ -107,13 +108,30 @@ func reindexRepository(ctx context.Context, s *referrerStore, repo string, res *
 			return fmt.Errorf("listing manifests of %s: %w", repo, err)
 		}
 		for _, encDir := range encs {
-			rev := digest.NewDigestFromEncoded(alg, path.Base(encDir))
-			if rev.Validate() != nil {
-				continue
+			if rev := digest.NewDigestFromEncoded(alg, path.Base(encDir)); rev.Validate() == nil {
+				revisions = append(revisions, rev)
 			}
-			if err := reindexManifest(ctx, s, repo, rev, res); err != nil {
-				return err
-			}
+		}
+	}
+	// A manifest pushed by sha512 is stored by distribution under its
+	// sha256 too; the client knows only the sha512 name, which is the one
+	// the push indexed. Indexing the sha256 revision as well would list
+	// the same referrer twice.
+	aliased := map[digest.Digest]bool{}
+	for _, rev := range revisions {
+		if rev.Algorithm() == digest.Canonical {
+			continue
+		}
+		if target, err := readLink(ctx, drv, manifestRevisionLink(repo, rev)); err == nil {
+			aliased[target] = true
+		}
+	}
+	for _, rev := range revisions {
+		if aliased[rev] {
+			continue
+		}
+		if err := reindexManifest(ctx, s, repo, rev, res); err != nil {
+			return err
 		}
 	}
 	return nil
