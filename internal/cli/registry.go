@@ -154,8 +154,8 @@ func (o *RegistryServeOptions) Validate() error {
 	if o.InsecureHTTP && o.TLSCert != "" {
 		return errors.New("--insecure-http contradicts --tls-cert: choose plain HTTP or TLS")
 	}
-	if o.InsecureHTTP && len(o.Hostnames) > 0 {
-		return errors.New("--hostname names certificate SANs; it has no effect with --insecure-http")
+	if len(o.Hostnames) > 0 && (o.InsecureHTTP || o.TLSCert != "") {
+		return errors.New("--hostname adds names to the generated certificate; it has no effect with --insecure-http or --tls-cert")
 	}
 	if _, _, err := net.SplitHostPort(o.Addr); err != nil {
 		return fmt.Errorf("--addr %q: want HOST:PORT or :PORT (%v)", o.Addr, err)

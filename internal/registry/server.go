@@ -247,7 +247,7 @@ func storageConfig(opts Options) (configuration.Storage, error) {
 		// mirroring tools issue for every layer before deciding to push.
 		st["cache"] = configuration.Parameters{"blobdescriptor": "inmemory"}
 	}
-	maint, _ := st["maintenance"]
+	maint := st["maintenance"]
 	if maint == nil {
 		maint = configuration.Parameters{}
 	}

@@ -2,6 +2,7 @@ package regtest_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"testing"
 
@@ -82,6 +83,21 @@ func TestPlainHTTPPushPull(t *testing.T) {
 		t.Fatalf("URL %q, Host %q", reg.URL, reg.Host)
 	}
 	pushPull(t, reg, "plain/app")
+
+	// The catalog lists it (distribution's catalog page size defaults to 0,
+	// "list nothing", when the configuration is built in code).
+	resp, err := reg.Client().Get(reg.URL + "/v2/_catalog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var cat struct{ Repositories []string }
+	if err := json.NewDecoder(resp.Body).Decode(&cat); err != nil {
+		t.Fatal(err)
+	}
+	if len(cat.Repositories) != 1 || cat.Repositories[0] != "plain/app" {
+		t.Fatalf("catalog %v, want [plain/app]", cat.Repositories)
+	}
 }
 
 func TestTLSAuthPushPull(t *testing.T) {
