@@ -151,6 +151,10 @@ func (c *configFile) decode(key string, e entry, host string) (Credential, strin
 	if e.Auth != "" {
 		raw, err := base64.StdEncoding.DecodeString(e.Auth)
 		if err != nil {
+			// Some tools write the value without '=' padding.
+			raw, err = base64.RawStdEncoding.DecodeString(e.Auth)
+		}
+		if err != nil {
 			return Credential{}, "", false, fmt.Errorf("credentials file %s: entry %q: \"auth\" is not valid base64 (log in again)", c.path, key)
 		}
 		user, pass, ok := strings.Cut(string(raw), ":")

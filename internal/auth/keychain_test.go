@@ -311,6 +311,34 @@ func TestBadFilesNameTheFileNotTheSecret(t *testing.T) {
 	}
 }
 
+// TestEntryForms covers the ways tools spell one credential.
+func TestEntryForms(t *testing.T) {
+	isolateEnv(t)
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(`{"auths": {
+  "fields.example": {"username": "fu", "password": "fp"},
+  "unpadded.example": {"auth": "dTpwYXNzd29yZA"},
+  "colon.example": {"auth": "dTpwYTpzcw=="},
+  "both.example": {"auth": "YTpi", "username": "ignored", "password": "ignored"},
+  "https://scheme.example/": {"auth": "czpw"}
+}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kc := NewKeychain(Options{AuthFile: path})
+	for target, want := range map[string]Credential{
+		"fields.example":     {Username: "fu", Password: "fp"},
+		"unpadded.example":   {Username: "u", Password: "password"},
+		"colon.example":      {Username: "u", Password: "pa:ss"}, // only the first ':' separates
+		"both.example":       {Username: "a", Password: "b"},     // "auth" wins, as in docker
+		"scheme.example/x/y": {Username: "s", Password: "p"},
+	} {
+		got, _, err := kc.Lookup(target)
+		if err != nil || got != want {
+			t.Errorf("Lookup(%q) = %+v, %v; want %+v", target, got, err, want)
+		}
+	}
+}
+
 // TestResolve checks the authn.Keychain face go-containerregistry uses,
 // with the resource types it passes (registry and repository).
 func TestResolve(t *testing.T) {
