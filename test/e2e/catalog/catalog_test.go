@@ -503,3 +503,72 @@ func mustFilter(t *testing.T, c *catalog.Catalog, pkg string) *catalog.Catalog {
 	}
 	return out
 }
+
+// TestCatalogMirrorThroughDisk is the air-gap workflow: mirror a selection
+// to the local store on the connected side, stop the source registry, then
+// upload from the store to the disconnected registry. Every referenced
+// digest and the rebuilt catalog must arrive unchanged.
+func TestCatalogMirrorThroughDisk(t *testing.T) {
+	src := regtest.Start(t)
+	dst := regtest.Start(t)
+	full, _ := syntheticCatalog(t, src, nil)
+	fbcDir := filepath.Join(t.TempDir(), "catalog")
+	if err := catalog.WriteDir(full, fbcDir, "json"); err != nil {
+		t.Fatal(err)
+	}
+	base, _ := synth.Index(2, []string{"linux/amd64", "linux/arm64"})
+	baseRef := src.Host + "/operator-framework/opm:v1"
+	if _, err := synth.Push(base, baseRef, remote.WithTransport(src.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	index := src.Host + "/redhat/community-operator-index:v4.18"
+	if out, errOut, err := runCLI(t, "catalog", "build", "--from-dir", fbcDir, "--base", baseRef, "--to", index); err != nil {
+		t.Fatalf("catalog build: %v\n%s%s", err, out, errOut)
+	}
+	store := t.TempDir()
+	out, errOut, err := runCLI(t, "catalog", "mirror", index, "file://olm", "--dir", store, "--package", "shipwright-operator",
+		"--to-manifests", filepath.Join(t.TempDir(), "m1"))
+	if err != nil {
+		t.Fatalf("mirror to disk: %v\n%s%s", err, out, errOut)
+	}
+	if err := src.Server.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	stored := "file://olm/redhat/community-operator-index:v4.18"
+	m2 := filepath.Join(t.TempDir(), "m2")
+	out, errOut, err = runCLI(t, "catalog", "mirror", stored, dst.Host+"/olm", "--dir", store, "--to-manifests", m2)
+	if err != nil {
+		t.Fatalf("upload from disk: %v\n%s%s", err, out, errOut)
+	}
+	mapping, _ := os.ReadFile(filepath.Join(m2, "mapping.txt"))
+	if strings.Contains(string(mapping), src.Host) {
+		t.Errorf("upload read from the source registry:\n%s", mapping)
+	}
+
+	rebuilt := readCatalogPerPlatform(t, dst, dst.Host+"/olm/redhat-community-operator-index:v4.18", []string{"linux/amd64", "linux/arm64"})
+	if got := strings.Join(rebuilt.PackageNames(), ","); got != "shipwright-operator" {
+		t.Errorf("uploaded catalog packages %s", got)
+	}
+	imgs, _ := catalog.RelatedImages(rebuilt)
+	dstOlm := mustDest(t, dst.Host+"/olm")
+	for _, img := range imgs {
+		s := img.Parsed
+		if !s.HasTagOrDigest() {
+			s.Tag = "latest"
+		}
+		d := catalogmirror.Mount(s, dstOlm, catalogmirror.DefaultMaxComponents)
+		got := digestAt(t, dst, d.Name())
+		if got == "" || (s.Digest != "" && got != s.Digest) {
+			t.Errorf("%s: at %s digest %q", s.Name(), d.Name(), got)
+		}
+		checkAllPlatforms(t, dst, d)
+	}
+	idms, err := os.ReadFile(filepath.Join(m2, "imageDigestMirrorSet.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(idms), "file:") || !strings.Contains(string(idms), "source: "+src.Host+"/") {
+		t.Errorf("IDMS of the upload must name the original sources:\n%s", idms)
+	}
+}
