@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# make demo: the main job, offline, on embedded defaults.
+#
+# Two airlock registries on 127.0.0.1 play the internet ("upstream", filled
+# by hack/demoseed with a catalog of real community-operators packages over
+# synthetic images, and a synthetic OpenShift 4.12.0 release carrying the
+# real image-references) and the disconnected mirror (TLS with a generated
+# CA, htpasswd). airlock then does what an admin does: log in, pick
+# operators, mirror them with the catalog and the release, go through disk
+# as an air-gapped host must, and verify every digest at the mirror.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+AIRLOCK=$ROOT/bin/airlock
+WORK=${DEMO_DIR:-$ROOT/.demo}
+export OTEL_TRACES_EXPORTER=none
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+run() { printf '$ %s\n' "$*"; "$@"; }
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+# start_registry NAME ARGS... : starts `airlock registry serve` on a free
+# loopback port and sets $ADDR to host:port once it listens.
+start_registry() {
+	local name=$1; shift
+	"$AIRLOCK" registry serve --addr 127.0.0.1:0 --root "$WORK/$name" "$@" >"$WORK/$name.log" 2>&1 &
+	pids+=($!)
+	ADDR=
+	for _ in $(seq 100); do
+		ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.log" | head -n1)
+		[ -n "$ADDR" ] && return 0
+		kill -0 "${pids[-1]}" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "registry $name did not start:" >&2
+	cat "$WORK/$name.log" >&2
+	exit 1
+}
+
+step "Start the upstream registry (stands in for quay.io and registry.redhat.io)"
+start_registry upstream --log-level warn
+UP=$ADDR
+echo "upstream: https://$UP"
+
+step "Start the mirror registry: TLS with a generated CA, htpasswd user"
+printf 'demo-password' | run "$AIRLOCK" registry htpasswd add --file "$WORK/htpasswd" admin --password-stdin
+start_registry mirror --htpasswd "$WORK/htpasswd"
+MIRROR=$ADDR
+sed -n '1,8p' "$WORK/mirror.log"
+# One bundle trusting both registries' CAs.
+cat "$WORK/upstream/certs/ca.crt" "$WORK/mirror/certs/ca.crt" >"$WORK/cas.pem"
+TLS=(--ca-file "$WORK/cas.pem" -a "$WORK/auth.json")
+
+step "Fill upstream: catalog image of real packages, opm base, release 4.12.0 (synthetic images)"
+go run ./hack/demoseed --registry "$UP" --ca-file "$WORK/upstream/certs/ca.crt"
+
+step "Log in to the mirror (podman-compatible auth.json)"
+printf 'demo-password' | run "$AIRLOCK" login "$MIRROR" -u admin --password-stdin "${TLS[@]}"
+
+step "Look at the catalog: packages, then the images two operators need"
+run "$AIRLOCK" catalog packages "docker://$UP/redhat/community-operator-index:v4.18" "${TLS[@]}"
+run "$AIRLOCK" catalog images "docker://$UP/redhat/community-operator-index:v4.18" "${TLS[@]}" \
+	--package kepler-operator --package ecr-secret-operator
+
+step "Mirror two operators with a rebuilt, pruned catalog; write the cluster manifests"
+run "$AIRLOCK" catalog mirror "$UP/redhat/community-operator-index:v4.18" "$MIRROR/olm" "${TLS[@]}" \
+	--package kepler-operator --package ecr-secret-operator --to-manifests "$WORK/catalog-manifests"
+ls "$WORK/catalog-manifests"
+cat "$WORK/catalog-manifests/catalogSource.yaml"
+
+step "Mirror the release payload registry -> disk (the connected side)"
+run "$AIRLOCK" release mirror --from "$UP/openshift-release-dev/ocp-release:4.12.0-x86_64" \
+	--to-dir "$WORK/usb" "${TLS[@]}"
+
+step "Upstream goes away: the rest runs without it"
+kill "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null || true
+
+step "Disk -> mirror registry (the disconnected side)"
+run "$AIRLOCK" release mirror --from-dir "$WORK/usb" --from file://openshift/release:4.12.0-x86_64 \
+	--release-source "$UP/openshift-release-dev/ocp-release" --to "$MIRROR/ocp4/openshift4" \
+	--to-manifests "$WORK/release-manifests" "${TLS[@]}"
+
+step "Verify every catalog image at the mirror by digest"
+run "$AIRLOCK" verify -f "$WORK/catalog-manifests/mapping.txt" "${TLS[@]}" --dest-only
+
+step "What the mirror holds"
+run "$AIRLOCK" registry ls "$MIRROR" "${TLS[@]}"
+run "$AIRLOCK" release info --from-dir "$WORK/usb" file://openshift/release:4.12.0-x86_64 | head -n 12
+
+step "Done: everything above ran on 127.0.0.1 with no network"
