@@ -345,6 +345,9 @@ func summarizeList(s []string, n int) string {
 // CatalogFilterOptions are the options of `airlock catalog filter`.
 type CatalogFilterOptions struct {
 	CatalogSourceFlags
+	// CatalogRebuildFlags (--to, --convert-to-fbc, --base) push the result
+	// as a catalog image; they belong to the catalog-mirror side.
+	CatalogRebuildFlags
 	Config           string
 	Packages         []string
 	Full             bool
@@ -354,13 +357,14 @@ type CatalogFilterOptions struct {
 	ReportFormat     string
 
 	op      imageset.Operator
+	local   bool // CATALOG is a path on disk
 	streams IOStreams
 }
 
 func newCatalogFilterCommand(streams IOStreams) *cobra.Command {
 	o := &CatalogFilterOptions{streams: streams, Format: "json"}
 	cmd := &cobra.Command{
-		Use:   "filter CATALOG (--config FILE | --package SPEC... | --full) -o DIR",
+		Use:   "filter CATALOG (--config FILE | --package SPEC... | --full) (-o DIR | --to REF)",
 		Short: "Write a file-based catalog holding only the selected operators and what they depend on",
 		Long: `Filter a catalog with the operators[] semantics of an ImageSetConfiguration
 (oc-mirror v2) and write the result as a file-based catalog directory:
@@ -393,7 +397,10 @@ which package and channel, and why.`,
   airlock catalog filter ./catalog --package etcd:stable@0.9.0-0.9.4 -o ./filtered
 
   # what an ImageSetConfiguration selects, without mirroring anything
-  airlock catalog filter ./index.db --config imageset-config.yaml -o ./filtered --format yaml`,
+  airlock catalog filter ./index.db --config imageset-config.yaml -o ./filtered --format yaml
+
+  # push the filtered catalog as an image (the source image rebuilt for every platform)
+  airlock catalog filter quay.io/ns/index:v1 --package etcd --to myregistry.com/olm/index:v1-etcd`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args[0]); err != nil {
@@ -414,11 +421,16 @@ which package and channel, and why.`,
 	fs.StringVarP(&o.OutputDir, "output", "o", "", "directory to write the filtered catalog to (replaced if it exists)")
 	fs.StringVar(&o.Format, "format", o.Format, "file format of the written catalog: json or yaml")
 	fs.StringVar(&o.ReportFormat, "report", "", "print the filter report as json or yaml instead of text")
+	o.CatalogRebuildFlags.AddFlags(fs)
 	return cmd
 }
 
 // Complete builds the operators[] entry from --config or --package.
 func (o *CatalogFilterOptions) Complete(arg string) error {
+	if !strings.Contains(arg, "://") {
+		_, err := os.Stat(arg)
+		o.local = err == nil
+	}
 	switch {
 	case o.Config != "" && len(o.Packages) > 0:
 		return fmt.Errorf("--config and --package both select operators; use one")
@@ -451,14 +463,17 @@ func (o *CatalogFilterOptions) Complete(arg string) error {
 
 // Validate checks the flags.
 func (o *CatalogFilterOptions) Validate() error {
-	if o.OutputDir == "" {
-		return fmt.Errorf("-o DIR is required: the directory to write the filtered catalog to")
+	if o.OutputDir == "" && o.To == "" {
+		return fmt.Errorf("give -o DIR (write the filtered catalog to a directory) and/or --to REF (push it as a catalog image)")
 	}
 	if o.Format != "json" && o.Format != "yaml" {
 		return fmt.Errorf("--format %q: want json or yaml", o.Format)
 	}
 	if o.ReportFormat != "" && o.ReportFormat != "json" && o.ReportFormat != "yaml" {
 		return fmt.Errorf("--report %q: want json or yaml", o.ReportFormat)
+	}
+	if err := o.CatalogRebuildFlags.Validate(o.local); err != nil {
+		return err
 	}
 	return o.CatalogSourceFlags.validate()
 }
@@ -476,11 +491,22 @@ func (o *CatalogFilterOptions) Run(ctx context.Context, arg string) error {
 	if err != nil {
 		return fmt.Errorf("filtering %s: %w", arg, err)
 	}
-	if err := catalog.WriteDir(out, o.OutputDir, o.Format); err != nil {
-		return err
+	if o.OutputDir != "" {
+		if err := catalog.WriteDir(out, o.OutputDir, o.Format); err != nil {
+			return err
+		}
 	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
+	}
+	if o.To != "" {
+		msgs := o.streams.Out
+		if o.ReportFormat != "" {
+			msgs = o.streams.ErrOut // keep stdout parseable
+		}
+		if err := o.CatalogRebuildFlags.Push(ctx, o.CatalogSourceFlags, arg, c, out, msgs); err != nil {
+			return fmt.Errorf("pushing the filtered catalog to %s: %w", o.To, err)
+		}
 	}
 	if o.ReportFormat != "" {
 		return writeListing(o.streams.Out, o.ReportFormat, rep, nil)
@@ -503,8 +529,10 @@ func (o *CatalogFilterOptions) Run(ctx context.Context, arg string) error {
 	for _, d := range rep.Dependencies {
 		fmt.Fprintf(w, "added %s/%s (channel %s): %s requires %s\n", d.Package, d.Bundle, d.Channel, d.RequiredBy, d.Requirement)
 	}
-	abs, _ := filepath.Abs(o.OutputDir)
-	fmt.Fprintf(w, "wrote %d package(s), %d bundle(s) to %s\n", len(rep.Packages), len(bundles), abs)
+	if o.OutputDir != "" {
+		abs, _ := filepath.Abs(o.OutputDir)
+		fmt.Fprintf(w, "wrote %d package(s), %d bundle(s) to %s\n", len(rep.Packages), len(bundles), abs)
+	}
 	return nil
 }
 

@@ -334,3 +334,45 @@ func dirTarLayer(t *testing.T, dir, prefix string) v1.Layer {
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// TestCatalogFilterToImage filters a catalog image held by the embedded
+// registry and pushes the result with --to; the pushed image is then read
+// back by reference.
+func TestCatalogFilterToImage(t *testing.T) {
+	reg := regtest.Start(t)
+	layer := dirTarLayer(t, sharedCatalogs(t, "operator-registry-index-declcfgs", "latest"), "configs")
+	img, err := mutate.AppendLayers(empty.Image, synth.Layer(12, 1024), layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.Config.Labels = map[string]string{catalog.LabelConfigs: "/configs"}
+	cf.Config.Cmd = []string{"serve", "/configs", "--cache-dir=/tmp/cache"}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := name.ParseReference(reg.Host + "/olm/index:v1")
+	if err := remote.Write(r, img, remote.WithTransport(reg.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCatalogCLI(t, "catalog", "filter", reg.Host+"/olm/index:v1", "--package", "foo", "--to", reg.Host+"/olm/index:foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "pushed filtered catalog (2 package(s)) to "+reg.Host+"/olm/index:foo@sha256:") {
+		t.Errorf("output:\n%s", out)
+	}
+	out, _, err = runCatalogCLI(t, "catalog", "bundles", reg.Host+"/olm/index:foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"foo.v0.3.1", "bar.v0.1.0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rebuilt catalog lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "baz") {
+		t.Errorf("rebuilt catalog still holds baz:\n%s", out)
+	}
+}
