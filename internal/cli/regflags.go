@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -26,7 +27,8 @@ type RegistryFlags struct {
 	AuthFile string
 	// Insecure allows plain HTTP and skips TLS verification.
 	Insecure bool
-	// CAFile holds extra PEM CA certificates trusted on top of the system pool.
+	// CAFile holds extra PEM CA certificates trusted on top of the system
+	// pool; a directory means every *.crt in it (podman's certs.d layout).
 	CAFile string
 }
 
@@ -38,7 +40,7 @@ func (f *RegistryFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.Insecure, "insecure", false,
 		"allow plain HTTP and skip TLS certificate verification (only for registries you trust; prefer --ca-file)")
 	fs.StringVar(&f.CAFile, "ca-file", "",
-		"PEM file of CA certificates to trust in addition to the system ones (e.g. a mirror registry's ROOT/certs/ca.crt)")
+		"PEM file of CA certificates to trust in addition to the system ones (e.g. a mirror registry's ROOT/certs/ca.crt), or a certs.d directory whose *.crt files are read")
 }
 
 // Keychain returns the credential keychain for these flags.
@@ -62,12 +64,22 @@ func (f *RegistryFlags) RootCAs() (*x509.CertPool, error) {
 	if f.CAFile == "" {
 		return pool, nil
 	}
-	pem, err := os.ReadFile(f.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("--ca-file: %w", err)
+	files := []string{f.CAFile}
+	if fi, err := os.Stat(f.CAFile); err == nil && fi.IsDir() {
+		// A certs.d directory as podman reads it: every *.crt in it.
+		files, err = filepath.Glob(filepath.Join(f.CAFile, "*.crt"))
+		if err != nil || len(files) == 0 {
+			return nil, fmt.Errorf("--ca-file %s: directory holds no *.crt file", f.CAFile)
+		}
 	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--ca-file %s: no PEM certificate found (want a file with -----BEGIN CERTIFICATE----- blocks)", f.CAFile)
+	for _, file := range files {
+		pem, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate found (want a file with -----BEGIN CERTIFICATE----- blocks)", file)
+		}
 	}
 	return pool, nil
 }

@@ -51,6 +51,20 @@ func TestRegistryFlagsTLS(t *testing.T) {
 	if err := get("--ca-file", caFile); err != nil {
 		t.Fatalf("--ca-file: %v", err)
 	}
+	certsD := filepath.Join(t.TempDir(), "certs.d", "127.0.0.1:5000")
+	if err := os.MkdirAll(certsD, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := get("--ca-file", certsD); err == nil || !strings.Contains(err.Error(), "no *.crt") {
+		t.Fatalf("empty certs.d directory: err = %v", err)
+	}
+	data, _ := os.ReadFile(caFile)
+	if err := os.WriteFile(filepath.Join(certsD, "ca.crt"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := get("--ca-file", certsD); err != nil {
+		t.Fatalf("--ca-file certs.d directory: %v", err)
+	}
 	if err := get("--insecure"); err != nil {
 		t.Fatalf("--insecure: %v", err)
 	}
