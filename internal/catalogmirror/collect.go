@@ -59,16 +59,24 @@ func Collect(c *catalog.Catalog, o Options) (*Result, error) {
 	catName := ""
 	if o.Index != nil {
 		catName = o.Index.String()
-		if !o.Index.HasTagOrDigest() {
+		if !o.Index.HasTagOrDigest() && o.Index.Transport != ref.OCI {
 			return nil, fmt.Errorf("catalog image %s: give a tag or digest", o.Index)
 		}
 		res.IndexDest = o.IndexDest
 		if res.IndexDest.Path == "" {
 			named := *o.Index
-			if named.Transport == ref.File {
+			switch named.Transport {
+			case ref.File:
 				// The store path is <dest prefix>/<namespace>/<name>; the
 				// prefix chosen when writing to disk is not the catalog's.
 				named.Path = lastComponents(named.Path, 2)
+			case ref.OCI:
+				// A layout directory is no repository name: use its base
+				// name, made a valid path component.
+				named.Path = clusterres.SanitizeName(IndexName(named), 128)
+				if !named.HasTagOrDigest() {
+					named.Tag = "latest"
+				}
 			}
 			res.IndexDest = Mount(named, o.Dest, o.MaxComponents)
 		}

@@ -415,3 +415,18 @@ func TestUploadFromStore(t *testing.T) {
 		t.Errorf("IDMS must name the original sources:\n%s", idms)
 	}
 }
+
+func TestOCIIndexDestination(t *testing.T) {
+	c, err := catalog.LoadFile(context.Background(), filepath.Join(shared, "oc-test-declcfg-and-sqlite", "index.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := ref.MustParse("oci:///tmp/layouts/My_Catalog:v2")
+	res, err := Collect(c, Options{Index: &index, Dest: mustDest(t, "mirror.example.com/olm"), MaxComponents: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.IndexDest.String(); got != "mirror.example.com/olm/my-catalog:v2" {
+		t.Errorf("OCI catalog destination %s", got)
+	}
+}
