@@ -68,6 +68,8 @@ ${XDG_RUNTIME_DIR}/containers/auth.json. It is written atomically with mode
 		},
 	}
 	o.Registry.AddFlags(cmd.Flags())
+	// For login, --authfile is the file written, not a file searched.
+	cmd.Flags().Lookup("authfile").Usage = "credentials file to write (default: $REGISTRY_AUTH_FILE, else ${XDG_RUNTIME_DIR}/containers/auth.json)"
 	cmd.Flags().StringVarP(&o.Username, "username", "u", "", "user name")
 	cmd.Flags().StringVarP(&o.Password, "password", "p", "", "password (visible in the process list: prefer --password-stdin)")
 	cmd.Flags().BoolVar(&o.PasswordStdin, "password-stdin", false, "read the password from standard input")
