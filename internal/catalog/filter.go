@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -341,11 +342,13 @@ func (f *filter) connect(pkg, chName string) error {
 		}
 	}
 	head := ""
+	heads := 0
 	var headV semver.Version
 	for n := range kept {
 		if incoming[n] {
 			continue
 		}
+		heads++
 		v, _ := f.ix.version(pkg, n)
 		if head == "" || v.GT(headV) || (v.EQ(headV) && n > head) {
 			head, headV = n, v
@@ -353,6 +356,16 @@ func (f *filter) connect(pkg, chName string) error {
 	}
 	if head == "" {
 		return fmt.Errorf("package %q channel %q: the kept bundles form a cycle (replaces/skips), no channel head", pkg, chName)
+	}
+	if heads > 1 {
+		// Several kept entries are unrelated (e.g. a range holding a
+		// skipped side entry): the lowest entry of the channel's replaces
+		// chain from which all of them can be reached joins them, even if
+		// it lies above the range.
+		if j := f.joiningHead(ch, byName, kept); j != "" {
+			kept[j] = true
+			head = j
+		}
 	}
 	// The full replaces chain below the head in the source channel.
 	chain := []string{head}
@@ -414,31 +427,39 @@ type requirement struct {
 
 func bundleRequirements(b *declcfg.Bundle) ([]requirement, error) {
 	var out []requirement
+	var errs []error
 	for _, p := range b.Properties {
 		switch p.Type {
 		case property.TypePackageRequired:
 			var pr property.PackageRequired
 			if err := json.Unmarshal(p.Value, &pr); err != nil {
-				return nil, fmt.Errorf("bundle %s: %s property: %w", b.Name, p.Type, err)
+				errs = append(errs, fmt.Errorf("%s property: %w; requirement ignored", p.Type, err))
+				continue
 			}
 			r, err := semver.ParseRange(pr.VersionRange)
 			if err != nil {
-				return nil, fmt.Errorf("bundle %s: %s %s: version range %q: %w", b.Name, p.Type, pr.PackageName, pr.VersionRange, err)
+				errs = append(errs, fmt.Errorf("%s %s: version range %q: %w; requirement ignored", p.Type, pr.PackageName, pr.VersionRange, err))
+				continue
 			}
 			out = append(out, requirement{pkg: pr.PackageName, rng: r, text: fmt.Sprintf("%s %s %s", p.Type, pr.PackageName, pr.VersionRange)})
 		case property.TypeGVKRequired:
 			var g property.GVKRequired
 			if err := json.Unmarshal(p.Value, &g); err != nil {
-				return nil, fmt.Errorf("bundle %s: %s property: %w", b.Name, p.Type, err)
+				errs = append(errs, fmt.Errorf("%s property: %w; requirement ignored", p.Type, err))
+				continue
 			}
 			out = append(out, requirement{gvk: &g, text: fmt.Sprintf("%s %s/%s %s", p.Type, g.Group, g.Version, g.Kind)})
+		case property.TypeConstraint:
+			// CEL and compound constraints need OLM's resolver; say so
+			// instead of silently mirroring an operator that may not install.
+			errs = append(errs, fmt.Errorf("%s %s is not resolved by airlock; select what it needs with packages[]", p.Type, string(p.Value)))
 		}
 	}
 	// Package requirements first: they name a package and a range, and
 	// the bundle they bring usually provides the required APIs too, so
 	// resolving GVKs afterwards avoids adding a second, unneeded provider.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].gvk == nil && out[j].gvk != nil })
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 func providedGVKs(b *declcfg.Bundle) []property.GVK {
@@ -490,8 +511,8 @@ func (f *filter) resolveDependencies(ctx context.Context) error {
 			done[b] = true
 			reqs, err := bundleRequirements(b)
 			if err != nil {
-				f.report.Warnings = append(f.report.Warnings, Warning{Package: b.Package, Bundle: b.Name, Message: err.Error() + "; requirement ignored"})
-				continue
+				// Resolve what could be read; report the rest.
+				f.report.Warnings = append(f.report.Warnings, Warning{Package: b.Package, Bundle: b.Name, Field: "properties", Message: err.Error()})
 			}
 			for _, r := range reqs {
 				var cands []*declcfg.Bundle
@@ -694,6 +715,50 @@ func (f *filter) dropInvalidImages(b *declcfg.Bundle) {
 		keep = append(keep, ri)
 	}
 	b.RelatedImages = keep
+}
+
+// joiningHead returns the deepest entry on the source channel's replaces
+// chain (from its head) from which every kept entry is reachable through
+// replaces and skips edges, or "" when there is none.
+func (f *filter) joiningHead(ch *declcfg.Channel, byName map[string]*declcfg.ChannelEntry, kept map[string]bool) string {
+	top := f.ix.channelHead(ch)
+	var chain []string
+	seen := map[string]bool{}
+	for cur := byName[top]; cur != nil && !seen[cur.Name]; cur = byName[cur.Replaces] {
+		seen[cur.Name] = true
+		chain = append(chain, cur.Name)
+	}
+	reaches := func(from string) bool {
+		reach := map[string]bool{from: true}
+		stack := []string{from}
+		for len(stack) > 0 {
+			e := byName[stack[len(stack)-1]]
+			stack = stack[:len(stack)-1]
+			if e == nil {
+				continue
+			}
+			for _, next := range append([]string{e.Replaces}, e.Skips...) {
+				if next != "" && !reach[next] {
+					reach[next] = true
+					stack = append(stack, next)
+				}
+			}
+		}
+		for n := range kept {
+			if !reach[n] {
+				return false
+			}
+		}
+		return true
+	}
+	best := ""
+	for _, c := range chain {
+		if !reaches(c) {
+			break
+		}
+		best = c
+	}
+	return best
 }
 
 // addChain keeps chain[0..upto]; it reports whether anything was added.

@@ -300,3 +300,125 @@ func TestWriteDirRoundTripAndReplace(t *testing.T) {
 		t.Error("unknown format accepted")
 	}
 }
+
+// graphCatalog is one package "p" with channel "s":
+//
+//	1.3.0 -> 1.2.0 -> 1.1.0 -> 1.0.0   (replaces)
+//	         1.2.0 skips 1.1.5         (a side entry only reachable by skip)
+//	1.2.0 requires package q >=2.0.0; q has 1.0.0 and 2.0.0 (default "s")
+//	        and 3.0.0 (only in channel "fast")
+func graphCatalog(t *testing.T) *Catalog {
+	t.Helper()
+	doc := `{"schema":"olm.package","name":"p","defaultChannel":"s"}
+{"schema":"olm.channel","name":"s","package":"p","entries":[
+ {"name":"p.1.0.0"},{"name":"p.1.1.0","replaces":"p.1.0.0"},{"name":"p.1.1.5"},
+ {"name":"p.1.2.0","replaces":"p.1.1.0","skips":["p.1.1.5"]},{"name":"p.1.3.0","replaces":"p.1.2.0"}]}
+{"schema":"olm.package","name":"q","defaultChannel":"s"}
+{"schema":"olm.channel","name":"s","package":"q","entries":[{"name":"q.1.0.0"},{"name":"q.2.0.0","replaces":"q.1.0.0"}]}
+{"schema":"olm.channel","name":"fast","package":"q","entries":[{"name":"q.2.0.0"},{"name":"q.3.0.0","replaces":"q.2.0.0"}]}
+`
+	for _, v := range []string{"1.0.0", "1.1.0", "1.1.5", "1.2.0", "1.3.0"} {
+		req := ""
+		if v == "1.2.0" {
+			req = `,{"type":"olm.package.required","value":{"packageName":"q","versionRange":">=2.0.0 <3.0.0"}}`
+		}
+		doc += `{"schema":"olm.bundle","name":"p.` + v + `","package":"p","image":"example.com/p/bundle:` + v + `","properties":[{"type":"olm.package","value":{"packageName":"p","version":"` + v + `"}}` + req + `]}` + "\n"
+	}
+	for _, v := range []string{"1.0.0", "2.0.0", "3.0.0"} {
+		doc += `{"schema":"olm.bundle","name":"q.` + v + `","package":"q","image":"example.com/q/bundle:` + v + `","properties":[{"type":"olm.package","value":{"packageName":"q","version":"` + v + `"}}]}` + "\n"
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadDir(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestFilterUpgradeGraphShapes(t *testing.T) {
+	c := graphCatalog(t)
+	cases := []struct {
+		name     string
+		min, max string
+		want     string // kept entries of p/s, in channel order
+		deps     string // added dependencies
+	}{
+		{"side entry alone", "1.1.5", "1.1.5", "p.1.1.5", ""},
+		{"side entry and chain: joined by the entry skipping it", "1.1.0", "1.1.5", "p.1.1.0,p.1.1.5,p.1.2.0", "q.2.0.0"},
+		{"tail of the chain", "1.0.0", "1.1.0", "p.1.0.0,p.1.1.0", ""},
+		{"range over the skip", "1.1.0", "1.3.0", "p.1.1.0,p.1.1.5,p.1.2.0,p.1.3.0", "q.2.0.0"},
+		{"min only: up to the head", "1.2.0", "", "p.1.2.0,p.1.3.0", "q.2.0.0"},
+		{"max only: from the bottom", "", "1.1.0", "p.1.0.0,p.1.1.0", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			op := imageset.Operator{Packages: []imageset.IncludePackage{{Name: "p", Channels: []imageset.IncludeChannel{{Name: "s", MinVersion: tc.min, MaxVersion: tc.max}}}}}
+			out, rep, err := Filter(context.Background(), c, op)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ch := range out.Config.Channels {
+				if ch.Package == "p" {
+					for _, e := range ch.Entries {
+						got = append(got, e.Name)
+					}
+				}
+			}
+			if strings.Join(got, ",") != tc.want {
+				t.Errorf("kept %v, want %s (warnings %v)", got, tc.want, rep.Warnings)
+			}
+			var deps []string
+			for _, d := range rep.Dependencies {
+				deps = append(deps, d.Bundle)
+			}
+			if strings.Join(deps, ",") != tc.deps {
+				t.Errorf("dependencies %v, want %q", deps, tc.deps)
+			}
+			if _, err := declcfg.ConvertToModel(*out.Config); err != nil {
+				t.Errorf("invalid result: %v", err)
+			}
+		})
+	}
+	// The dependency q >=2.0.0 <3.0.0 is q.2.0.0 in q's default channel s,
+	// never q.3.0.0 from fast.
+	out, _, err := Filter(context.Background(), c, imageset.Operator{Packages: []imageset.IncludePackage{{Name: "p"}}, Full: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := out.Package("q")
+	if q == nil || q.DefaultChannel != "s" || len(out.Config.Channels) != 2 {
+		t.Errorf("dependency package: %+v, channels %+v", q, out.Config.Channels)
+	}
+}
+
+func TestFilterReportsUnresolvableRequirements(t *testing.T) {
+	c := graphCatalog(t)
+	// Remove q: p.1.2.0's requirement cannot be satisfied.
+	cfg := *c.Config
+	cfg.Packages = cfg.Packages[:1]
+	var chs []declcfg.Channel
+	for _, ch := range cfg.Channels {
+		if ch.Package == "p" {
+			chs = append(chs, ch)
+		}
+	}
+	cfg.Channels = chs
+	var bs []declcfg.Bundle
+	for _, b := range cfg.Bundles {
+		if b.Package == "p" {
+			bs = append(bs, b)
+		}
+	}
+	cfg.Bundles = bs
+	_, rep, err := Filter(context.Background(), &Catalog{Config: &cfg}, imageset.Operator{Full: true, Packages: []imageset.IncludePackage{{Name: "p"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || rep.Warnings[0].Bundle != "p.1.2.0" || !strings.Contains(rep.Warnings[0].Message, "olm.package.required q >=2.0.0 <3.0.0") {
+		t.Errorf("warnings %+v", rep.Warnings)
+	}
+}

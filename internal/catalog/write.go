@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
 )
@@ -43,6 +44,11 @@ func WriteDir(c *Catalog, dir, format string) error {
 		return fmt.Errorf("writing catalog %s: %w", dir, err)
 	}
 	for name, part := range splitByPackage(c.Config) {
+		// Package names become directory names: refuse anything that
+		// could escape the output directory.
+		if name != "" && (name == "." || name == ".." || strings.ContainsAny(name, `/\`) || filepath.Clean(name) != name) {
+			return fmt.Errorf("writing catalog %s: package name %q cannot be a directory name", dir, name)
+		}
 		sub := filepath.Join(tmp, name)
 		file := "catalog" + ext
 		if name == "" {
