@@ -71,6 +71,7 @@ type config struct {
 	httpSecret string
 	logger     *slog.Logger
 	wrap       func(*registry.Server, http.Handler) http.Handler
+	plain      bool
 }
 
 // WithTLS serves HTTPS with a freshly generated CA.
@@ -97,6 +98,10 @@ func WithStorage(storage configuration.Storage, httpSecret string) Option {
 // WithLogger sends the registry's logs to logger (default: discarded, so
 // test output stays readable; set REGTEST_DEBUG=1 to see them).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithPlainDistribution serves distribution alone, without the OCI v1.1
+// layer `airlock registry serve` puts in front (to compare behaviours).
+func WithPlainDistribution() Option { return func(c *config) { c.plain = true } }
 
 // WithWrap wraps the registry handler, as registry.Options.Wrap.
 func WithWrap(wrap func(*registry.Server, http.Handler) http.Handler) Option {
@@ -128,6 +133,8 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		HTTPSecret: c.httpSecret,
 		Logger:     c.logger,
 		Wrap:       c.wrap,
+
+		PlainDistribution: c.plain,
 	}
 	ro.Storage = c.storage
 

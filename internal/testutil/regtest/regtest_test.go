@@ -192,3 +192,33 @@ func TestSparseIndexByDigest(t *testing.T) {
 		t.Fatal("sparse index bytes changed")
 	}
 }
+
+// TestOCILayerWired: the default registry (as `airlock registry serve`)
+// answers the OCI v1.1 referrers API; distribution alone does not.
+func TestOCILayerWired(t *testing.T) {
+	img, _ := synth.Image(9, synth.WithOCI())
+	for _, c := range []struct {
+		name string
+		opts []regtest.Option
+		want int
+	}{
+		{"default", nil, http.StatusOK},
+		{"plain distribution", []regtest.Option{regtest.WithPlainDistribution()}, http.StatusNotFound},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reg := regtest.Start(t, c.opts...)
+			d, err := synth.Push(img, reg.Ref("oci/app")+":v1", remote.WithTransport(reg.Transport))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := reg.Client().Get(reg.URL + "/v2/oci/app/referrers/" + d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Fatalf("referrers API: %d, want %d", resp.StatusCode, c.want)
+			}
+		})
+	}
+}
