@@ -163,7 +163,7 @@ func Index(seed int64, platforms []string, opts ...Option) (v1.ImageIndex, error
 			Descriptor: v1.Descriptor{Platform: &plat},
 		})
 	}
-	return idx, nil
+	return plain(idx)
 }
 
 // NestedIndex returns an OCI index whose single child is Index(seed, platforms):
@@ -174,5 +174,5 @@ func NestedIndex(seed int64, platforms []string, opts ...Option) (v1.ImageIndex,
 		return nil, err
 	}
 	outer := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
-	return mutate.AppendManifests(outer, mutate.IndexAddendum{Add: inner}), nil
+	return plain(mutate.AppendManifests(outer, mutate.IndexAddendum{Add: inner}))
 }

@@ -1,6 +1,8 @@
 package synth
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -59,6 +61,13 @@ func TestIndexPlatformsAndSharedBase(t *testing.T) {
 	if len(im.Manifests) != 3 {
 		t.Fatalf("got %d children", len(im.Manifests))
 	}
+	raw, _ := idx.RawManifest()
+	if strings.Contains(string(raw), "artifactType") {
+		t.Errorf("index carries artifactType, which real indexes do not: %s", raw)
+	}
+	if d, _ := idx.Digest(); d.String() != "sha256:"+sha256hex(raw) {
+		t.Errorf("digest %s is not the sha256 of the raw manifest", d)
+	}
 	bd, _ := base.Digest()
 	for _, m := range im.Manifests {
 		img, err := idx.Image(m.Digest)
@@ -92,6 +101,11 @@ func TestIndexPlatformsAndSharedBase(t *testing.T) {
 
 // TestPushRoundTrip pushes to go-containerregistry's in-memory registry to
 // check Push alone; the real registry is exercised by every user of synth.
+func sha256hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
 func TestPushRoundTrip(t *testing.T) {
 	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	defer srv.Close()
