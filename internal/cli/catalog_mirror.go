@@ -13,6 +13,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/operator-framework/operator-registry/alpha/declcfg"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -268,10 +269,18 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if filtered && o.Index != nil && cat.Format == catalog.FormatSQLite && !o.ConvertToFBC && !o.ManifestsOnly {
-		// Refuse before copying anything: the selection could not be
-		// served by the sqlite image's own opm.
-		return fmt.Errorf("%s is a legacy sqlite catalog image: a selection cannot be written back as sqlite yet; add --convert-to-fbc --base OPM_IMAGE to push it as a file-based catalog image, or mirror the whole catalog without --package/--config", o.Index)
+	// A legacy sqlite catalog image keeps its format: its opm predates
+	// file-based catalogs. A database can only be pruned per package, so
+	// every bundle of the selected packages is kept and mirrored.
+	pruneSQLite := filtered && o.Index != nil && cat.Format == catalog.FormatSQLite && !o.ConvertToFBC
+	var keepPkgs []string
+	if pruneSQLite {
+		for _, p := range selected.Config.Packages {
+			keepPkgs = append(keepPkgs, p.Name)
+		}
+		selected = restrictPackages(cat, keepPkgs)
+		fmt.Fprintf(o.streams.ErrOut, "note: %s is a legacy sqlite catalog: it stays sqlite and is pruned per package, so every bundle of %s is mirrored; use --convert-to-fbc --base OPM_IMAGE for channel or version selections\n",
+			o.Index, strings.Join(keepPkgs, ", "))
 	}
 	name := o.indexName()
 	res, err := catalogmirror.Collect(selected, catalogmirror.Options{Index: o.Index, Dest: o.Dest, MaxComponents: o.MaxComponents})
@@ -347,7 +356,14 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	}
 	var catErr error
 	if o.Index != nil {
-		if filtered {
+		if pruneSQLite {
+			r, err := o.pruneCatalogImage(ctx, eng, keepPkgs, res.IndexDest)
+			if err != nil {
+				catErr = fmt.Errorf("pruning sqlite catalog %s for %s: %w", o.Index, res.IndexDest, err)
+			} else {
+				fmt.Fprintf(o.streams.Out, "sqlite catalog %s pruned to %s and pushed to %s@%s\n", o.Index, strings.Join(keepPkgs, ", "), res.IndexDest, r.Digest)
+			}
+		} else if filtered {
 			rb := CatalogRebuildFlags{To: res.IndexDest.String(), ConvertToFBC: o.ConvertToFBC, Base: o.Base}
 			r, err := rb.Rebuild(ctx, eng, cat, o.Index, selected)
 			if err != nil {
@@ -381,6 +397,60 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 		return catErr
 	}
 	return nil
+}
+
+// pruneCatalogImage extracts the index database of the sqlite catalog
+// image, prunes a copy to keep, and pushes the image with it replaced.
+func (o *CatalogMirrorOptions) pruneCatalogImage(ctx context.Context, eng *engine.Engine, keep []string, dst ref.Ref) (*catalogimage.Result, error) {
+	img, err := platformOpener(eng, o.IndexFilterByOS).OpenImage(ctx, withTransport(*o.Index))
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "airlock-index-db-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	db := filepath.Join(tmp, "index.db")
+	if err := catalogimage.ExtractDatabase(img, db); err != nil {
+		return nil, err
+	}
+	if _, err := catalogimage.PruneDatabase(ctx, db, keep); err != nil {
+		return nil, err
+	}
+	return catalogimage.ReplaceDatabase(ctx, eng, *o.Index, db, dst)
+}
+
+// restrictPackages is c with only the given packages, every bundle kept.
+func restrictPackages(c *catalog.Catalog, keep []string) *catalog.Catalog {
+	k := map[string]bool{}
+	for _, p := range keep {
+		k[p] = true
+	}
+	cfg := declcfg.DeclarativeConfig{}
+	for _, p := range c.Config.Packages {
+		if k[p.Name] {
+			cfg.Packages = append(cfg.Packages, p)
+		}
+	}
+	for _, ch := range c.Config.Channels {
+		if k[ch.Package] {
+			cfg.Channels = append(cfg.Channels, ch)
+		}
+	}
+	for _, b := range c.Config.Bundles {
+		if k[b.Package] {
+			cfg.Bundles = append(cfg.Bundles, b)
+		}
+	}
+	for _, d := range c.Config.Deprecations {
+		if k[d.Package] {
+			cfg.Deprecations = append(cfg.Deprecations, d)
+		}
+	}
+	out := *c
+	out.Config = &cfg
+	return &out
 }
 
 // printFailedBundles lists, per bundle, the images that failed: the unit a

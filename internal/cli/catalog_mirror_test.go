@@ -313,9 +313,10 @@ func TestCatalogRebuildFlagsPush(t *testing.T) {
 	}
 }
 
-// TestCatalogMirrorSQLiteSelectionRefused: a selection on a legacy sqlite
-// catalog image is refused before anything is copied, naming the way out.
-func TestCatalogMirrorSQLiteSelectionRefused(t *testing.T) {
+// TestCatalogMirrorSQLiteSelection: a selection on a legacy sqlite catalog
+// image keeps the whole selected package (the database is pruned per
+// package) and says so. The full mirror is in test/e2e/catalog.
+func TestCatalogMirrorSQLiteSelection(t *testing.T) {
 	reg := regtest.Start(t)
 	db, err := os.ReadFile(filepath.Join(filepath.Dir(ocTestCatalog(t)), "test.db"))
 	if err != nil {
@@ -335,12 +336,18 @@ func TestCatalogMirrorSQLiteSelectionRefused(t *testing.T) {
 	if _, err := synth.Push(img, index, remote.WithTransport(reg.Transport)); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, err := runAirlock(t, "catalog", "mirror", index, reg.Host+"/mirror", "--package", "etcd", "--to-manifests", filepath.Join(t.TempDir(), "m"))
-	if err == nil || !strings.Contains(err.Error(), "--convert-to-fbc --base") {
-		t.Fatalf("got %v, want a refusal naming --convert-to-fbc --base\n%s", err, errOut)
+	m := filepath.Join(t.TempDir(), "m")
+	_, errOut, err := runAirlock(t, "catalog", "mirror", "--manifests-only", index, reg.Host+"/mirror", "--package", "etcd:alpha", "--to-manifests", m)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
 	}
-	if !strings.Contains(errOut, "legacy sqlite") {
-		t.Errorf("no deprecation note for the sqlite catalog:\n%s", errOut)
+	if !strings.Contains(errOut, "legacy sqlite") || !strings.Contains(errOut, "pruned per package") {
+		t.Errorf("no note about sqlite and per-package pruning:\n%s", errOut)
+	}
+	mapping, _ := os.ReadFile(filepath.Join(m, "mapping.txt"))
+	// Every etcd bundle (not only the alpha head) and none of prometheus.
+	if !strings.Contains(string(mapping), "quay.io/test/etcd.0.9.0:latest=") || !strings.Contains(string(mapping), "quay.io/test/etcd.0.9.2:latest=") || strings.Contains(string(mapping), "prometheus") {
+		t.Errorf("mapping.txt:\n%s", mapping)
 	}
 	if _, _, err := runAirlock(t, "catalog", "mirror", index, reg.Host+"/mirror", "--convert-to-fbc"); err == nil {
 		t.Error("--convert-to-fbc without --base accepted")
