@@ -65,8 +65,9 @@ type Options struct {
 	// PlainDistribution serves distribution alone, without the OCI v1.1
 	// compatibility layer (for comparisons and debugging only).
 	PlainDistribution bool
-	// Wrap, when set, wraps the registry handler (for example with the
-	// OCI-conformance layer); it receives the server to reach storage.
+	// Wrap, when set, wraps the complete registry handler (OCI layer
+	// included), e.g. to inject faults in tests; it receives the server to
+	// reach storage.
 	Wrap func(s *Server, next http.Handler) http.Handler
 
 	gcOnly bool // storageConfig for GC: do not create the root
@@ -223,7 +224,11 @@ func storageConfig(opts Options) (configuration.Storage, error) {
 		}
 		st[k] = p
 	}
-	if st.Type() == "" {
+	typ, err := storageType(st)
+	if err != nil {
+		return nil, fmt.Errorf("registry storage: %w", err)
+	}
+	if typ == "" {
 		if opts.Root == "" {
 			return nil, errors.New("registry storage: set a root directory (--root) or a storage configuration (--storage-config)")
 		}
