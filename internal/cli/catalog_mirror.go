@@ -95,7 +95,12 @@ catalog content is read from one platform (--index-filter-by-os).
 
 With --package or --config only the selected operators (plus what they depend
 on) are mirrored, and the catalog image is rebuilt with just that content, so
-the catalog pod stays small. Related images with empty or invalid references
+the catalog pod stays small. A legacy sqlite catalog image stays sqlite (its
+opm predates file-based catalogs): its database is pruned per package, so every
+bundle of the selected packages is mirrored; --convert-to-fbc --base OPM_IMAGE
+pushes the exact selection as a file-based catalog image instead.
+
+Related images with empty or invalid references
 are skipped with a warning naming the bundle and field; an image that fails to
 copy does not stop the others, and the bundles affected are listed at the end
 (exit code 1).`,
