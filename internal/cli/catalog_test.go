@@ -22,6 +22,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
+	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -374,5 +376,44 @@ func TestCatalogFilterToImage(t *testing.T) {
 	}
 	if strings.Contains(out, "baz") {
 		t.Errorf("rebuilt catalog still holds baz:\n%s", out)
+	}
+}
+
+// TestCatalogFromOCILayout reads a catalog image from an OCI layout
+// directory (oci://DIR:TAG), written by the engine itself.
+func TestCatalogFromOCILayout(t *testing.T) {
+	layer := dirTarLayer(t, sharedCatalogs(t, "operator-registry-index-declcfgs", "exp-headsonly"), "configs")
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.Config.Labels = map[string]string{catalog.LabelConfigs: "/configs"}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "layout")
+	eng, err := engine.New(engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := ref.Parse("oci://" + dir + ":v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.WriteImage(context.Background(), dst, img); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCatalogCLI(t, "catalog", "channels", "oci://"+dir+":v1", "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chs []catalog.ChannelInfo
+	if err := json.Unmarshal([]byte(out), &chs); err != nil {
+		t.Fatal(err)
+	}
+	if len(chs) != 4 {
+		t.Errorf("channels %+v, want bar/alpha, bar/stable, baz/stable, foo/beta", chs)
 	}
 }
