@@ -6,6 +6,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/airlock-mirror/airlock/internal/ref"
 )
 
 // Pushable is an image or an index.
@@ -17,17 +19,21 @@ type Pushable interface {
 // "host/repo@sha256:..." or bare "host/repo", pushed by digest) over plain
 // HTTP or HTTPS as the options say, and returns its digest.
 func Push(x Pushable, reference string, opts ...remote.Option) (string, error) {
-	r, err := name.ParseReference(reference, name.Insecure)
+	parsed, err := ref.Parse(reference)
 	if err != nil {
-		if repo, rerr := name.NewRepository(reference, name.Insecure); rerr == nil {
-			d, derr := x.Digest()
-			if derr != nil {
-				return "", derr
-			}
-			r = repo.Digest(d.String())
-		} else {
-			return "", fmt.Errorf("synth push %q: %w", reference, err)
+		return "", fmt.Errorf("synth push: %w", err)
+	}
+	if !parsed.HasTagOrDigest() {
+		// go-containerregistry would read a bare repository as :latest.
+		d, err := x.Digest()
+		if err != nil {
+			return "", err
 		}
+		parsed = parsed.ByDigest(d.String())
+	}
+	r, err := name.ParseReference(parsed.Name(), name.Insecure)
+	if err != nil {
+		return "", fmt.Errorf("synth push %q: %w", reference, err)
 	}
 	switch v := x.(type) {
 	case v1.ImageIndex:

@@ -126,4 +126,12 @@ func TestPushRoundTrip(t *testing.T) {
 	if desc.Digest.String() != d {
 		t.Fatalf("pulled %s, pushed %s", desc.Digest, d)
 	}
+	// A bare repository is pushed by digest only: no tag appears.
+	tags, err := remote.List(r.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) != 0 {
+		t.Fatalf("bare repository push created tags %v", tags)
+	}
 }
