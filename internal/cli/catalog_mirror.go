@@ -142,6 +142,11 @@ copy does not stop the others, and the bundles affected are listed at the end
 	fs.BoolVar(&o.SkipDependencies, "skip-dependencies", false, "with --package/--config, do not add the packages the selected bundles require")
 	fs.StringVar(&o.IDMSScope, "idms-scope", o.IDMSScope, "source scope of mirror entries: repository, namespace or registry (wider scopes are used only where correct)")
 	fs.IntVar(&o.MaxIDMSSize, "max-idms-size", o.MaxIDMSSize, "maximum bytes of one ImageDigestMirrorSet/ImageContentSourcePolicy object; more entries are split into -1, -2, ...")
+	// oc's older names for the same two settings.
+	fs.StringVar(&o.IDMSScope, "icsp-scope", o.IDMSScope, "deprecated alias of --idms-scope")
+	fs.IntVar(&o.MaxIDMSSize, "max-icsp-size", o.MaxIDMSSize, "deprecated alias of --max-idms-size")
+	_ = fs.MarkDeprecated("icsp-scope", "use --idms-scope")
+	_ = fs.MarkDeprecated("max-icsp-size", "use --max-idms-size")
 	fs.StringVar(&o.Dir, "dir", "", "local store directory for file:// destinations or sources")
 	fs.IntVar(&o.Parallel, "parallel", 0, "images copied at once (0 = engine default)")
 	fs.BoolVar(&o.ContinueOnError, "continue-on-error", true, "keep copying when an image fails (the failures are listed at the end)")

@@ -199,6 +199,17 @@ func TestCatalogMirrorEndToEnd(t *testing.T) {
 	for _, p := range rebuilt.Config.Packages {
 		selectedPkgs[p.Name] = true
 	}
+	// A real client agrees: the rebuilt catalog's index digest and every
+	// platform's configs label, read with skopeo.
+	if got, want := skopeoRawDigest(t, rebuiltRef), digestAt(t, dst, rebuiltRef); got != want {
+		t.Errorf("skopeo reads %s as %s, registry says %s", rebuiltRef, got, want)
+	}
+	for _, p := range platforms {
+		arch := strings.TrimPrefix(p, "linux/")
+		if l := skopeoLabels(t, rebuiltRef, arch); l[catalog.LabelConfigs] != "/configs" {
+			t.Errorf("skopeo sees labels %v on %s", l, arch)
+		}
+	}
 	if !selectedPkgs["kubevirt-wol"] || !selectedPkgs["shipwright-operator"] || selectedPkgs["ecr-secret-operator"] || selectedPkgs["odf-node-recovery-operator"] {
 		t.Errorf("rebuilt catalog packages %v, want kubevirt-wol and shipwright-operator only", rebuilt.PackageNames())
 	}
@@ -227,6 +238,9 @@ func TestCatalogMirrorEndToEnd(t *testing.T) {
 		d := catalogmirror.Mount(srcRef, dstOlm, catalogmirror.DefaultMaxComponents)
 		if got := digestAt(t, dst, d.Name()); got != want {
 			t.Errorf("%s: destination %s has digest %q, want %s", srcRef.Name(), d.Name(), got, want)
+		}
+		if got := skopeoRawDigest(t, d.Name()); got != want {
+			t.Errorf("%s: skopeo pulls %s with digest %s, want %s", srcRef.Name(), d.Name(), got, want)
 		}
 		if srcRef.Digest != "" {
 			if got := digestAt(t, dst, d.Repository()+"@"+srcRef.Digest); got != srcRef.Digest {
