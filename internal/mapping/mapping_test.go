@@ -207,3 +207,22 @@ func golden(t *testing.T, path string, got []byte) {
 		t.Errorf("%s differs from output (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", filepath.Base(path), got, want)
 	}
 }
+
+// TestParsesCatalogMirrorMapping reads the mapping.txt the catalog mirror
+// writes (golden file of internal/catalogmirror, from the real
+// community-operators catalog): verify and re-runs depend on it parsing.
+func TestParsesCatalogMirrorMapping(t *testing.T) {
+	f, err := os.Open("../catalogmirror/testdata/community-mapping.txt")
+	if err != nil {
+		t.Fatalf("catalog mirror golden mapping: %v", err)
+	}
+	defer f.Close()
+	ms, err := Parse(nil, Input{Name: "community-mapping.txt", R: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One pair per line of the file (17, none repeated).
+	if n := len(Pairs(ms)); n != 17 {
+		t.Fatalf("parsed %d pairs from the catalog mirror mapping, want 17", n)
+	}
+}
