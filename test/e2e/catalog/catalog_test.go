@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/operator-framework/operator-registry/alpha/declcfg"
 	"sigs.k8s.io/yaml"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
@@ -380,6 +381,13 @@ func readCatalogPerPlatform(t *testing.T, reg *regtest.Registry, reference strin
 		c, err := catalog.FromImage(context.Background(), img)
 		if err != nil {
 			t.Fatalf("reading /configs of %s (%s): %v", reference, m.Platform.Architecture, err)
+		}
+		// The same validation opm runs before serving: a catalog it would
+		// refuse is a catalog pod in CrashLoopBackOff.
+		if model, err := declcfg.ConvertToModel(*c.Config); err != nil {
+			t.Errorf("rebuilt catalog (%s) does not convert to opm's model: %v", m.Platform.Architecture, err)
+		} else if err := model.Validate(); err != nil {
+			t.Errorf("rebuilt catalog (%s) fails opm's validation: %v", m.Platform.Architecture, err)
 		}
 		if first == nil {
 			first = c
