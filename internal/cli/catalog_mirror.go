@@ -365,7 +365,11 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 		report.Summary(o.streams.Out, rep)
 	}
 	var catErr error
-	if o.Index != nil {
+	skipCatalog := rep != nil && len(rep.Failed()) > 0 && !o.ContinueOnError
+	if skipCatalog {
+		fmt.Fprintf(o.streams.ErrOut, "catalog %s not pushed: images failed and --continue-on-error=false\n", o.Index)
+	}
+	if o.Index != nil && !skipCatalog {
 		if pruneSQLite {
 			r, err := o.pruneCatalogImage(ctx, eng, keepPkgs, res.IndexDest)
 			if err != nil {
