@@ -365,7 +365,7 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 		report.Summary(o.streams.Out, rep)
 	}
 	var catErr error
-	skipCatalog := rep != nil && len(rep.Failed()) > 0 && !o.ContinueOnError
+	skipCatalog := o.Index != nil && rep != nil && len(rep.Failed()) > 0 && !o.ContinueOnError
 	if skipCatalog {
 		fmt.Fprintf(o.streams.ErrOut, "catalog %s not pushed: images failed and --continue-on-error=false\n", o.Index)
 	}
