@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"regexp"
 	"strconv"
 	"sync"
@@ -299,9 +298,6 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	if os.Getenv("E2E_PROXY_DEBUG") != "" && IsUpload(r) {
-		fmt.Fprintf(os.Stderr, "PROXY %s %s %d cl=%d\n", r.Method, r.URL.String(), resp.StatusCode, r.ContentLength)
-	}
 	if r.Method == http.MethodPut && IsUpload(r) && resp.StatusCode == http.StatusCreated {
 		p.mu.Lock()
 		if p.uploaded == nil {
