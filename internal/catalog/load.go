@@ -175,9 +175,24 @@ func loadFS(ctx context.Context, fsys fs.FS, name string) (*declcfg.DeclarativeC
 	if len(cfg.Packages) == 0 && len(cfg.Bundles) == 0 && len(cfg.Channels) == 0 {
 		return nil, fmt.Errorf("reading catalog %s: no olm.package, olm.channel or olm.bundle found (is this a file-based catalog directory?)", name)
 	}
+	dropDecodedObjects(cfg)
 	upgradeLegacyChannels(cfg)
 	sortConfig(cfg)
 	return cfg, nil
+}
+
+// dropDecodedObjects frees the decoded copies of olm.bundle.object
+// properties that operator-registry's loader keeps beside the properties
+// themselves (Objects, CsvJSON): airlock never reads them, and they double
+// the memory of a large catalog. A bundle without an image keeps them,
+// because OLM's model accepts such a bundle only when it has objects.
+func dropDecodedObjects(cfg *declcfg.DeclarativeConfig) {
+	for i := range cfg.Bundles {
+		b := &cfg.Bundles[i]
+		if b.Image != "" {
+			b.Objects, b.CsvJSON = nil, ""
+		}
+	}
 }
 
 // sortConfig puts a config in a canonical order: packages by name, then
