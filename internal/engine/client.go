@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -266,7 +267,7 @@ type httpError struct {
 }
 
 func (e *httpError) Error() string {
-	msg := strings.TrimSpace(e.Body)
+	msg := registryErrors(e.Body)
 	if len(msg) > 300 {
 		msg = msg[:300] + "..."
 	}
@@ -281,6 +282,33 @@ func (e *httpError) Unwrap() error {
 		return ErrNotFound
 	}
 	return nil
+}
+
+// registryErrors renders a registry's JSON error body ({"errors":[{code,
+// message, detail}]}) as "CODE: message (detail)"; other bodies verbatim.
+func registryErrors(body string) string {
+	var doc struct {
+		Errors []struct {
+			Code    string          `json:"code"`
+			Message string          `json:"message"`
+			Detail  json.RawMessage `json:"detail"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal([]byte(body), &doc) != nil || len(doc.Errors) == 0 {
+		return strings.TrimSpace(body)
+	}
+	var parts []string
+	for _, e := range doc.Errors {
+		p := e.Code
+		if e.Message != "" {
+			p += ": " + e.Message
+		}
+		if d := strings.Trim(string(e.Detail), `"`); d != "" && d != "null" {
+			p += " (" + d + ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, "; ")
 }
 
 func newHTTPError(resp *http.Response) error {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -98,5 +99,55 @@ func TestRetriesGiveUp(t *testing.T) {
 	// cancels the image.)
 	if n := posts.Load(); n != 3 && n != 6 {
 		t.Errorf("%d POSTs for 2 blobs with RetryTimes=2", n)
+	}
+}
+
+// TestRateLimitPacesRequests: with RateLimit r (burst r), n requests to
+// one host take at least (n-r)/r seconds.
+func TestRateLimitPacesRequests(t *testing.T) {
+	src := regtest.Start(t)
+	dst := regtest.Start(t)
+	img, _ := synth.Image(141, synth.WithLayers(3))
+	push(t, img, src.Host+"/a/b:v1")
+	cnt := newCounter(defaultTransport())
+	const rate = 4
+	e := newTestEngine(t, cnt, func(o *Options) { o.RateLimit = rate })
+	start := time.Now()
+	if _, err := e.Run(context.Background(), plan.Plan{Items: []plan.Item{
+		{Source: mustRef(t, src.Host+"/a/b:v1"), Dests: []ref.Ref{mustRef(t, dst.Host+"/a/b:v1")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	el := time.Since(start)
+	// Requests to the destination: HEAD/POST/PUT per blob, manifest HEAD/PUT.
+	n := 0
+	for k, c := range cnt.counts {
+		if k != "GET blob" && k != "GET manifest" {
+			n += c
+		}
+	}
+	if min := time.Duration(float64(n-rate) / rate * float64(time.Second)); n <= rate || el < min {
+		t.Errorf("%d destination requests in %v; at %d/s they need at least %v", n, el, rate, min)
+	}
+}
+
+func TestFailFastStopsTheRun(t *testing.T) {
+	src := regtest.Start(t)
+	dst := regtest.Start(t)
+	img, _ := synth.Image(151)
+	push(t, img, src.Host+"/ok/app:v1")
+	p := plan.Plan{Items: []plan.Item{
+		{Source: mustRef(t, src.Host+"/missing/app:v1"), Dests: []ref.Ref{mustRef(t, dst.Host+"/m/missing:v1")}},
+		{Source: mustRef(t, src.Host+"/ok/app:v1"), Dests: []ref.Ref{mustRef(t, dst.Host+"/m/ok:v1")}},
+	}}
+	e := newTestEngine(t, nil, func(o *Options) { o.FailFast = true; o.Parallel = 1 })
+	rep, err := e.Run(context.Background(), p)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if rep.Items[1].Status != StatusFailed || !errors.Is(rep.Items[1].Err, context.Canceled) {
+		t.Errorf("second image after a fail-fast failure: %s (%v), want failed: canceled", rep.Items[1].Status, rep.Items[1].Err)
+	}
+	if manifestExists(t, dst.Host+"/m/ok:v1") {
+		t.Error("second image copied despite FailFast")
 	}
 }
