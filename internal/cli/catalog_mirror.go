@@ -914,9 +914,10 @@ func (f *CatalogRebuildFlags) Rebuild(ctx context.Context, eng catalogimage.Imag
 		}
 		return catalogimage.Build(ctx, eng, base, filtered, to)
 	case src.Format == catalog.FormatSQLite:
-		// Keeping sqlite needs the filtered database written back as
-		// index.db; until that exists, say how to get an image today.
-		return nil, fmt.Errorf("catalog %s is a legacy sqlite index: rebuilding it as sqlite is not supported yet; add --convert-to-fbc --base OPM_IMAGE to build a file-based catalog image on a current opm", srcImage)
+		// A legacy database can only be pruned per package
+		// (catalogimage.PruneDatabase), which cannot express a channel or
+		// version selection; catalog mirror uses it for whole packages.
+		return nil, fmt.Errorf("catalog %s is a legacy sqlite index: a filtered selection cannot be written back as sqlite (a database prunes only whole packages); add --convert-to-fbc --base OPM_IMAGE to build a file-based catalog image on a current opm", srcImage)
 	default:
 		return catalogimage.Rebuild(ctx, eng, *srcImage, filtered, to)
 	}
