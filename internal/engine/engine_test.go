@@ -343,12 +343,14 @@ func TestEachBlobUploadedOnceAndMounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	for k, n := range cnt.counts {
-		if k != "HEAD manifest" && k != "GET other" { // GET other: /v2/ ping
-			t.Errorf("re-run made %d %q requests; want only manifest HEADs", n, k)
+		// GET other: the /v2/ ping. Manifest GETs: lists are read from the
+		// source so their children can be checked at the destination.
+		if k != "HEAD manifest" && k != "GET manifest" && k != "GET other" {
+			t.Errorf("re-run made %d %q requests; want only manifest HEADs and GETs", n, k)
 		}
 	}
-	if cnt.counts["HEAD manifest"] != len(p.Items) || rep2.Stats.ImagesSkipped != len(p.Items) {
-		t.Errorf("re-run: %d manifest HEADs, %d skipped; want %d each", cnt.counts["HEAD manifest"], rep2.Stats.ImagesSkipped, len(p.Items))
+	if rep2.Stats.ImagesSkipped != len(p.Items) || rep2.Stats.Manifests != 0 {
+		t.Errorf("re-run: %d skipped, %d manifests written; want %d, 0", rep2.Stats.ImagesSkipped, rep2.Stats.Manifests, len(p.Items))
 	}
 }
 

@@ -103,6 +103,22 @@ func TestFilterByOS(t *testing.T) {
 		}
 	})
 
+	t.Run("a full run completes a sparse list", func(t *testing.T) {
+		rep, err := run("", false, "keep/multi:v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, c := range children {
+			if !manifestExists(t, dst.Host+"/keep/multi@"+c) {
+				t.Errorf("child %s still missing after a full run", p)
+			}
+		}
+		if rep.Items[0].Status != StatusCopied {
+			t.Errorf("status %s, want copied", rep.Items[0].Status)
+		}
+		validateRemote(t, dst.Host+"/keep/multi:v1")
+	})
+
 	t.Run("no match names the platforms", func(t *testing.T) {
 		_, err := run("windows/.*", false, "none/multi:v1")
 		if err == nil || !strings.Contains(err.Error(), "linux/ppc64le") || !strings.Contains(err.Error(), "windows/.*") {

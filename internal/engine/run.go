@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/airlock-mirror/airlock/internal/plan"
@@ -288,6 +289,11 @@ func (e *Engine) allComplete(ctx context.Context, it plan.Item, digest string) (
 		if info.Digest != "" && info.Digest != digest {
 			return false, nil
 		}
+		if types.MediaType(info.MediaType).IsIndex() {
+			// Lists need their children checked, which needs the source
+			// manifest: leave them to the full path (GETs, no blobs).
+			return false, nil
+		}
 		if info.Digest == "" {
 			// A registry that does not return Docker-Content-Digest: check
 			// by digest as well.
@@ -311,15 +317,25 @@ func (e *Engine) copyTo(ctx context.Context, src endpoint, top *node, it plan.It
 		return false, 0, err
 	}
 	tag := destTag(it, d)
-	info, found, err := dst.headManifest(ctx, digest)
+	_, found, err := dst.headManifest(ctx, digest)
 	if err != nil {
 		return false, 0, fmt.Errorf("checking %s: %w", d, err)
 	}
-	if _, isStore := dst.(*storeEndpoint); found && isStore {
+	if _, isStore := dst.(*storeEndpoint); isStore {
 		// In the store a manifest blob may exist (shared pool) without this
-		// repository's name: always (re)write the name; it is cheap.
+		// repository's name: always go through the copy, which finds every
+		// blob present and only (re)writes the name.
 		found = false
-		_ = info
+	}
+	if found && top.isIndex() {
+		// A list may be present with children missing (a sparse list from
+		// an earlier --keep-manifest-list run, or one pushed by another
+		// tool): complete it, or clusters get "manifest unknown".
+		complete, err := childrenPresent(ctx, dst, top)
+		if err != nil {
+			return false, 0, fmt.Errorf("checking %s: %w", d, err)
+		}
+		found = complete
 	}
 	if found {
 		if tag == "" {
@@ -373,6 +389,20 @@ func (e *Engine) copyTo(ctx context.Context, src endpoint, top *node, it plan.It
 		return false, bytes, fmt.Errorf("tagging %s: %w", d, err)
 	}
 	return true, bytes, nil
+}
+
+// childrenPresent reports whether every manifest under n is at dst.
+func childrenPresent(ctx context.Context, dst endpoint, n *node) (bool, error) {
+	for _, c := range n.children {
+		_, found, err := dst.headManifest(ctx, c.desc.Digest.String())
+		if err != nil || !found {
+			return false, err
+		}
+		if ok, err := childrenPresent(ctx, dst, c); err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // putManifests writes n's children (recursively) and then n, by digest.
