@@ -197,3 +197,33 @@ func TestLoadFromRegistry(t *testing.T) {
 		t.Errorf("source %s", c.Source)
 	}
 }
+
+func TestExtractDatabaseThenPrune(t *testing.T) {
+	src := testdata(t, "oc-test-declcfg-and-sqlite", "test.db")
+	db, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := catalogImage(t, map[string]string{LabelDatabase: "/database/index.db"},
+		tarLayer(t, map[string][]byte{"database/index.db": []byte("stale")}),
+		tarLayer(t, map[string][]byte{"database/index.db": db}))
+	dir := t.TempDir()
+	out := filepath.Join(dir, "index.db")
+	if err := ExtractDatabase(context.Background(), img, out); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(out)
+	if !bytes.Equal(got, db) {
+		t.Fatal("extracted database differs from the top layer's file")
+	}
+	c, err := LoadSQLite(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Config.Bundles) != 5 {
+		t.Errorf("bundles %d", len(c.Config.Bundles))
+	}
+	if err := ExtractDatabase(context.Background(), catalogImage(t, map[string]string{LabelConfigs: "/configs"}), out); err == nil {
+		t.Error("FBC image accepted")
+	}
+}

@@ -3,6 +3,8 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
@@ -56,4 +58,39 @@ func FromImage(ctx context.Context, img v1.Image) (*Catalog, error) {
 	default:
 		return nil, fmt.Errorf("not an operator catalog image: neither label %s nor %s is set", LabelConfigs, LabelDatabase)
 	}
+}
+
+// ExtractDatabase writes the sqlite index database of a legacy catalog
+// image (the file named by LabelDatabase) to dst, through a temporary file
+// renamed into place. With PruneSQLite it gives the pruned index.db that
+// rebuilding a sqlite catalog image in its own format needs.
+func ExtractDatabase(ctx context.Context, img v1.Image, dst string) error {
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return fmt.Errorf("reading image config: %w", err)
+	}
+	db := cf.Config.Labels[LabelDatabase]
+	if db == "" {
+		return fmt.Errorf("not a legacy sqlite catalog image: label %s is not set", LabelDatabase)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), ".airlock-db-*")
+	if err != nil {
+		return fmt.Errorf("extracting %s: %w", db, err)
+	}
+	defer os.RemoveAll(tmp)
+	n, err := extractPath(ctx, img, db, tmp)
+	if err != nil {
+		return fmt.Errorf("extracting %s: %w", db, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("label %s=%s but the image has no such file", LabelDatabase, db)
+	}
+	file := filepath.Join(tmp, filepath.Base(cleanTarPath(db)))
+	if err := syncFile(file); err != nil {
+		return fmt.Errorf("extracting %s: %w", db, err)
+	}
+	if err := os.Rename(file, dst); err != nil {
+		return fmt.Errorf("extracting %s: %w", db, err)
+	}
+	return nil
 }
