@@ -505,9 +505,7 @@ func (o *CatalogMirrorOptions) indexName() string {
 	if o.Index != nil {
 		return clusterres.SanitizeName(catalogmirror.IndexName(*o.Index), 63)
 	}
-	base := filepath.Base(filepath.Clean(o.LocalPath))
-	base = strings.TrimSuffix(base, filepath.Ext(base))
-	return clusterres.SanitizeName(base, 63)
+	return clusterres.SanitizeName(localCatalogName(o.LocalPath), 63)
 }
 
 // selectOperators applies --package / --config. filtered reports whether a
@@ -811,8 +809,7 @@ func (o *CatalogInstallOptions) Run(ctx context.Context, catalogArg string) erro
 		source = withTransport(r)
 		name = catalogmirror.IndexName(r)
 	} else {
-		base := filepath.Base(filepath.Clean(catalogArg))
-		name = strings.TrimSuffix(base, filepath.Ext(base))
+		name = localCatalogName(catalogArg)
 	}
 	var opener catalog.ImageOpener
 	if source != catalogArg || strings.Contains(catalogArg, "://") {
@@ -951,4 +948,15 @@ func (f *CatalogRebuildFlags) Push(ctx context.Context, src CatalogSourceFlags, 
 func pathExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
+}
+
+// localCatalogName names a catalog read from disk: a directory by its
+// name (community-operators-v4.18 keeps its ".18"), a file without its
+// extension (index.db => index).
+func localCatalogName(p string) string {
+	base := filepath.Base(filepath.Clean(p))
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		base = strings.TrimSuffix(base, filepath.Ext(base))
+	}
+	return base
 }
