@@ -268,8 +268,17 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The loader and the collector both see an unusable reference; say it once.
+	printed := map[string]bool{}
+	warn := func(w catalog.Warning) {
+		key := w.Package + "\x00" + w.Bundle + "\x00" + w.Field
+		if !printed[key] {
+			printed[key] = true
+			fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
+		}
+	}
 	for _, w := range cat.Warnings {
-		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
+		warn(w)
 	}
 	if cat.Format == catalog.FormatSQLite {
 		fmt.Fprintln(o.streams.ErrOut, "warning: the catalog is a legacy sqlite index, deprecated by OLM; consider `airlock catalog filter ... --to REF --convert-to-fbc --base OPM_IMAGE`")
@@ -298,7 +307,7 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 		return err
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
+		warn(w)
 	}
 	if o.Index == nil {
 		fmt.Fprintf(o.streams.ErrOut, "note: %s is a local catalog, so no catalog image is mirrored and no CatalogSource is written; build one with: airlock catalog build --from-dir DIR --base OPM_IMAGE --to REF\n", o.LocalPath)
