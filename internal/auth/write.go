@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -109,44 +109,5 @@ func updateFile(path string, change func(auths map[string]json.RawMessage) (bool
 	if err != nil {
 		return fmt.Errorf("encoding credentials file %s: %w", path, err)
 	}
-	return writeFileAtomic(path, append(out, '\n'))
-}
-
-// writeFileAtomic writes data to a temporary file next to path, fsyncs it
-// and renames it over path, so readers see the old or the new file, never a
-// partial one.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating directory for credentials file %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing credentials file %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing credentials file %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing credentials file %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing credentials file %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing credentials file %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing credentials file %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		// Make the rename itself durable; failure here is not fatal.
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, append(out, '\n'), 0o600)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -158,7 +159,7 @@ const serveLockName = "airlock-serve.pid"
 // function removes the mark.
 func WriteServeLock(root string) (func(), error) {
 	p := filepath.Join(root, serveLockName)
-	if err := writeFileAtomic(p, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
+	if err := atomicfile.Write(p, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644); err != nil {
 		return nil, err
 	}
 	return func() { os.Remove(p) }, nil

@@ -26,7 +26,6 @@ import (
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
-	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 
 	"github.com/airlock-mirror/airlock/internal/registry/ocicompat"
 
@@ -124,8 +123,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 	if storage.Type() == "inmemory" && !opts.PlainDistribution {
-		// The OCI layer opens a second driver over the same storage; a
-		// second inmemory driver would be a second, empty store.
+		// Fail before starting anything: see ocicompat.NewDriver.
 		return nil, errors.New("inmemory storage cannot be shared with the OCI compatibility layer: use filesystem storage (a temporary --root)")
 	}
 	config := &configuration.Configuration{Storage: storage}
@@ -179,10 +177,10 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		// The OCI v1.1 layer (referrers, OCI-Subject, sha512) keeps its state
 		// in the same storage, through a second driver over the same root or
 		// bucket: distribution does not expose the one inside the App.
-		drv, err := factory.Create(ctx, storage.Type(), storage.Parameters())
+		drv, err := ocicompat.NewDriver(ctx, storage)
 		if err != nil {
 			app.Shutdown()
-			return nil, fmt.Errorf("opening %s storage: %w", storage.Type(), err)
+			return nil, err
 		}
 		s.driver = drv
 		h, err := ocicompat.Wrap(app, ocicompat.Options{Driver: drv, Logger: opts.Logger})

@@ -9,9 +9,9 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -177,36 +177,8 @@ func (f *File) Bytes() []byte {
 // renames it over the final name, so a crash never leaves a truncated
 // htpasswd file that would lock every user out.
 func (f *File) Write() error {
-	dir := filepath.Dir(f.Path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("creating directory for htpasswd file %s: %w", f.Path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(f.Path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing htpasswd file %s: %w", f.Path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing htpasswd file %s: %w", f.Path, err)
-	}
-	if _, err := tmp.Write(f.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing htpasswd file %s: %w", f.Path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("syncing htpasswd file %s: %w", f.Path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing htpasswd file %s: %w", f.Path, err)
-	}
-	if err := os.Rename(tmp.Name(), f.Path); err != nil {
-		return fmt.Errorf("replacing htpasswd file %s: %w", f.Path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable; best effort on filesystems that refuse
-		d.Close()
+	if err := atomicfile.Write(f.Path, f.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("htpasswd: %w", err)
 	}
 	return nil
 }
