@@ -126,7 +126,7 @@ tmp=$(mktemp "$(dirname "$BENCH_OUT")/.BENCHMARKS.md.tmp-XXXXXX")
 	echo
 	echo "- date: $(date -u +'%Y-%m-%d %H:%M UTC'), run \`$run_id\`"
 	echo "- machine: $(nproc) cores $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME")"
-	echo "- airlock: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), command: \`airlock image mirror -f mapping.txt --insecure $AIRLOCK_FLAGS\`"
+	echo "- airlock: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), command: \`$(echo "airlock image mirror -f mapping.txt --insecure $AIRLOCK_FLAGS" | sed 's/ *$//')\`"
 	echo "- workload: SCALE=$SCALE SEED=$SEED — $WL_IMAGES images ($WL_INDEXES multi-arch indexes), $WL_MANIFESTS manifests, $WL_UNIQUE_BLOBS unique blobs, $(awk -v b="$WL_UNIQUE_BYTES" 'BEGIN{printf "%.1f MB", b/1e6}') unique bytes"
 	echo "- peers: $(tr '\n' ';' <"$BENCH_DIR/versions.txt" | sed 's/;$//; s/;/; /g')"
 	echo
