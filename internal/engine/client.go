@@ -188,7 +188,9 @@ func (p *hostPool) dial(ctx context.Context, host string) (*hostClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authenticating to %s: %w", host, err)
 	}
-	return &hostClient{host: host, scheme: scheme, e: p.e,
+	// RegistryStr maps docker.io to the host that serves its API
+	// (index.docker.io); URLs must use that one.
+	return &hostClient{host: reg.RegistryStr(), scheme: scheme, e: p.e,
 		http: &http.Client{Transport: rt, CheckRedirect: checkRedirect}}, nil
 }
 
