@@ -2,10 +2,18 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/airlock-mirror/airlock/internal/plan"
+	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -68,5 +76,44 @@ func TestWriteAndReadOnEveryTransport(t *testing.T) {
 				t.Errorf("Resolve(%s) = %v, want ErrNotFound", missing, err)
 			}
 		})
+	}
+}
+
+// TestCopyOverTLSWithCredentials: the blob path (own HTTP client) and the
+// go-containerregistry path both authenticate and trust the CA given.
+func TestCopyOverTLSWithCredentials(t *testing.T) {
+	src := regtest.Start(t, regtest.WithTLS(), regtest.WithAuth("alice", "s3cret"))
+	dst := regtest.Start(t, regtest.WithTLS(), regtest.WithAuth("bob", "hunter22"))
+	img, _ := synth.Index(161, []string{"linux/amd64", "linux/arm64"})
+	want, _ := img.Digest()
+	kc := authn.NewMultiKeychain(src.Keychain, dst.Keychain)
+	ctx := context.Background()
+	// Each test registry has its own CA: trust both.
+	pool := x509.NewCertPool()
+	for _, f := range []string{src.CAFile, dst.CAFile} {
+		pem, err := os.ReadFile(f)
+		if err != nil || !pool.AppendCertsFromPEM(pem) {
+			t.Fatalf("CA %s: %v", f, err)
+		}
+	}
+	tr := defaultTransport().(*http.Transport)
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	// Push with the engine's own write path.
+	e := newTestEngine(t, tr, func(o *Options) { o.Keychain = kc })
+	if err := e.WriteIndex(ctx, mustRef(t, src.Host+"/sec/app:v1"), img); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Run(ctx, plan.Plan{Items: []plan.Item{
+		{Source: mustRef(t, src.Host+"/sec/app:v1"), Dests: []ref.Ref{mustRef(t, dst.Host+"/sec/app:v1")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.Resolve(ctx, mustRef(t, dst.Host+"/sec/app:v1"))
+	if err != nil || d.Digest != want {
+		t.Fatalf("Resolve = %v, %v; want %s", d.Digest, err, want)
+	}
+	// Without credentials the destination refuses.
+	anon := newTestEngine(t, tr, nil)
+	if _, err := anon.Resolve(ctx, mustRef(t, dst.Host+"/sec/app:v1")); err == nil {
+		t.Error("anonymous Resolve succeeded against an auth registry")
 	}
 }
