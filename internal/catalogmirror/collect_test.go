@@ -185,7 +185,7 @@ func TestCommunityManifestsGolden(t *testing.T) {
 		names = append(names, filepath.Base(p))
 	}
 	sort.Strings(names)
-	if strings.Join(names, ",") != "catalogSource.yaml,imageContentSourcePolicy.yaml,imageDigestMirrorSet.yaml,mapping.txt" {
+	if strings.Join(names, ",") != "catalogSource.yaml,imageContentSourcePolicy.yaml,imageDigestMirrorSet.yaml,imageTagMirrorSet.yaml,mapping.txt" {
 		t.Errorf("wrote %v", names)
 	}
 	for _, n := range names {

@@ -54,12 +54,15 @@ const (
 	FileMapping       = "mapping.txt"
 	FileICSP          = "imageContentSourcePolicy.yaml"
 	FileIDMS          = "imageDigestMirrorSet.yaml"
+	FileITMS          = "imageTagMirrorSet.yaml"
 	FileCatalogSource = "catalogSource.yaml"
 )
 
 // WriteManifests writes mapping.txt and, when the destination is a
-// registry, imageContentSourcePolicy.yaml, imageDigestMirrorSet.yaml and
-// (when a catalog image was mirrored) catalogSource.yaml into dir. Every
+// registry, imageContentSourcePolicy.yaml and imageDigestMirrorSet.yaml
+// (digest references), imageTagMirrorSet.yaml (tag references, which oc
+// leaves out) and, when a catalog image was mirrored, catalogSource.yaml
+// into dir. Every
 // file is built in memory first and written atomically, so an error leaves
 // no half-written file. It returns the paths written.
 func WriteManifests(dir string, res *Result, o ManifestOptions) ([]string, error) {
@@ -91,6 +94,18 @@ func WriteManifests(dir string, res *Result, o ManifestOptions) ([]string, error
 		idms, err := clusterres.ImageDigestMirrorSets(pairs, so)
 		if err != nil {
 			return nil, err
+		}
+		// oc writes no ITMS, so related images a catalog names by tag (half
+		// of the community catalog's) were never redirected to the mirror
+		// and failed to pull offline; airlock writes one.
+		itms, err := clusterres.ImageTagMirrorSets(pairs, so)
+		if err != nil {
+			return nil, err
+		}
+		if len(itms) > 0 {
+			if files[FileITMS], err = clusterres.YAML(itms...); err != nil {
+				return nil, err
+			}
 		}
 		if len(icsp) > 0 {
 			if files[FileICSP], err = clusterres.YAML(icsp...); err != nil {

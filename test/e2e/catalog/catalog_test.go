@@ -285,6 +285,12 @@ func TestCatalogMirrorEndToEnd(t *testing.T) {
 			t.Errorf("imageDigestMirrorSet.yaml has no entry for %s", img.Parsed.Repository())
 		}
 	}
+	itms, _ := os.ReadFile(filepath.Join(manifests, "imageTagMirrorSet.yaml"))
+	for _, img := range imgs {
+		if img.Parsed.Digest == "" && !bytes.Contains(itms, []byte("source: "+img.Parsed.Repository()+"\n")) {
+			t.Errorf("imageTagMirrorSet.yaml has no entry for tag-referenced %s", img.Parsed.Repository())
+		}
+	}
 	if _, err := os.Stat(filepath.Join(manifests, "imageContentSourcePolicy.yaml")); err != nil {
 		t.Error(err)
 	}
