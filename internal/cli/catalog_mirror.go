@@ -79,7 +79,8 @@ func newCatalogMirrorCommand(streams IOStreams) *cobra.Command {
 		Short: "Mirror an operator catalog and every image it references (compatible with oc adm catalog mirror)",
 		Long: `Mirror an operator catalog image, every bundle image and every related image
 to DEST, and write the files a cluster needs to use the mirror: mapping.txt,
-imageContentSourcePolicy.yaml, imageDigestMirrorSet.yaml and catalogSource.yaml
+imageContentSourcePolicy.yaml, imageDigestMirrorSet.yaml, imageTagMirrorSet.yaml
+(for images the catalog names by tag, which oc leaves out) and catalogSource.yaml
 (in --to-manifests, default manifests-<index name>-<unix time>).
 
 INDEX is a catalog image (registry reference, or docker://, oci://, file://),
