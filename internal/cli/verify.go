@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -22,6 +24,7 @@ type VerifyOptions struct {
 	Filenames []string
 	Dir       string
 	DestOnly  bool
+	Shallow   bool
 	Parallel  int
 	Output    string
 	Verbose   bool
@@ -47,8 +50,13 @@ oc adm catalog mirror, or a mirror-errors.txt. Each destination that is
 missing or has another digest is listed with its mapping line; the command
 exits non-zero if any is.
 
+For a manifest list, every child manifest must resolve at the destination too
+(--shallow skips this): a list whose children are missing resolves by tag
+but fails on pull with "manifest unknown".
+
 A mirror made with --filter-by-os (without --keep-manifest-list) has other
-digests by design; verify such mirrors with --dest-only.`,
+digests by design; verify such mirrors with --dest-only. One made with
+--keep-manifest-list lacks the filtered-out children by design; add --shallow.`,
 		Example: `  # after a mirror: is everything there, byte-identical?
   airlock verify -f mapping.txt -a ~/pull-secret.json
 
@@ -76,6 +84,7 @@ digests by design; verify such mirrors with --dest-only.`,
 	fs.StringArrayVarP(&o.Filenames, "filename", "f", nil, "mapping file (SRC DST [DST...] or SRC=DST per line); repeatable; - reads stdin")
 	fs.StringVar(&o.Dir, "dir", "", "local store directory of file:// references")
 	fs.BoolVar(&o.DestOnly, "dest-only", false, "do not contact sources: only check that each destination exists (and its digest when the mapping names one)")
+	fs.BoolVar(&o.Shallow, "shallow", false, "check only the top-level manifest; by default every child manifest of a manifest list must resolve at the destination too")
 	fs.IntVar(&o.Parallel, "parallel", o.Parallel, "checks run at once")
 	fs.StringVarP(&o.Output, "output", "o", "", "output format: text (default) or json")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "list passing destinations too")
@@ -116,6 +125,7 @@ func (o *VerifyOptions) Validate() error {
 // real engine configured differently.
 type resolver interface {
 	Resolve(ctx context.Context, r ref.Ref) (engine.Descriptor, error)
+	Index(ctx context.Context, r ref.Ref) (v1.ImageIndex, error)
 }
 
 // Run checks every pair and prints the result; it returns an error when
@@ -133,7 +143,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("configuring the registry client: %w", err)
 	}
-	checks, err := verifyPairs(ctx, eng, o.Pairs, o.DestOnly, o.Parallel)
+	checks, err := verifyPairs(ctx, eng, o.Pairs, verifyMode{destOnly: o.DestOnly, shallow: o.Shallow}, o.Parallel)
 	if err != nil {
 		return err
 	}
@@ -154,7 +164,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 // verifyPairs checks each pair, parallel checks, and returns the checks in
 // pair order. Each distinct source is resolved once, however many
 // destinations it has.
-func verifyPairs(ctx context.Context, res resolver, pairs []mapping.Pair, destOnly bool, parallel int) ([]report.Check, error) {
+func verifyPairs(ctx context.Context, res resolver, pairs []mapping.Pair, mode verifyMode, parallel int) ([]report.Check, error) {
 	checks := make([]report.Check, len(pairs))
 	var mu sync.Mutex
 	sources := map[string]*sourceDigest{}
@@ -169,7 +179,7 @@ func verifyPairs(ctx context.Context, res resolver, pairs []mapping.Pair, destOn
 		}
 		mu.Unlock()
 		g.Go(func() error {
-			checks[i] = verifyOne(gctx, res, p, sd, destOnly)
+			checks[i] = verifyOne(gctx, res, p, sd, mode)
 			return nil
 		})
 	}
@@ -189,9 +199,15 @@ type sourceDigest struct {
 	err    error
 }
 
-func verifyOne(ctx context.Context, res resolver, p mapping.Pair, sd *sourceDigest, destOnly bool) report.Check {
+// verifyMode says how deep verify looks.
+type verifyMode struct {
+	destOnly bool // never contact sources
+	shallow  bool // skip the children of manifest lists
+}
+
+func verifyOne(ctx context.Context, res resolver, p mapping.Pair, sd *sourceDigest, mode verifyMode) report.Check {
 	c := report.Check{Source: p.Source.String(), Dest: p.Dest.String(), Pos: p.Pos, Expected: p.Source.Digest}
-	if c.Expected == "" && !destOnly {
+	if c.Expected == "" && !mode.destOnly {
 		sd.once.Do(func() {
 			d, err := res.Resolve(ctx, p.Source)
 			if err != nil {
@@ -223,5 +239,43 @@ func verifyOne(ctx context.Context, res resolver, p mapping.Pair, sd *sourceDige
 		return c
 	}
 	c.Status = report.CheckOK
+	if d.MediaType.IsIndex() && !mode.shallow {
+		checkChildren(ctx, res, p.Dest.ByDigest(c.Actual), &c)
+	}
 	return c
+}
+
+// checkChildren resolves every child manifest of the index at dest: a list
+// whose tag resolves but whose children are gone fails on pull with
+// "manifest unknown" for one platform, the failure mirrors most often hide.
+func checkChildren(ctx context.Context, res resolver, dest ref.Ref, c *report.Check) {
+	idx, err := res.Index(ctx, dest)
+	if err != nil {
+		c.Status, c.Error = report.CheckError, fmt.Sprintf("reading manifest list %s: %v", dest, err)
+		return
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		c.Status, c.Error = report.CheckError, fmt.Sprintf("reading manifest list %s: %v", dest, err)
+		return
+	}
+	var missing []string
+	for _, m := range im.Manifests {
+		_, err := res.Resolve(ctx, dest.ByDigest(m.Digest.String()))
+		switch {
+		case errors.Is(err, engine.ErrNotFound):
+			what := m.Digest.String()
+			if m.Platform != nil {
+				what += " (" + m.Platform.String() + ")"
+			}
+			missing = append(missing, what)
+		case err != nil:
+			c.Status, c.Error = report.CheckError, fmt.Sprintf("resolving child %s of %s: %v", m.Digest, dest, err)
+			return
+		}
+	}
+	if len(missing) > 0 {
+		c.Status = report.CheckIncomplete
+		c.Error = fmt.Sprintf("%d of %d child manifest(s) missing: %s", len(missing), len(im.Manifests), strings.Join(missing, ", "))
+	}
 }

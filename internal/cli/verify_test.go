@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
 
 // verify finds a missing destination and a destination with another digest,
@@ -77,5 +80,52 @@ func TestVerifyMissingAndMismatch(t *testing.T) {
 	}
 	if out, _, err := imRun(t, "", "verify", "--dest-only", src.Ref("app/a:1")+"="+dst.Ref("m/a")); err != nil {
 		t.Errorf("--dest-only with the source gone: %v\n%s", err, out)
+	}
+}
+
+// A manifest list whose tag resolves with the right digest but whose child
+// manifests are partly missing is reported INCOMPLETE (pulls of those
+// platforms would fail with "manifest unknown"); --shallow accepts it.
+func TestVerifyIncompleteManifestList(t *testing.T) {
+	dst := regtest.Start(t)
+	idx, err := synth.Index(21, []string{"linux/amd64", "linux/arm64", "linux/s390x"}, synth.WithLayerSize(512))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the first child is pushed; then the list itself, by tag.
+	child, err := idx.Image(im.Manifests[0].Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := synth.Push(child, dst.Ref("m/multi@"+im.Manifests[0].Digest.String())); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := idx.RawManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, dst.URL+"/v2/m/multi/manifests/v1", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", string(im.MediaType))
+	resp, err := dst.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("pushing the sparse list: status %d", resp.StatusCode)
+	}
+	d, _ := idx.Digest()
+	pair := "quay.io/app/multi@" + d.String() + "=" + dst.Ref("m/multi:v1")
+	out, _, err := imRun(t, "", "verify", pair)
+	if err == nil || !strings.Contains(out, "INCOMPLETE "+dst.Ref("m/multi:v1")) || !strings.Contains(out, "2 of 3 child manifest(s) missing") ||
+		!strings.Contains(out, im.Manifests[1].Digest.String()+" (linux/arm64)") {
+		t.Fatalf("verify of a list missing 2 children: err %v\n%s", err, out)
+	}
+	if out, _, err := imRun(t, "", "verify", "--shallow", pair); err != nil {
+		t.Fatalf("verify --shallow of the same list: %v\n%s", err, out)
 	}
 }

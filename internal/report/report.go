@@ -304,7 +304,10 @@ const (
 	CheckOK       CheckStatus = "ok"       // resolves with the expected digest
 	CheckMissing  CheckStatus = "missing"  // the destination does not exist
 	CheckMismatch CheckStatus = "mismatch" // it exists with another digest
-	CheckError    CheckStatus = "error"    // it could not be checked (see Error)
+	// CheckIncomplete: a manifest list with the right digest whose child
+	// manifests are not all there (pulls fail for some platforms).
+	CheckIncomplete CheckStatus = "incomplete"
+	CheckError      CheckStatus = "error" // it could not be checked (see Error)
 )
 
 // Check is the verification of one destination of a mapping.
@@ -361,6 +364,8 @@ func Verification(w io.Writer, checks []Check, verbose bool) {
 			fmt.Fprintf(w, "MISSING   %s%s: expected %s from %s\n", c.Dest, where, orUnknown(c.Expected), c.Source)
 		case CheckMismatch:
 			fmt.Fprintf(w, "MISMATCH  %s%s: has %s, expected %s from %s\n", c.Dest, where, c.Actual, c.Expected, c.Source)
+		case CheckIncomplete:
+			fmt.Fprintf(w, "INCOMPLETE %s%s: %s\n", c.Dest, where, oneLine(c.Error))
 		default:
 			fmt.Fprintf(w, "ERROR     %s%s: %s\n", c.Dest, where, oneLine(c.Error))
 		}

@@ -132,13 +132,14 @@ func TestVerificationGolden(t *testing.T) {
 		{Source: "quay.io/app/api@" + dgB, Dest: "mirror.local:5000/app/api:sha256-" + strings.Repeat("b", 64), Pos: "mapping.txt:2", Expected: dgB, Status: CheckMissing},
 		{Source: "quay.io/app/x:1", Dest: "mirror.local:5000/app/x:1", Pos: "mapping.txt:3", Expected: dgA, Actual: dgC, Status: CheckMismatch},
 		{Source: "quay.io/app/y:1", Dest: "mirror.local:5000/app/y:1", Pos: "mapping.txt:4", Status: CheckError, Error: "resolving mirror.local:5000/app/y:1: 401\nunauthorized"},
+		{Source: "quay.io/app/z:1", Dest: "mirror.local:5000/app/z:1", Pos: "mapping.txt:5", Expected: dgB, Actual: dgB, Status: CheckIncomplete, Error: "1 of 2 child manifest(s) missing: " + dgC + " (linux/arm64)"},
 	}
 	var b bytes.Buffer
 	Verification(&b, checks, true)
 	golden(t, "testdata/verify.golden", b.Bytes())
 	j := NewVerifyJSON(checks)
-	if j.OK || j.Failed != 3 || j.Total != 4 {
-		t.Errorf("NewVerifyJSON = ok %v, failed %d of %d; want false, 3 of 4", j.OK, j.Failed, j.Total)
+	if j.OK || j.Failed != 4 || j.Total != 5 {
+		t.Errorf("NewVerifyJSON = ok %v, failed %d of %d; want false, 4 of 5", j.OK, j.Failed, j.Total)
 	}
 }
 
