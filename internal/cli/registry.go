@@ -531,7 +531,8 @@ refuses to run while a serve process holds ROOT (see --force).
 
 --delete-untagged also deletes manifests that no tag points to and no
 tagged index references. Mirrors made by digest (oc-mirror, airlock's
-digest-only images) are untagged: do not use it on such a registry.`,
+digest-only images) are untagged: do not use it on such a registry.
+Signatures, SBOMs and other referrers of a manifest that stays are kept.`,
 		Example: `  # See what would be removed
   airlock registry gc --root ./airlock-registry --dry-run
 

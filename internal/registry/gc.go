@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"io"
 	"log/slog"
 	"os"
@@ -13,11 +12,13 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distribution/distribution/v3"
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/storage"
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 	"github.com/distribution/distribution/v3/registry/storage/driver/factory"
 
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/registry/ocicompat"
 )
 
@@ -27,7 +28,8 @@ type GCOptions struct {
 	DryRun bool
 	// DeleteUntagged also deletes manifests no tag points to (and that no
 	// tagged index references). Images mirrored by digest only are
-	// untagged: this deletes them.
+	// untagged: this deletes them. Referrers (signatures, SBOMs) of a kept
+	// image are kept: they are untagged by nature.
 	DeleteUntagged bool
 	// Logger receives progress lines; nil means slog.Default().
 	Logger *slog.Logger
@@ -74,7 +76,15 @@ func GC(ctx context.Context, root string, st configuration.Storage, opts GCOptio
 	}
 	// MarkAndSweep writes progress with fmt.Printf even when "quiet" is
 	// off; Quiet keeps stdout clean.
-	err = storage.MarkAndSweep(ctx, rec, reg, storage.GCOpts{
+	var ns distribution.Namespace = reg
+	if opts.DeleteUntagged {
+		subjects, err := ocicompat.ReferrerSubjects(ctx, drv)
+		if err != nil {
+			return GCResult{}, err
+		}
+		ns = keepReferrers{Namespace: reg, subjects: subjects}
+	}
+	err = storage.MarkAndSweep(ctx, rec, ns, storage.GCOpts{
 		DryRun:         false, // the recording driver implements the dry run
 		RemoveUntagged: opts.DeleteUntagged,
 		Quiet:          true,

@@ -137,32 +137,41 @@ func TestGCMissingRoot(t *testing.T) {
 	}
 }
 
-// TestGCDeleteUntaggedPrunesReferrers: an untagged referrer (a signature
-// pushed by digest with a subject) is deleted by --delete-untagged, and the
-// referrers API stops listing it.
-func TestGCDeleteUntaggedPrunesReferrers(t *testing.T) {
+// TestGCDeleteUntaggedReferrers: --delete-untagged keeps the signature of a
+// tagged image (referrers are untagged by nature; deleting them would strip
+// signatures from images still in use), but deletes an untagged image
+// together with its signature, and the referrers API forgets the latter.
+func TestGCDeleteUntaggedReferrers(t *testing.T) {
 	root := t.TempDir()
 	reg := regtest.Start(t, regtest.WithRoot(root))
 	opts := remote.WithTransport(reg.Transport)
-	subject, _ := synth.Image(51, synth.WithOCI())
-	sd, err := synth.Push(subject, reg.Ref("gc/ref")+":v1", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := partial.Descriptor(subject)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig, _ := synth.Image(52, synth.WithOCI(), synth.WithLayers(1), synth.WithLayerSize(64))
-	sig = mutate.Subject(sig, *desc).(v1.Image)
-	sigDigest, _ := sig.Digest()
-	// By digest, untagged (a bare "host/repo" would be pushed as :latest).
-	if _, err := synth.Push(sig, reg.Ref("gc/ref")+"@"+sigDigest.String(), opts); err != nil {
-		t.Fatal(err)
-	}
-	referrers := func() int {
+	// sign pushes subject (by tag when tag != "", else by digest) and a
+	// signature of it by digest; it returns the subject digest.
+	sign := func(seed int64, tag string) string {
 		t.Helper()
-		resp, err := reg.Client().Get(reg.URL + "/v2/gc/ref/referrers/" + sd)
+		subject, _ := synth.Image(seed, synth.WithOCI())
+		target := reg.Ref("gc/ref")
+		if tag != "" {
+			target += ":" + tag
+		}
+		sd, err := synth.Push(subject, target, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := partial.Descriptor(subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, _ := synth.Image(seed+1000, synth.WithOCI(), synth.WithLayers(1), synth.WithLayerSize(64))
+		sig = mutate.Subject(sig, *desc).(v1.Image)
+		if _, err := synth.Push(sig, reg.Ref("gc/ref"), opts); err != nil {
+			t.Fatal(err)
+		}
+		return sd
+	}
+	referrers := func(subject string) int {
+		t.Helper()
+		resp, err := reg.Client().Get(reg.URL + "/v2/gc/ref/referrers/" + subject)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,22 +182,58 @@ func TestGCDeleteUntaggedPrunesReferrers(t *testing.T) {
 		}
 		return len(idx.Manifests)
 	}
-	if n := referrers(); n != 1 {
-		t.Fatalf("%d referrers before gc, want 1", n)
+	kept := sign(51, "v1")
+	dropped := sign(61, "")
+	if referrers(kept) != 1 || referrers(dropped) != 1 {
+		t.Fatalf("before gc: %d and %d referrers, want 1 and 1", referrers(kept), referrers(dropped))
 	}
 	res, err := registry.GC(context.Background(), root, nil, registry.GCOptions{DeleteUntagged: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Manifests != 1 || res.ReferrersPruned != 1 {
-		t.Fatalf("gc removed %d manifests, pruned %d referrers; want 1 and 1", res.Manifests, res.ReferrersPruned)
+	// The untagged image and its signature; nothing of the tagged one.
+	if res.Manifests != 2 || res.ReferrersPruned != 1 {
+		t.Fatalf("gc removed %d manifests, pruned %d referrers; want 2 and 1", res.Manifests, res.ReferrersPruned)
 	}
-	if n := referrers(); n != 0 {
-		t.Fatalf("%d referrers after gc, want 0", n)
+	if n := referrers(kept); n != 1 {
+		t.Fatalf("signature of the tagged image: %d referrers after gc, want 1", n)
+	}
+	if n := referrers(dropped); n != 0 {
+		t.Fatalf("signature of the deleted image: %d referrers after gc, want 0", n)
 	}
 	ref, _ := name.ParseReference(reg.Ref("gc/ref")+":v1", name.Insecure)
-	if _, err := remote.Image(ref, opts); err != nil {
+	img, err := remote.Image(ref, opts)
+	if err != nil {
 		t.Fatalf("tagged subject gone: %v", err)
+	}
+	// The kept signature is whole: its blobs were marked too.
+	idxRef, _ := name.ParseReference(reg.Ref("gc/ref")+"@"+kept, name.Insecure)
+	sigs, err := remote.Referrers(idxRef.Context().Digest(kept), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := sigs.IndexManifest()
+	sigRef := idxRef.Context().Digest(im.Manifests[0].Digest.String())
+	sigImg, err := remote.Image(sigRef, opts)
+	if err != nil {
+		t.Fatalf("kept signature unreadable: %v", err)
+	}
+	layers, err := sigImg.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err == nil {
+			_, err = io.Copy(io.Discard, rc)
+			rc.Close()
+		}
+		if err != nil {
+			t.Fatalf("kept signature lost a layer in gc: %v", err)
+		}
+	}
+	if _, err := img.ConfigFile(); err != nil {
+		t.Fatalf("tagged subject lost its config in gc: %v", err)
 	}
 }
 

@@ -241,3 +241,51 @@ func pruneRepository(ctx context.Context, drv storagedriver.StorageDriver, repo 
 	}
 	return nil
 }
+
+// ReferrerSubjects returns, per repository, the subject of every indexed
+// referrer (referrer digest → subject digest). Garbage collection uses it
+// to keep the signatures, SBOMs and attestations of the images it keeps:
+// those are pushed by digest, so a plain "delete untagged" would remove
+// them from under images that are still in use.
+func ReferrerSubjects(ctx context.Context, drv storagedriver.StorageDriver) (map[string]map[digest.Digest]digest.Digest, error) {
+	repos, err := listRepositories(ctx, drv)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[digest.Digest]digest.Digest{}
+	for _, repo := range repos {
+		dir := path.Join(storageRoot, "repositories", repo, "_referrers")
+		algs, err := drv.List(ctx, dir)
+		if err != nil {
+			if isNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("listing referrers of %s: %w", repo, err)
+		}
+		for _, algDir := range algs {
+			subjects, err := drv.List(ctx, algDir)
+			if err != nil && !isNotFound(err) {
+				return nil, fmt.Errorf("listing referrers of %s: %w", repo, err)
+			}
+			for _, subjDir := range subjects {
+				subject := digest.NewDigestFromEncoded(digest.Algorithm(path.Base(algDir)), path.Base(subjDir))
+				if subject.Validate() != nil {
+					continue
+				}
+				entries, err := drv.List(ctx, subjDir)
+				if err != nil && !isNotFound(err) {
+					return nil, fmt.Errorf("listing referrers of %s@%s: %w", repo, subject, err)
+				}
+				for _, e := range entries {
+					if ref, ok := parseReferrerEntryName(e); ok {
+						if out[repo] == nil {
+							out[repo] = map[digest.Digest]digest.Digest{}
+						}
+						out[repo][ref] = subject
+					}
+				}
+			}
+		}
+	}
+	return out, nil
+}
