@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"io/fs"
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 )
 
 // NormalizeLoginKey turns what a user passed to `login`/`logout`

@@ -10,13 +10,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 )
 
 // CertFiles are the paths of a generated certificate authority and the

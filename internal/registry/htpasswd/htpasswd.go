@@ -9,13 +9,14 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"io"
 	"os"
 	"sort"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 )
 
 // Entry is one user line of an htpasswd file.
