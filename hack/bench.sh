@@ -72,6 +72,8 @@ fi
 # The airlock command, as run.sh runs it (MAPPING and BENCH_DIR come from run.sh).
 AIRLOCK_CMD="$AIRLOCK image mirror -f \"\$MAPPING\" --insecure --report \"\$BENCH_DIR/airlock-errors.txt\" $AIRLOCK_FLAGS"
 
+# The machine may be shared: record how busy it was, to read the numbers.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 before=$(ls -1 "$RESULTS_DIR" 2>/dev/null | sort | tail -n1 || true)
 log "run.sh with airlock: $AIRLOCK_CMD"
 EXTRA_NAME=airlock EXTRA_CMD="$AIRLOCK_CMD" "$BENCH_SRC/run.sh" | tee "$BENCH_DIR/bench-table.txt"
@@ -125,6 +127,7 @@ tmp=$(mktemp "$(dirname "$BENCH_OUT")/.BENCHMARKS.md.tmp-XXXXXX")
 	echo "Written by \`make bench\` (hack/bench.sh) — do not edit by hand; re-run it."
 	echo
 	echo "- date: $(date -u +'%Y-%m-%d %H:%M UTC'), run \`$run_id\`"
+	echo "- load average (1/5/15 min) when the run started: $load_before"
 	echo "- machine: $(nproc) cores $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(. /etc/os-release && echo "$PRETTY_NAME")"
 	echo "- airlock: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), command: \`$(echo "airlock image mirror -f mapping.txt --insecure $AIRLOCK_FLAGS" | sed 's/ *$//')\`"
 	echo "- workload: SCALE=$SCALE SEED=$SEED — $WL_IMAGES images ($WL_INDEXES multi-arch indexes), $WL_MANIFESTS manifests, $WL_UNIQUE_BLOBS unique blobs, $(awk -v b="$WL_UNIQUE_BYTES" 'BEGIN{printf "%.1f MB", b/1e6}') unique bytes"
