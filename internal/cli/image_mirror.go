@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/mapping"
@@ -117,6 +118,7 @@ re-run with -f.`,
 	}
 	fs := cmd.Flags()
 	o.RegistryFlags.AddFlags(fs)
+	addOCRegistryAliases(fs, &o.RegistryFlags)
 	fs.StringArrayVarP(&o.Filenames, "filename", "f", nil, "mapping file (SRC DST [DST...] or SRC=DST per line); repeatable; - reads stdin")
 	fs.StringVar(&o.FilterByOS, "filter-by-os", "", "regular expression over os/arch[/variant]: copy only matching children of a manifest list (changes the digest unless --keep-manifest-list); default: all platforms, digest kept")
 	fs.BoolVar(&o.KeepManifestList, "keep-manifest-list", false, "with --filter-by-os, push the original manifest list unchanged and copy only the matching children")
@@ -133,6 +135,13 @@ re-run with -f.`,
 	fs.StringVar(&o.Report, "report", o.Report, "failure report file, written only when an image failed: a mapping of the failed images, re-runnable with -f")
 	fs.StringVarP(&o.Output, "output", "o", "", "output format of the run report: text (default) or json (to stdout; logs stay on stderr)")
 	return cmd
+}
+
+// addOCRegistryAliases accepts oc's names for the registry flags, so
+// `oc image mirror` command lines work unchanged.
+func addOCRegistryAliases(fs *pflag.FlagSet, f *RegistryFlags) {
+	fs.StringVar(&f.AuthFile, "registry-config", "", "same as --authfile (the name oc uses)")
+	fs.StringVar(&f.CAFile, "certificate-authority", "", "same as --ca-file (the name oc uses)")
 }
 
 // Complete reads the mapping (arguments and files) into o.Plan.

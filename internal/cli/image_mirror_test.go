@@ -207,6 +207,9 @@ func TestImageMirrorValidate(t *testing.T) {
 		{[]string{"quay.io/a/b:1", "reg.local/b", "--filter-by-os", "linux/(amd64"}, "not a regular expression"},
 		{[]string{"quay.io/a/b:1", "reg.local/b", "--retry-times", "-1"}, "must be 0 or more"},
 		{[]string{"-f", "/nonexistent/mapping.txt"}, "/nonexistent/mapping.txt"},
+		// oc's flag names reach the same settings: a missing auth file is an error.
+		{[]string{"quay.io/a/b:1", "reg.local/b", "--registry-config", "/nonexistent/auth.json"}, "/nonexistent/auth.json"},
+		{[]string{"quay.io/a/b:1", "reg.local/b", "--certificate-authority", "/nonexistent/ca.crt"}, "/nonexistent/ca.crt"},
 		{[]string{}, "no mappings given"},
 	}
 	for _, tc := range tests {

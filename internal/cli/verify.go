@@ -81,6 +81,7 @@ digests by design; verify such mirrors with --dest-only. One made with
 	}
 	fs := cmd.Flags()
 	o.RegistryFlags.AddFlags(fs)
+	addOCRegistryAliases(fs, &o.RegistryFlags)
 	fs.StringArrayVarP(&o.Filenames, "filename", "f", nil, "mapping file (SRC DST [DST...] or SRC=DST per line); repeatable; - reads stdin")
 	fs.StringVar(&o.Dir, "dir", "", "local store directory of file:// references")
 	fs.BoolVar(&o.DestOnly, "dest-only", false, "do not contact sources: only check that each destination exists (and its digest when the mapping names one)")
