@@ -427,16 +427,6 @@ func TestSQLiteImages(t *testing.T) {
 	if _, err := synth.Push(img, srcRef.Name(), remote.WithTransport(reg.Transport)); err != nil {
 		t.Fatal(err)
 	}
-	extracted := filepath.Join(t.TempDir(), "index.db")
-	if err := ExtractDatabase(img, extracted); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(extracted); string(got) != string(orig) {
-		t.Errorf("extracted database differs from the one in the image (%d vs %d bytes)", len(got), len(orig))
-	}
-	if err := ExtractDatabase(base, extracted); err == nil {
-		t.Error("ExtractDatabase accepted an image without the database label")
-	}
 
 	// Rebuilding it as FBC in place is refused with the way out.
 	if _, err := Rebuild(ctx, eng, srcRef, loadCommunity(t), ref.MustParse(reg.Host+"/mirror/legacy-index:v4.6")); err == nil || !strings.Contains(err.Error(), "--convert-to-fbc") {
@@ -490,52 +480,5 @@ func TestSQLiteImages(t *testing.T) {
 	}
 	if strings.Join(cc.PackageNames(), ",") != strings.Join(legacy.PackageNames(), ",") || len(cc.Config.Bundles) != len(legacy.Config.Bundles) {
 		t.Errorf("converted catalog %v (%d bundles), want %v (%d)", cc.PackageNames(), len(cc.Config.Bundles), legacy.PackageNames(), len(legacy.Config.Bundles))
-	}
-}
-
-func TestPruneDatabase(t *testing.T) {
-	ctx := context.Background()
-	src := "../../../shared/testdata/catalogs/sqlite/operator-registry-indexer-bundles.db"
-	data, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := filepath.Join(t.TempDir(), "index.db")
-	if err := os.WriteFile(db, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	before, err := catalog.LoadSQLite(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	removed, err := PruneDatabase(ctx, db, []string{"etcd"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	after, err := catalog.LoadSQLite(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(after.PackageNames(), ",") != "etcd" {
-		t.Errorf("pruned packages %v (removed %v)", after.PackageNames(), removed)
-	}
-	var etcdBefore, etcdAfter int
-	for _, b := range before.Config.Bundles {
-		if b.Package == "etcd" {
-			etcdBefore++
-		}
-	}
-	etcdAfter = len(after.Config.Bundles)
-	if etcdBefore == 0 || etcdAfter != etcdBefore {
-		t.Errorf("etcd bundles %d before, %d after: pruning must keep the whole package", etcdBefore, etcdAfter)
-	}
-	imgs, _ := catalog.RelatedImages(after)
-	for _, img := range imgs {
-		if strings.Contains(img.Ref, "prometheus") || strings.Contains(img.Ref, "strimzi") {
-			t.Errorf("image %s of a removed package still referenced", img.Ref)
-		}
-	}
-	if _, err := PruneDatabase(ctx, db, []string{"nope"}); err == nil || !strings.Contains(err.Error(), "etcd") {
-		t.Errorf("unknown package: %v (want the list of packages)", err)
 	}
 }

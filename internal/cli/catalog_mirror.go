@@ -381,7 +381,7 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	}
 	if o.Index != nil && !skipCatalog {
 		if pruneSQLite {
-			r, err := o.pruneCatalogImage(ctx, eng, keepPkgs, res.IndexDest)
+			r, err := o.pruneCatalogImage(ctx, eng, selected, res.IndexDest)
 			if err != nil {
 				catErr = fmt.Errorf("pruning sqlite catalog %s for %s: %w", o.Index, res.IndexDest, err)
 			} else {
@@ -424,8 +424,9 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 }
 
 // pruneCatalogImage extracts the index database of the sqlite catalog
-// image, prunes a copy to keep, and pushes the image with it replaced.
-func (o *CatalogMirrorOptions) pruneCatalogImage(ctx context.Context, eng *engine.Engine, keep []string, dst ref.Ref) (*catalogimage.Result, error) {
+// image, writes a copy pruned to the packages of keep, and pushes the
+// image with it replaced.
+func (o *CatalogMirrorOptions) pruneCatalogImage(ctx context.Context, eng *engine.Engine, keep *catalog.Catalog, dst ref.Ref) (*catalogimage.Result, error) {
 	img, err := platformOpener(eng, o.IndexFilterByOS).OpenImage(ctx, withTransport(*o.Index))
 	if err != nil {
 		return nil, err
@@ -435,14 +436,14 @@ func (o *CatalogMirrorOptions) pruneCatalogImage(ctx context.Context, eng *engin
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	db := filepath.Join(tmp, "index.db")
-	if err := catalogimage.ExtractDatabase(img, db); err != nil {
+	orig, pruned := filepath.Join(tmp, "index.db"), filepath.Join(tmp, "pruned.db")
+	if err := catalog.ExtractDatabase(ctx, img, orig); err != nil {
 		return nil, err
 	}
-	if _, err := catalogimage.PruneDatabase(ctx, db, keep); err != nil {
+	if _, err := catalog.PruneSQLite(ctx, orig, pruned, keep); err != nil {
 		return nil, err
 	}
-	return catalogimage.ReplaceDatabase(ctx, eng, *o.Index, db, dst)
+	return catalogimage.ReplaceDatabase(ctx, eng, *o.Index, pruned, dst)
 }
 
 // restrictPackages is c with only the given packages, every bundle kept.
