@@ -16,7 +16,9 @@
 package report
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,6 +47,10 @@ func Bytes(n int64) string {
 // errText is the reason an item failed, from Err or its JSON copy.
 func errText(it engine.ItemResult) string {
 	if it.Err != nil {
+		if errors.Is(it.Err, context.Canceled) {
+			// Ctrl-C or SIGTERM: say so, not just "context canceled".
+			return "interrupted before it finished; re-run to continue (" + it.Err.Error() + ")"
+		}
 		return it.Err.Error()
 	}
 	if it.Error != "" {

@@ -2,7 +2,9 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"flag"
 	"os"
 	"path/filepath"
@@ -172,6 +174,21 @@ func TestWriteFailuresAtomicAndOnlyOnFailure(t *testing.T) {
 	// An unwritable place is an error naming the file, not a panic.
 	if _, err := WriteFailures(filepath.Join(dir, "no", "such", "dir", "r.txt"), sample(), when); err == nil || !strings.Contains(err.Error(), "r.txt") {
 		t.Fatalf("WriteFailures into a missing directory: %v", err)
+	}
+}
+
+func TestInterruptedItemSaysSo(t *testing.T) {
+	r := &engine.Report{Items: []engine.ItemResult{{
+		Source: ref.MustParse("quay.io/a/b:1"), Status: engine.StatusFailed,
+		Dests: []engine.DestResult{{Ref: ref.MustParse("reg.local/a/b:1"), Status: engine.StatusFailed}},
+		Err:   fmt.Errorf("copying quay.io/a/b:1: %w", context.Canceled),
+	}}}
+	var b bytes.Buffer
+	if err := Failures(&b, r, when); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "# error: interrupted before it finished; re-run to continue") {
+		t.Errorf("failure report for an interrupted image:\n%s", b.String())
 	}
 }
 

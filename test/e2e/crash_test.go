@@ -20,6 +20,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/airlock-mirror/airlock/internal/mapping"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -383,6 +384,70 @@ func TestCrashResumeStore(t *testing.T) {
 	}
 	if out, errOut, err := runCLI(t, "image", "mirror", "--from-dir", store, "-f", back, "--report", filepath.Join(t.TempDir(), "e.txt")); err != nil {
 		t.Fatalf("disk to registry after crashes: %v\n%s%s", err, out, errOut)
+	}
+	checkMirrored(t, entries, dst.Host, "mirror")
+}
+
+// TestInterruptThenRetryReport sends SIGINT (Ctrl-C) mid-run: airlock must
+// stop promptly with a non-zero exit, write a failure report that parses as
+// a mapping, and re-running that report must complete the mirror.
+func TestInterruptThenRetryReport(t *testing.T) {
+	bin := airlockBinary(t)
+	src := regtest.Start(t)
+	dst := regtest.Start(t)
+	entries := workload(t, src.Host, 59, 10, 256*1024)
+	unique := uniqueBlobBytes(t, entries)
+	dstProxy, err := NewProxy(dst.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dstProxy.Close()
+	mappingFile := writeMapping(t, entries, src.Host, dstProxy.Host+"/mirror")
+	report := filepath.Join(t.TempDir(), "mirror-errors.txt")
+
+	cmd := exec.Command(bin, "image", "mirror", "-f", mappingFile, "--report", report)
+	var logs strings.Builder
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	var sent time.Time
+	dstProxy.OnBytes(func(total int64) {
+		if total >= unique/3 {
+			once.Do(func() { sent = time.Now(); _ = cmd.Process.Signal(syscall.SIGINT) })
+		}
+	})
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err = <-done:
+	case <-time.After(40 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatalf("airlock did not finish\n%s", logs.String())
+	}
+	dstProxy.OnBytes(nil)
+	if sent.IsZero() {
+		t.Fatalf("the run finished before the interrupt point (err %v); nothing was tested\n%s", err, logs.String())
+	}
+	if took := time.Since(sent); took > 10*time.Second {
+		t.Errorf("airlock took %s to stop after SIGINT", took)
+	}
+	if err == nil {
+		t.Fatalf("an interrupted run exited 0\n%s", logs.String())
+	}
+	b, rerr := os.ReadFile(report)
+	if rerr != nil {
+		t.Fatalf("no failure report after an interrupt: %v\n%s", rerr, logs.String())
+	}
+	if _, perr := mapping.Parse(nil, mapping.Input{Name: report, R: strings.NewReader(string(b))}); perr != nil {
+		t.Fatalf("failure report does not parse as a mapping: %v\n%s", perr, b)
+	}
+	t.Logf("failure report after SIGINT:\n%.600s", b)
+	dstProxy.WaitIdle(10 * time.Second)
+	out, errOut, err := runCLI(t, "image", "mirror", "-f", report, "--report", filepath.Join(t.TempDir(), "again.txt"))
+	if err != nil {
+		t.Fatalf("re-running the failure report: %v\n%s%s", err, out, errOut)
 	}
 	checkMirrored(t, entries, dst.Host, "mirror")
 }
