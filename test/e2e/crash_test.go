@@ -365,8 +365,9 @@ func TestCrashResumeStore(t *testing.T) {
 	if crashRun(t, bin, srcProxy, 0, args...) {
 		t.Fatal("final run was killed")
 	}
-	if got := srcProxy.Counts().BlobGetBytes - before.BlobGetBytes; got != missing {
-		t.Errorf("final run downloaded %d blob bytes; %d were missing from the store: a resume must fetch exactly what is missing", got, missing)
+	// At most what is missing (less only if partial downloads were resumed).
+	if got := srcProxy.Counts().BlobGetBytes - before.BlobGetBytes; got > missing {
+		t.Errorf("final run downloaded %d blob bytes; only %d were missing from the store: a resume must fetch only what is missing", got, missing)
 	}
 	if present := checkStoreBlobs(t, store); len(present) < len(blobs) {
 		t.Errorf("store holds %d blobs after the final run, want at least %d", len(present), len(blobs))
