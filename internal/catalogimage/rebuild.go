@@ -37,6 +37,9 @@ type Result struct {
 	// Dropped lists index children left out (attestations and other
 	// non-platform manifests, which refer to the old image digests).
 	Dropped []string
+	// Notes are things the caller should tell the user (set by callers
+	// that prune, e.g. bundles kept beyond a selection).
+	Notes []string
 }
 
 // DefaultCacheDir is the cache location of opm-generated catalog images.

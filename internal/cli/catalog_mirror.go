@@ -427,7 +427,14 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 // image, writes a copy pruned to the packages of keep, and pushes the
 // image with it replaced.
 func (o *CatalogMirrorOptions) pruneCatalogImage(ctx context.Context, eng *engine.Engine, keep *catalog.Catalog, dst ref.Ref) (*catalogimage.Result, error) {
-	img, err := platformOpener(eng, o.IndexFilterByOS).OpenImage(ctx, withTransport(*o.Index))
+	return pruneSQLiteImage(ctx, eng, *o.Index, keep, dst)
+}
+
+// pruneSQLiteImage pushes to dst the sqlite catalog image src with its
+// index database pruned to the packages of keep. The database is the same
+// on every platform, so it is read from the first platform image.
+func pruneSQLiteImage(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog, dst ref.Ref) (*catalogimage.Result, error) {
+	img, err := anyPlatformImage(ctx, imgs, src)
 	if err != nil {
 		return nil, err
 	}
@@ -440,10 +447,43 @@ func (o *CatalogMirrorOptions) pruneCatalogImage(ctx context.Context, eng *engin
 	if err := catalog.ExtractDatabase(ctx, img, orig); err != nil {
 		return nil, err
 	}
-	if _, err := catalog.PruneSQLite(ctx, orig, pruned, keep); err != nil {
+	pr, err := catalog.PruneSQLite(ctx, orig, pruned, keep)
+	if err != nil {
 		return nil, err
 	}
-	return catalogimage.ReplaceDatabase(ctx, eng, *o.Index, pruned, dst)
+	res, err := catalogimage.ReplaceDatabase(ctx, imgs, src, pruned, dst)
+	if err != nil {
+		return nil, err
+	}
+	if len(pr.ExtraBundles) > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("the sqlite database keeps %d bundle(s) beyond the selection (it can only be pruned per package): %s",
+			len(pr.ExtraBundles), strings.Join(pr.ExtraBundles, ", ")))
+	}
+	return res, nil
+}
+
+func anyPlatformImage(ctx context.Context, imgs catalogimage.Images, r ref.Ref) (v1.Image, error) {
+	desc, err := imgs.Resolve(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	if !desc.MediaType.IsIndex() {
+		return imgs.Image(ctx, r)
+	}
+	idx, err := imgs.Index(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range im.Manifests {
+		if m.MediaType.IsImage() && (m.Platform == nil || m.Platform.OS != "unknown") {
+			return idx.Image(m.Digest)
+		}
+	}
+	return nil, fmt.Errorf("catalog %s: index has no platform image", r)
 }
 
 // restrictPackages is c with only the given packages, every bundle kept.
@@ -922,10 +962,10 @@ func (f *CatalogRebuildFlags) Rebuild(ctx context.Context, eng catalogimage.Imag
 		}
 		return catalogimage.Build(ctx, eng, base, filtered, to)
 	case src.Format == catalog.FormatSQLite:
-		// A legacy database can only be pruned per package
-		// (catalogimage.PruneDatabase), which cannot express a channel or
-		// version selection; catalog mirror uses it for whole packages.
-		return nil, fmt.Errorf("catalog %s is a legacy sqlite index: a filtered selection cannot be written back as sqlite (a database prunes only whole packages); add --convert-to-fbc --base OPM_IMAGE to build a file-based catalog image on a current opm", srcImage)
+		// Keep the format the image's opm can serve: prune its database
+		// (per package: a legacy database cannot drop single bundles from a
+		// replaces chain) and replace it in the image.
+		return pruneSQLiteImage(ctx, eng, *srcImage, filtered, to)
 	default:
 		return catalogimage.Rebuild(ctx, eng, *srcImage, filtered, to)
 	}
@@ -953,6 +993,9 @@ func (f *CatalogRebuildFlags) Push(ctx context.Context, src CatalogSourceFlags, 
 		return err
 	}
 	fmt.Fprintf(out, "pushed filtered catalog (%d package(s)) to %s@%s, platforms %s\n", len(filtered.Config.Packages), f.To, res.Digest, strings.Join(res.Platforms, ", "))
+	for _, n := range res.Notes {
+		fmt.Fprintf(out, "note: %s\n", n)
+	}
 	return nil
 }
 

@@ -262,11 +262,53 @@ func TestCatalogRebuildFlags(t *testing.T) {
 			t.Errorf("accepted %+v", bad)
 		}
 	}
-	// A sqlite source without --convert-to-fbc says what to do.
-	sq := *full
-	sq.Format = catalog.FormatSQLite
-	if _, err := f.Rebuild(ctx, eng, &sq, &srcRef, filtered); err == nil || !strings.Contains(err.Error(), "--convert-to-fbc") {
-		t.Errorf("sqlite rebuild: %v", err)
+	// A sqlite catalog image stays sqlite: its database is pruned to the
+	// selected packages and replaced; the extra bundles are noted.
+	db, err := os.ReadFile(filepath.Join(filepath.Dir(ocTestCatalog(t)), "test.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	simg, _ := synth.Image(13)
+	simg, err = mutate.Append(simg, mutate.Addendum{Layer: oneFileLayer(t, "database/index.db", db)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scf, _ := simg.ConfigFile()
+	scf = scf.DeepCopy()
+	scf.Config.Labels = map[string]string{catalog.LabelDatabase: "/database/index.db"}
+	scf.Config.Cmd = []string{"registry", "serve", "--database", "/database/index.db"}
+	simg, _ = mutate.ConfigFile(simg, scf)
+	sqliteRef := ref.MustParse(reg.Host + "/legacy/index:v4.6")
+	if _, err := synth.Push(simg, sqliteRef.Name(), remote.WithTransport(reg.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := catalog.FromImage(ctx, simg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacyFiltered, _, err := catalog.Filter(ctx, legacy, imagesetOperatorFor("etcd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf := CatalogRebuildFlags{To: reg.Host + "/mirror/legacy:etcd"}
+	sres, err := sf.Rebuild(ctx, eng, legacy, &sqliteRef, legacyFiltered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := eng.Image(ctx, ref.MustParse(sf.To))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ocf, _ := out.ConfigFile()
+	pc, err := catalog.FromImage(ctx, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.Format != catalog.FormatSQLite || strings.Join(pc.PackageNames(), ",") != "etcd" || ocf.Config.Labels[catalog.LabelConfigs] != "" {
+		t.Errorf("sqlite rebuild: format %s packages %v labels %v", pc.Format, pc.PackageNames(), ocf.Config.Labels)
+	}
+	if len(sres.Notes) == 0 {
+		t.Error("no note about bundles kept beyond the heads-only selection")
 	}
 }
 
