@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -114,28 +113,11 @@ func (e *Engine) Index(ctx context.Context, r ref.Ref) (v1.ImageIndex, error) {
 // WriteImage writes img to r (any transport): blobs, then the manifest,
 // then the tag (or, without a tag, by digest only).
 func (e *Engine) WriteImage(ctx context.Context, r ref.Ref, img v1.Image) error {
-	switch r.Transport {
-	case ref.File, ref.OCI:
-		ep, err := e.endpointFor(ctx, r)
-		if err != nil {
-			return err
-		}
-		se := ep.(*storeEndpoint)
-		desc, data, err := writeImageToStore(se, img)
-		if err != nil {
-			return fmt.Errorf("writing image %s: %w", r, err)
-		}
-		if err := se.name(ctx, r.Tag, desc, data, ""); err != nil {
-			return fmt.Errorf("writing image %s: %w", r, err)
-		}
-		return nil
-	}
-	nr, opts, err := e.remote(ctx, r)
+	err := e.write(ctx, r,
+		func(se *storeEndpoint) (Descriptor, []byte, error) { return writeImageToStore(se, img) },
+		func(nr name.Reference, opts []remote.Option) error { return remote.Write(nr, img, opts...) })
 	if err != nil {
-		return err
-	}
-	if err := remote.Write(nr, img, opts...); err != nil {
-		return fmt.Errorf("writing image %s: %w", r, wrapRemote(err))
+		return fmt.Errorf("writing image %s: %w", r, err)
 	}
 	return nil
 }
@@ -143,30 +125,36 @@ func (e *Engine) WriteImage(ctx context.Context, r ref.Ref, img v1.Image) error 
 // WriteIndex writes idx and every image or index under it to r (any
 // transport), children first, the tag last.
 func (e *Engine) WriteIndex(ctx context.Context, r ref.Ref, idx v1.ImageIndex) error {
-	switch r.Transport {
-	case ref.File, ref.OCI:
+	err := e.write(ctx, r,
+		func(se *storeEndpoint) (Descriptor, []byte, error) { return writeIndexToStore(se, idx) },
+		func(nr name.Reference, opts []remote.Option) error { return remote.WriteIndex(nr, idx, opts...) })
+	if err != nil {
+		return fmt.Errorf("writing index %s: %w", r, err)
+	}
+	return nil
+}
+
+// write sends content to a store or layout (toStore, then the name) or to
+// a registry (toRemote, through go-containerregistry).
+func (e *Engine) write(ctx context.Context, r ref.Ref, toStore func(*storeEndpoint) (Descriptor, []byte, error),
+	toRemote func(name.Reference, []remote.Option) error) error {
+	if r.Transport == ref.File || r.Transport == ref.OCI {
 		ep, err := e.endpointFor(ctx, r)
 		if err != nil {
 			return err
 		}
 		se := ep.(*storeEndpoint)
-		desc, data, err := writeIndexToStore(se, idx)
+		desc, data, err := toStore(se)
 		if err != nil {
-			return fmt.Errorf("writing index %s: %w", r, err)
+			return err
 		}
-		if err := se.name(ctx, r.Tag, desc, data, ""); err != nil {
-			return fmt.Errorf("writing index %s: %w", r, err)
-		}
-		return nil
+		return se.name(ctx, r.Tag, desc, data, "")
 	}
 	nr, opts, err := e.remote(ctx, r)
 	if err != nil {
 		return err
 	}
-	if err := remote.WriteIndex(nr, idx, opts...); err != nil {
-		return fmt.Errorf("writing index %s: %w", r, wrapRemote(err))
-	}
-	return nil
+	return wrapRemote(toRemote(nr, opts))
 }
 
 func writeImageToStore(se *storeEndpoint, img v1.Image) (Descriptor, []byte, error) {
@@ -310,18 +298,8 @@ func (e *Engine) remote(ctx context.Context, r ref.Ref) (name.Reference, []remot
 	if err != nil {
 		return nil, nil, fmt.Errorf("reference %s: %w", r, err)
 	}
-	t := e.opts.Transport
-	if e.opts.Insecure {
-		if ht, ok := t.(*http.Transport); ok {
-			ht = ht.Clone()
-			if ht.TLSClientConfig == nil {
-				ht.TLSClientConfig = &tls.Config{}
-			}
-			ht.TLSClientConfig.InsecureSkipVerify = true
-			t = ht
-		}
-	}
-	return nr, []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(e.opts.Keychain), remote.WithTransport(t)}, nil
+	return nr, []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(e.opts.Keychain),
+		remote.WithTransport(e.baseTransport())}, nil
 }
 
 // wrapRemote makes a go-containerregistry "not found" match ErrNotFound.

@@ -48,6 +48,33 @@ func defaultTransport() http.RoundTripper {
 	return t
 }
 
+// baseTransport is Options.Transport tuned for blob streaming, with TLS
+// verification off when Options.Insecure. Built once per Engine.
+func (e *Engine) baseTransport() http.RoundTripper {
+	e.baseOnce.Do(func() {
+		e.base = e.opts.Transport
+		t, ok := e.base.(*http.Transport)
+		if !ok {
+			return // a caller's own RoundTripper is used as it is
+		}
+		t = t.Clone()
+		if e.opts.Insecure {
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{}
+			}
+			t.TLSClientConfig.InsecureSkipVerify = true
+		}
+		// The default 4 KiB connection buffers turn a streamed blob PUT
+		// into one write syscall per 4 KiB; large buffers cut the
+		// syscalls (and CPU on a busy machine) by an order of magnitude.
+		t.WriteBufferSize = max(t.WriteBufferSize, 256<<10)
+		t.ReadBufferSize = max(t.ReadBufferSize, 256<<10)
+		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, 64)
+		e.base = t
+	})
+	return e.base
+}
+
 // hostPool holds one client per registry host, created on first use.
 type hostPool struct {
 	e     *Engine
@@ -129,31 +156,8 @@ func (p *hostPool) limit(host string) *hostLimit {
 }
 
 func (p *hostPool) dial(ctx context.Context, host string) (*hostClient, error) {
-	base := p.e.opts.Transport
 	insecure := p.e.opts.Insecure
-	if t, ok := base.(*http.Transport); ok {
-		t = t.Clone()
-		if insecure {
-			if t.TLSClientConfig == nil {
-				t.TLSClientConfig = &tls.Config{}
-			}
-			t.TLSClientConfig.InsecureSkipVerify = true
-		}
-		// The default 4 KiB connection buffers turn a streamed blob PUT
-		// into one write syscall per 4 KiB; large buffers cut the
-		// syscalls (and CPU on a busy machine) by an order of magnitude.
-		if t.WriteBufferSize < 256<<10 {
-			t.WriteBufferSize = 256 << 10
-		}
-		if t.ReadBufferSize < 256<<10 {
-			t.ReadBufferSize = 256 << 10
-		}
-		if t.MaxIdleConnsPerHost < 64 {
-			t.MaxIdleConnsPerHost = 64
-		}
-		base = t
-	}
-	limited := &limitTransport{inner: base, pool: p}
+	limited := &limitTransport{inner: p.e.baseTransport(), pool: p}
 	var nopts []name.Option
 	if insecure || isLoopback(host) {
 		// Allows the plain-HTTP fallback after HTTPS fails, as docker does

@@ -232,13 +232,15 @@ var ErrNotFound = errors.New("not found")
 // (which destination repositories hold which blobs) lives as long as the
 // Engine, so reuse one Engine for everything a run copies.
 type Engine struct {
-	opts    Options
-	log     *slog.Logger
-	hosts   *hostPool   // per-registry clients, limits and auth
-	blobs   *blobLedger // dedup/mount coordination per destination registry
-	stores  sync.Map    // store dir -> *store.Store (opened once)
-	storeMu sync.Mutex
-	filter  *platformFilter
+	opts     Options
+	log      *slog.Logger
+	hosts    *hostPool   // per-registry clients, limits and auth
+	blobs    *blobLedger // dedup/mount coordination per destination registry
+	stores   sync.Map    // store dir -> *store.Store (opened once)
+	storeMu  sync.Mutex
+	base     http.RoundTripper // baseTransport, built once
+	baseOnce sync.Once
+	filter   *platformFilter
 	// blobSem bounds concurrent blob transfers (ParallelBlobs).
 	blobSem chan struct{}
 	stats   statCounters

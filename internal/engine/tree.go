@@ -107,25 +107,22 @@ func (e *Engine) fetchTree(ctx context.Context, src endpoint, reference string, 
 
 // size is the bytes of every manifest and unique blob under n.
 func (n *node) size() int64 {
-	seen := map[string]bool{}
 	var total int64
+	seen := map[string]bool{}
 	var walk func(*node)
 	walk = func(x *node) {
-		if !seen[x.desc.Digest.String()] {
-			seen[x.desc.Digest.String()] = true
+		if d := x.desc.Digest.String(); !seen[d] {
+			seen[d] = true
 			total += int64(len(x.data))
-		}
-		for _, b := range x.blobs {
-			if !seen[b.Digest.String()] {
-				seen[b.Digest.String()] = true
-				total += b.Size
-			}
 		}
 		for _, c := range x.children {
 			walk(c)
 		}
 	}
 	walk(n)
+	for _, b := range n.uniqueBlobs() {
+		total += b.Size
+	}
 	return total
 }
 
