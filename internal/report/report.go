@@ -79,7 +79,8 @@ func Summary(w io.Writer, r *engine.Report) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "manifests written: %d; blobs: %d copied, %d mounted, %d already present\n", s.Manifests, s.BlobsCopied, s.BlobsMounted, s.BlobsSkipped)
-	fmt.Fprintf(w, "transferred %s in %s (%.1f MB/s)\n", Bytes(s.Bytes), s.Duration.Round(10*time.Millisecond), s.MBPerSecond())
+	// MB (10^6) next to the rate, which is in MB/s as the benchmarks count.
+	fmt.Fprintf(w, "transferred %.1f MB (%s) in %s (%.1f MB/s)\n", float64(s.Bytes)/1e6, Bytes(s.Bytes), s.Duration.Round(10*time.Millisecond), s.MBPerSecond())
 	for _, it := range r.Items {
 		switch it.Status {
 		case engine.StatusMissing:
