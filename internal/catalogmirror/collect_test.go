@@ -13,6 +13,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
+	"github.com/airlock-mirror/airlock/internal/mapping"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 )
@@ -428,5 +429,33 @@ func TestOCIIndexDestination(t *testing.T) {
 	}
 	if got := res.IndexDest.String(); got != "mirror.example.com/olm/my-catalog:v2" {
 		t.Errorf("OCI catalog destination %s", got)
+	}
+}
+
+// TestRebuiltCatalogIsNotAMappingLine: when the catalog is rebuilt with a
+// selection, mapping.txt must not claim a copy of the source catalog (its
+// digest differs by design and verify would report a mismatch); the line
+// becomes a comment, and the file still parses as a mapping.
+func TestRebuiltCatalogIsNotAMappingLine(t *testing.T) {
+	idx := ref.MustParse("quay.io/ns/index:v1")
+	var p plan.Plan
+	p.Add(plan.Item{Source: idx, Dests: []ref.Ref{ref.MustParse("mirror:5000/olm/ns-index:v1")}, Kind: plan.KindCatalog})
+	p.Add(plan.Item{Source: ref.MustParse("quay.io/ns/op:v1"), Dests: []ref.Ref{ref.MustParse("mirror:5000/olm/ns-op:v1")}, Kind: plan.KindBundle})
+	for _, rebuilt := range []bool{false, true} {
+		got := string(mappingFile(p, rebuilt))
+		ms, err := mapping.Parse(nil, mapping.Input{Name: "mapping.txt", R: strings.NewReader(got)})
+		if err != nil {
+			t.Fatalf("rebuilt=%v: mapping.txt does not parse: %v\n%s", rebuilt, err, got)
+		}
+		wantLines := 2
+		if rebuilt {
+			wantLines = 1
+			if !strings.HasPrefix(got, "# quay.io/ns/index:v1 is not copied") {
+				t.Errorf("rebuilt catalog not explained in a comment:\n%s", got)
+			}
+		}
+		if len(ms) != wantLines {
+			t.Errorf("rebuilt=%v: %d mapping lines, want %d:\n%s", rebuilt, len(ms), wantLines, got)
+		}
 	}
 }

@@ -8,32 +8,10 @@ import (
 	"time"
 
 	"github.com/airlock-mirror/airlock/internal/clusterres"
+	"github.com/airlock-mirror/airlock/internal/mapping"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 )
-
-// Mapping renders a plan as oc's mapping.txt: one "source=destination"
-// line per copy, sorted by source, destinations without digest (so that
-// `oc image mirror -f mapping.txt` pushes a tag) and docker references
-// without transport prefix, as oc writes them.
-func Mapping(p plan.Plan) []byte {
-	var lines []string
-	for _, it := range p.Items {
-		for _, d := range it.Dests {
-			if d.Tag != "" {
-				d.Digest = ""
-			}
-			lines = append(lines, it.Source.String()+"="+d.String())
-		}
-	}
-	sort.Strings(lines)
-	var b bytes.Buffer
-	for _, l := range lines {
-		b.WriteString(l)
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
-}
 
 // CatalogLabel marks the mirror sets a catalog mirror writes, as oc does.
 const CatalogLabel = "operators.openshift.org/catalog"
@@ -47,6 +25,11 @@ type ManifestOptions struct {
 	MaxBytes int
 	// CatalogSource fields; Image is filled from the result.
 	CatalogSource clusterres.CatalogSourceOptions
+	// CatalogRebuilt says the catalog image is not copied but rebuilt with
+	// a selection: its mapping line would claim a copy that never happens
+	// (and `airlock verify` would rightly report a digest mismatch), so it
+	// is written as a comment naming where the rebuilt catalog goes.
+	CatalogRebuilt bool
 }
 
 // Files are the names WriteManifests uses, as oc names them.
@@ -66,7 +49,7 @@ const (
 // file is built in memory first and written atomically, so an error leaves
 // no half-written file. It returns the paths written.
 func WriteManifests(dir string, res *Result, o ManifestOptions) ([]string, error) {
-	files := map[string][]byte{FileMapping: Mapping(res.Plan)}
+	files := map[string][]byte{FileMapping: mappingFile(res.Plan, o.CatalogRebuilt)}
 
 	// A cluster cannot pull from a local store: mirror sets and a
 	// CatalogSource make sense only for registry destinations.
@@ -152,4 +135,23 @@ func WriteManifests(dir string, res *Result, o ManifestOptions) ([]string, error
 // manifests-<index name>-<unix seconds>.
 func DefaultManifestsDir(name string, now time.Time) string {
 	return fmt.Sprintf("manifests-%s-%d", name, now.Unix())
+}
+
+// mappingFile is mapping.txt for the plan; see ManifestOptions.CatalogRebuilt.
+func mappingFile(p plan.Plan, catalogRebuilt bool) []byte {
+	if !catalogRebuilt {
+		return mapping.Format(p)
+	}
+	var copies plan.Plan
+	var notes bytes.Buffer
+	for _, it := range p.Items {
+		if it.Kind != plan.KindCatalog {
+			copies.Add(it)
+			continue
+		}
+		for _, d := range it.Dests {
+			fmt.Fprintf(&notes, "# %s is not copied: it is rebuilt with the selected operators and pushed to %s\n", it.Source, d)
+		}
+	}
+	return append(notes.Bytes(), mapping.Format(copies)...)
 }

@@ -328,7 +328,8 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 		}
 		cso.ExtractContent = &clusterres.ExtractContent{CatalogDir: catalogimage.ConfigsDir, CacheDir: catalogimage.DefaultCacheDir}
 	}
-	written, err := catalogmirror.WriteManifests(dir, res, catalogmirror.ManifestOptions{Name: name, Scope: o.Scope, MaxBytes: o.MaxIDMSSize, CatalogSource: cso})
+	written, err := catalogmirror.WriteManifests(dir, res, catalogmirror.ManifestOptions{Name: name, Scope: o.Scope, MaxBytes: o.MaxIDMSSize, CatalogSource: cso,
+		CatalogRebuilt: filtered && o.Index != nil})
 	if err != nil {
 		return fmt.Errorf("writing manifests: %w", err)
 	}

@@ -15,8 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/mapping"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/release"
 	"github.com/airlock-mirror/airlock/internal/release/graph"
@@ -458,6 +460,17 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 		return err
 	}
 	fmt.Fprintf(out, "\nTo use the new mirrored repository for upgrades, apply the ImageDigestMirrorSet:\n\n  oc apply -f %s\n\n(clusters before 4.13: oc apply -f %s)\n", idmsPath, icspPath)
+	// The copies as a mapping file, so the mirror can be checked at any
+	// time with `airlock verify` (or re-driven with `airlock image mirror`).
+	mappingPath := filepath.Join(o.ToManifests, "mapping-"+name+".txt")
+	if err := atomicfile.Write(mappingPath, mapping.Format(p), 0o644); err != nil {
+		return err
+	}
+	verifyDir := ""
+	if o.FromDir != "" {
+		verifyDir = " --dir " + o.FromDir
+	}
+	fmt.Fprintf(out, "\nTo check the mirror at any time (every image, by digest):\n\n  airlock verify -f %s%s\n", mappingPath, verifyDir)
 	if sigs != nil {
 		if err := writeSignatureConfigMap(o.ToManifests, digest, sigs, out); err != nil {
 			return err
