@@ -193,8 +193,17 @@ func TestMirrorThroughStore(t *testing.T) {
 		t.Fatalf("%s: %v\n%s", cmdline, err, errOut)
 	}
 	checkRelease(t, rel, dst, "ocp/release", "4.12.0-x86_64")
-	repl = strings.NewReplacer(dst.Host, "MIRROR", src.Host, "SOURCE", manifests, "MANIFESTS")
+	repl = strings.NewReplacer(dst.Host, "MIRROR", src.Host, "SOURCE", manifests, "MANIFESTS", dir, "STORE")
 	golden(t, "from-dir.stdout", repl.Replace(up))
+	// The printed verify command checks the upload, offline (sources are
+	// file:// in the store).
+	vm := regexp.MustCompile(`airlock verify (.*)`).FindStringSubmatch(up)
+	if vm == nil {
+		t.Fatalf("no verify command printed:\n%s", up)
+	}
+	if out, errOut, err := runCLI(t, append([]string{"verify"}, strings.Fields(vm[1])...)...); err != nil {
+		t.Fatalf("printed verify command failed: %v\n%s%s", err, out, errOut)
+	}
 }
 
 func totalSize(t *testing.T, infoJSON string) int64 {
