@@ -331,6 +331,21 @@ func newHTTPError(resp *http.Response) error {
 	return he
 }
 
+// redactErr drops the query from the URL in a transport error: upload
+// state tokens are noise and signed blob URLs are secrets.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.RawQuery != "" {
+			u.RawQuery = ""
+			c := *ue
+			c.URL = u.String()
+			return &c
+		}
+	}
+	return err
+}
+
 // redactURL drops the query (upload state tokens, signed URLs) from errors.
 func redactURL(u *url.URL) string {
 	c := *u
@@ -356,7 +371,7 @@ func (c *hostClient) send(ctx context.Context, method, u string, hdr http.Header
 		}
 		r, err := c.http.Do(req)
 		if err != nil {
-			return err
+			return redactErr(err)
 		}
 		for _, s := range ok {
 			if r.StatusCode == s {
@@ -516,7 +531,7 @@ func (c *hostClient) putBlob(ctx context.Context, location, digest string, size 
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return redactErr(err)
 	}
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
 		return newHTTPError(resp)

@@ -84,7 +84,9 @@ type Options struct {
 	// small machines.
 	ParallelBlobs int
 	// MaxPerRegistry bounds concurrent requests per registry host
-	// (default 16). Blob transfers across all images share it.
+	// (default 16, minimum 2). Blob transfers across all images share it;
+	// ParallelBlobs is capped at half of it, since a copy within one
+	// registry holds a download and an upload slot at once.
 	MaxPerRegistry int
 	// RateLimit is the request rate per registry host in requests per
 	// second; 0 means unlimited.
@@ -257,6 +259,13 @@ func New(opts Options) (*Engine, error) {
 	if opts.MaxPerRegistry <= 0 {
 		opts.MaxPerRegistry = 16
 	}
+	// A blob copy holds a download and an upload slot at once; when both
+	// are on one host (same-registry copy whose mount is refused, or a
+	// registry limit shared by source and destination) more concurrent
+	// copies than half the slots could each hold a download and wait for
+	// an upload slot forever.
+	opts.MaxPerRegistry = max(opts.MaxPerRegistry, 2)
+	opts.ParallelBlobs = min(opts.ParallelBlobs, opts.MaxPerRegistry/2)
 	if opts.RetryTimes == 0 {
 		opts.RetryTimes = 5
 	}

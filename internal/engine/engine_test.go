@@ -19,6 +19,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -521,5 +522,34 @@ func TestSameRegistryCopyMountsFromSource(t *testing.T) {
 	}
 	if cnt.mounts == 0 || rep.Stats.BlobsMounted != int64(cnt.mounts) || rep.Stats.Bytes != 0 {
 		t.Errorf("mounts %d (stats %d, of %d blob refs), bytes %d", cnt.mounts, rep.Stats.BlobsMounted, blobs, rep.Stats.Bytes)
+	}
+}
+
+// TestSmallRegistryLimitDoesNotDeadlock: a same-registry copy whose mounts
+// the registry refuses streams each blob out of and back into one host;
+// with only two request slots per host that must still finish.
+func TestSmallRegistryLimitDoesNotDeadlock(t *testing.T) {
+	noMount := func(_ *registry.Server, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if q := r.URL.Query(); q.Get("mount") != "" {
+				q.Del("mount")
+				q.Del("from")
+				r.URL.RawQuery = q.Encode()
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
+	reg := regtest.Start(t, regtest.WithWrap(noMount))
+	idx, _ := synth.Index(171, []string{"linux/amd64", "linux/arm64", "linux/s390x"}, synth.WithLayers(3))
+	d := push(t, idx, reg.Host+"/team/app:v1")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	e := newTestEngine(t, nil, func(o *Options) { o.MaxPerRegistry = 2; o.ParallelBlobs = 8 })
+	if _, err := e.Run(ctx, plan.Plan{Items: []plan.Item{
+		{Source: mustRef(t, reg.Host+"/team/app:v1"), Dests: []ref.Ref{mustRef(t, reg.Host+"/release/app:v1")}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := headDigest(t, reg.Host+"/release/app:v1"); got != d {
+		t.Errorf("digest %s, want %s", got, d)
 	}
 }
