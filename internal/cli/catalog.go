@@ -18,7 +18,6 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogmirror"
-	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/ref"
 )
@@ -94,15 +93,7 @@ func (f *CatalogSourceFlags) load(ctx context.Context, arg string) (*catalog.Cat
 	if !r.HasTagOrDigest() {
 		return nil, fmt.Errorf("CATALOG %s: give a tag or digest (e.g. %s:v4.18), or an existing local path", arg, arg)
 	}
-	kc, err := f.Keychain()
-	if err != nil {
-		return nil, err
-	}
-	tr, err := f.Transport()
-	if err != nil {
-		return nil, err
-	}
-	eng, err := engine.New(engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: f.Dir})
+	eng, err := f.NewEngine(f.Dir)
 	if err != nil {
 		return nil, err
 	}

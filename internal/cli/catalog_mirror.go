@@ -232,27 +232,17 @@ func (o *CatalogMirrorOptions) Validate() error {
 }
 
 func (o *CatalogMirrorOptions) newEngine(dryRun bool) (*engine.Engine, error) {
-	kc, err := o.Keychain()
+	opts, err := o.EngineOptions(o.Dir)
 	if err != nil {
 		return nil, err
 	}
-	tr, err := o.Transport()
-	if err != nil {
-		return nil, err
-	}
-	return engine.New(engine.Options{
-		Keychain:  kc,
-		Transport: tr,
-		Insecure:  o.Insecure,
-		StoreDir:  o.Dir,
-		// Never filter referenced images by platform: the catalog pins
-		// them by digest and a filtered list has another digest.
-		FilterByOS: "",
-		Parallel:   o.Parallel,
-		FailFast:   !o.ContinueOnError,
-		DryRun:     dryRun,
-		Progress:   o.streams.ErrOut,
-	})
+	// Never filter referenced images by platform (FilterByOS stays empty):
+	// the catalog pins them by digest and a filtered list has another digest.
+	opts.Parallel = o.Parallel
+	opts.FailFast = !o.ContinueOnError
+	opts.DryRun = dryRun
+	opts.Progress = o.streams.ErrOut
+	return engine.New(opts)
 }
 
 // Run loads, selects, plans, writes the manifests and mirrors.
@@ -765,7 +755,7 @@ func (o *CatalogBuildOptions) Run(ctx context.Context) error {
 	for _, w := range c.Warnings {
 		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
 	}
-	eng, err := buildEngine(o.RegistryFlags, o.Dir)
+	eng, err := o.NewEngine(o.Dir)
 	if err != nil {
 		return err
 	}
@@ -776,22 +766,6 @@ func (o *CatalogBuildOptions) Run(ctx context.Context) error {
 	fmt.Fprintf(o.streams.Out, "built %s@%s from %s (%d packages, %d bundles) on %s, platforms %s\n",
 		o.to, res.Digest, o.FromDir, len(c.Config.Packages), len(c.Config.Bundles), o.base, strings.Join(res.Platforms, ", "))
 	return nil
-}
-
-func buildEngine(f RegistryFlags, storeDir string) (*engine.Engine, error) {
-	kc, err := f.Keychain()
-	if err != nil {
-		return nil, err
-	}
-	tr, err := f.Transport()
-	if err != nil {
-		return nil, err
-	}
-	eng, err := engine.New(engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: storeDir})
-	if err != nil {
-		return nil, fmt.Errorf("configuring the copy engine: %w", err)
-	}
-	return eng, nil
 }
 
 // CatalogInstallOptions are the options of `airlock catalog install-manifests`.
@@ -865,7 +839,7 @@ func (o *CatalogInstallOptions) Run(ctx context.Context, catalogArg string) erro
 	}
 	var opener catalog.ImageOpener
 	if source != catalogArg || strings.Contains(catalogArg, "://") {
-		eng, err := buildEngine(o.RegistryFlags, o.Dir)
+		eng, err := o.NewEngine(o.Dir)
 		if err != nil {
 			return err
 		}
@@ -985,7 +959,7 @@ func (f *CatalogRebuildFlags) Push(ctx context.Context, src CatalogSourceFlags, 
 		}
 		srcImage = &r
 	}
-	eng, err := buildEngine(src.RegistryFlags, src.Dir)
+	eng, err := src.RegistryFlags.NewEngine(src.Dir)
 	if err != nil {
 		return err
 	}

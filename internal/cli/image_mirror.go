@@ -252,11 +252,7 @@ func storeDir(p plan.Plan, dir, fromDir string) (string, error) {
 
 // engineOptions builds the engine configuration from the flags.
 func (o *ImageMirrorOptions) engineOptions(log io.Writer) (engine.Options, error) {
-	kc, err := o.Keychain()
-	if err != nil {
-		return engine.Options{}, err
-	}
-	tr, err := o.Transport()
+	opts, err := o.EngineOptions(o.StoreDir)
 	if err != nil {
 		return engine.Options{}, err
 	}
@@ -264,22 +260,17 @@ func (o *ImageMirrorOptions) engineOptions(log io.Writer) (engine.Options, error
 	if retries == 0 {
 		retries = -1 // the engine reads 0 as "default"; the flag's 0 means none
 	}
-	return engine.Options{
-		Keychain:         kc,
-		Transport:        tr,
-		Insecure:         o.Insecure,
-		StoreDir:         o.StoreDir,
-		FilterByOS:       o.FilterByOS,
-		KeepManifestList: o.KeepManifestList,
-		Parallel:         o.Parallel,
-		MaxPerRegistry:   o.MaxPerRegistry,
-		RateLimit:        o.RateLimit,
-		RetryTimes:       retries,
-		FailFast:         o.FailFast,
-		SkipMissing:      o.SkipMissing,
-		DryRun:           o.DryRun,
-		Progress:         log,
-	}, nil
+	opts.FilterByOS = o.FilterByOS
+	opts.KeepManifestList = o.KeepManifestList
+	opts.Parallel = o.Parallel
+	opts.MaxPerRegistry = o.MaxPerRegistry
+	opts.RateLimit = o.RateLimit
+	opts.RetryTimes = retries
+	opts.FailFast = o.FailFast
+	opts.SkipMissing = o.SkipMissing
+	opts.DryRun = o.DryRun
+	opts.Progress = log
+	return opts, nil
 }
 
 // Run copies the plan and reports. It returns an error (exit 1) when any

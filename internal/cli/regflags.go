@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/airlock-mirror/airlock/internal/auth"
+	"github.com/airlock-mirror/airlock/internal/engine"
 )
 
 // RegistryFlags are the flags of every command that talks to registries:
@@ -132,4 +133,32 @@ func (f *RegistryFlags) RemoteOptions(ctx context.Context) ([]remote.Option, err
 		return nil, err
 	}
 	return []remote.Option{remote.WithAuthFromKeychain(kc), remote.WithTransport(tr), remote.WithContext(ctx)}, nil
+}
+
+// EngineOptions is the copy engine's configuration for these flags:
+// keychain, TLS transport and --insecure, with file:// references in
+// storeDir. Commands add their own knobs (parallelism, filters, dry run).
+func (f *RegistryFlags) EngineOptions(storeDir string) (engine.Options, error) {
+	kc, err := f.Keychain()
+	if err != nil {
+		return engine.Options{}, err
+	}
+	tr, err := f.Transport()
+	if err != nil {
+		return engine.Options{}, err
+	}
+	return engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: storeDir}, nil
+}
+
+// NewEngine is a copy engine configured with EngineOptions(storeDir).
+func (f *RegistryFlags) NewEngine(storeDir string) (*engine.Engine, error) {
+	opts, err := f.EngineOptions(storeDir)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("configuring the copy engine: %w", err)
+	}
+	return eng, nil
 }

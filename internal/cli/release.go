@@ -67,15 +67,13 @@ func printStructured(w io.Writer, format string, v any) error {
 }
 
 func (f *RegistryFlags) newEngine(storeDir string, progress io.Writer, dryRun bool) (*engine.Engine, error) {
-	kc, err := f.Keychain()
+	opts, err := f.EngineOptions(storeDir)
 	if err != nil {
 		return nil, err
 	}
-	tr, err := f.Transport()
-	if err != nil {
-		return nil, err
-	}
-	return engine.New(engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: storeDir, Progress: progress, DryRun: dryRun})
+	opts.Progress = progress
+	opts.DryRun = dryRun
+	return engine.New(opts)
 }
 
 // ---- release info ----

@@ -132,17 +132,9 @@ type resolver interface {
 // Run checks every pair and prints the result; it returns an error when
 // any destination failed.
 func (o *VerifyOptions) Run(ctx context.Context) error {
-	kc, err := o.Keychain()
+	eng, err := o.NewEngine(o.Dir)
 	if err != nil {
 		return err
-	}
-	tr, err := o.Transport()
-	if err != nil {
-		return err
-	}
-	eng, err := engine.New(engine.Options{Keychain: kc, Transport: tr, Insecure: o.Insecure, StoreDir: o.Dir})
-	if err != nil {
-		return fmt.Errorf("configuring the registry client: %w", err)
 	}
 	checks, err := verifyPairs(ctx, eng, o.Pairs, verifyMode{destOnly: o.DestOnly, shallow: o.Shallow}, o.Parallel)
 	if err != nil {
