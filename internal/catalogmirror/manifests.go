@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/mapping"
 	"github.com/airlock-mirror/airlock/internal/plan"
@@ -123,7 +124,7 @@ func WriteManifests(dir string, res *Result, o ManifestOptions) ([]string, error
 	var written []string
 	for _, n := range names {
 		p := filepath.Join(dir, n)
-		if err := clusterres.WriteFile(p, files[n]); err != nil {
+		if err := atomicfile.Write(p, files[n], 0o644); err != nil {
 			return written, err
 		}
 		written = append(written, p)

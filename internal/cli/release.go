@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
-	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/mapping"
 	"github.com/airlock-mirror/airlock/internal/ref"
@@ -451,10 +450,10 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 	}
 	idmsPath := filepath.Join(o.ToManifests, "idms-"+name+".yaml")
 	icspPath := filepath.Join(o.ToManifests, "icsp-"+name+".yaml")
-	if err := clusterres.WriteFile(idmsPath, idms); err != nil {
+	if err := atomicfile.Write(idmsPath, idms, 0o644); err != nil {
 		return err
 	}
-	if err := clusterres.WriteFile(icspPath, icsp); err != nil {
+	if err := atomicfile.Write(icspPath, icsp, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nTo use the new mirrored repository for upgrades, apply the ImageDigestMirrorSet:\n\n  oc apply -f %s\n\n(clusters before 4.13: oc apply -f %s)\n", idmsPath, icspPath)
@@ -479,7 +478,7 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 			return fmt.Errorf("reading the stored release signature: %w", err)
 		}
 		path := filepath.Join(o.ToManifests, signature.FileName(digest))
-		if err := clusterres.WriteFile(path, data); err != nil {
+		if err := atomicfile.Write(path, data, 0o644); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "\nRelease signature ConfigMap (imported by the --to-dir run) copied; apply it so the cluster-version operator can verify the release offline:\n\n  oc apply -f %s\n", path)
@@ -550,7 +549,7 @@ func writeSignatureConfigMap(dir, digest string, sigs [][]byte, out io.Writer) e
 		return err
 	}
 	path := filepath.Join(dir, signature.FileName(digest))
-	if err := clusterres.WriteFile(path, append(b, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nRelease signature ConfigMap written; apply it so the cluster-version operator can verify the release offline:\n\n  oc apply -f %s\n", path)

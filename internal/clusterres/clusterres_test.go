@@ -366,29 +366,6 @@ func TestOperatorHubGolden(t *testing.T) {
 	golden(t, "operatorhub.yaml", mustYAML(t, []OperatorHub{OperatorHubDisableDefaults()}))
 }
 
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "sub", "idms.yaml")
-	if err := WriteFile(path, []byte("one")); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFile(path, []byte("two")); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil || string(b) != "two" {
-		t.Fatalf("read back %q, %v", b, err)
-	}
-	ents, _ := os.ReadDir(filepath.Dir(path))
-	if len(ents) != 1 {
-		t.Errorf("temporary files left behind: %v", ents)
-	}
-	// A directory in the way must fail without touching anything.
-	if err := WriteFile(filepath.Dir(path), []byte("x")); err == nil {
-		t.Error("writing over a directory succeeded")
-	}
-}
-
 func TestInstallObjectsGolden(t *testing.T) {
 	ns, og, sub, err := InstallObjects(InstallOptions{Package: "etcd", Channel: "alpha", StartingCSV: "etcdoperator.v0.9.2",
 		Namespace: "etcd", Approval: "Manual", CatalogSource: "redhat-operator-index"})

@@ -21,11 +21,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/engine"
 )
 
@@ -186,52 +185,10 @@ func WriteFailures(path string, r *engine.Report, now time.Time) (written bool, 
 	if err := Failures(&b, r, now); err != nil {
 		return false, err
 	}
-	if err := WriteFileAtomic(path, []byte(b.String()), 0o644); err != nil {
+	if err := atomicfile.Write(path, []byte(b.String()), 0o644); err != nil {
 		return false, fmt.Errorf("writing failure report: %w", err)
 	}
 	return true, nil
-}
-
-// WriteFileAtomic writes data to a temporary file next to path, fsyncs it and
-// renames it over path, then fsyncs the directory: readers see the old file
-// or the new one, never a part.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("creating temporary file for %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", tmp, err)
-	}
-	if err := f.Chmod(perm); err != nil {
-		return fmt.Errorf("setting mode of %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("renaming %s to %s: %w", tmp, path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		// Best effort: the rename is durable once the directory is synced;
-		// some filesystems refuse fsync on directories.
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // JSON is the machine-readable report of a run (-o json).

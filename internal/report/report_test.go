@@ -171,8 +171,12 @@ func TestWriteFailuresAtomicAndOnlyOnFailure(t *testing.T) {
 	if len(ents) != 1 {
 		t.Fatalf("directory holds %d entries after the write, want only the report (no temp files left)", len(ents))
 	}
-	// An unwritable place is an error naming the file, not a panic.
-	if _, err := WriteFailures(filepath.Join(dir, "no", "such", "dir", "r.txt"), sample(), when); err == nil || !strings.Contains(err.Error(), "r.txt") {
+	// An unwritable place (beneath a regular file) is an error naming the
+	// file, not a panic; a missing directory is simply created.
+	if _, err := WriteFailures(filepath.Join(path, "sub", "r.txt"), sample(), when); err == nil || !strings.Contains(err.Error(), "r.txt") {
+		t.Fatalf("WriteFailures beneath a regular file: %v", err)
+	}
+	if _, err := WriteFailures(filepath.Join(dir, "new", "r.txt"), sample(), when); err != nil {
 		t.Fatalf("WriteFailures into a missing directory: %v", err)
 	}
 }
