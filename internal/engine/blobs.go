@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -278,7 +279,18 @@ type blobReader struct {
 }
 
 func (e *Engine) newBlobReader(ctx context.Context, src endpoint, desc v1.Descriptor) *blobReader {
-	return &blobReader{ctx: ctx, e: e, src: src, desc: desc, h: sha256.New()}
+	return &blobReader{ctx: ctx, e: e, src: src, desc: desc, h: hasherFor(desc.Digest)}
+}
+
+// hasherFor returns the hash a digest is computed with: registries accept
+// sha512 blobs (the OCI spec allows them; airlock's own registry serves
+// them), and verifying those with sha256 would fail every copy.
+// Unknown algorithms get sha256, and the comparison then fails loudly.
+func hasherFor(d v1.Hash) hash.Hash {
+	if d.Algorithm == "sha512" {
+		return sha512.New()
+	}
+	return sha256.New()
 }
 
 func (r *blobReader) open() error {
@@ -330,7 +342,7 @@ func (r *blobReader) Read(p []byte) (int, error) {
 				r.verifyErr = fmt.Errorf("blob %s: got %d bytes, want %d", r.desc.Digest, r.off, r.desc.Size)
 				return n, r.verifyErr
 			}
-			if got := "sha256:" + hex.EncodeToString(r.h.Sum(nil)); got != r.desc.Digest.String() {
+			if got := r.desc.Digest.Algorithm + ":" + hex.EncodeToString(r.h.Sum(nil)); got != r.desc.Digest.String() {
 				r.verifyErr = fmt.Errorf("blob %s: content hashes to %s (corrupt source or transfer)", r.desc.Digest, got)
 				return n, r.verifyErr
 			}
