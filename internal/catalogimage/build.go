@@ -25,52 +25,9 @@ func Build(ctx context.Context, imgs Images, base ref.Ref, c *catalog.Catalog, d
 	if !dst.HasTagOrDigest() || dst.Digest != "" {
 		return nil, fmt.Errorf("building catalog image: destination %s needs a tag", dst)
 	}
-	desc, err := imgs.Resolve(ctx, base)
-	if err != nil {
-		return nil, fmt.Errorf("building catalog image on %s: %w", base, err)
-	}
 	lc := newLayerCache(c)
-	onBase := func(img v1.Image) (v1.Image, error) { return buildImage(img, lc) }
-	res := &Result{Ref: dst}
-	if desc.MediaType.IsIndex() {
-		idx, err := imgs.Index(ctx, base)
-		if err != nil {
-			return nil, fmt.Errorf("building catalog image on %s: %w", base, err)
-		}
-		out, err := rebuildIndex(ctx, idx, onBase, res)
-		if err != nil {
-			return nil, fmt.Errorf("building catalog image on %s: %w", base, err)
-		}
-		if err := imgs.WriteIndex(ctx, dst, out); err != nil {
-			return nil, err
-		}
-		d, err := out.Digest()
-		if err != nil {
-			return nil, err
-		}
-		res.Digest = d.String()
-		return res, nil
-	}
-	img, err := imgs.Image(ctx, base)
-	if err != nil {
-		return nil, fmt.Errorf("building catalog image on %s: %w", base, err)
-	}
-	out, err := onBase(img)
-	if err != nil {
-		return nil, fmt.Errorf("building catalog image on %s: %w", base, err)
-	}
-	if err := imgs.WriteImage(ctx, dst, out); err != nil {
-		return nil, err
-	}
-	d, err := out.Digest()
-	if err != nil {
-		return nil, err
-	}
-	res.Digest = d.String()
-	if cf, err := out.ConfigFile(); err == nil {
-		res.Platforms = []string{platformString(cf.OS, cf.Architecture, cf.Variant)}
-	}
-	return res, nil
+	return transform(ctx, imgs, base, dst, func(img v1.Image) (v1.Image, error) { return buildImage(img, lc) },
+		"building catalog image on "+base.String())
 }
 
 func buildImage(img v1.Image, lc *layerCache) (v1.Image, error) {

@@ -77,20 +77,26 @@ func rebuildWith(ctx context.Context, imgs Images, src, dst ref.Ref, mk func(*la
 	if !dst.HasTagOrDigest() || dst.Digest != "" {
 		return nil, fmt.Errorf("rebuilding %s: destination %s needs a tag (the rebuilt image has a new digest)", src, dst)
 	}
+	return transform(ctx, imgs, src, dst, mk(newLayerCache(filtered)), "rebuilding "+src.String())
+}
+
+// transform reads src (an image or an index), applies mutateImage to every
+// platform image (nested indexes included), writes the result to dst and
+// says what it wrote. what starts every error message.
+func transform(ctx context.Context, imgs Images, src, dst ref.Ref, mutateImage func(v1.Image) (v1.Image, error), what string) (*Result, error) {
 	desc, err := imgs.Resolve(ctx, src)
 	if err != nil {
-		return nil, fmt.Errorf("rebuilding %s: %w", src, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	mutateImage := mk(newLayerCache(filtered))
 	res := &Result{Ref: dst}
 	if desc.MediaType.IsIndex() {
 		idx, err := imgs.Index(ctx, src)
 		if err != nil {
-			return nil, fmt.Errorf("rebuilding %s: %w", src, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out, err := rebuildIndex(ctx, idx, mutateImage, res)
 		if err != nil {
-			return nil, fmt.Errorf("rebuilding %s: %w", src, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		if err := imgs.WriteIndex(ctx, dst, out); err != nil {
 			return nil, err
@@ -104,11 +110,11 @@ func rebuildWith(ctx context.Context, imgs Images, src, dst ref.Ref, mk func(*la
 	}
 	img, err := imgs.Image(ctx, src)
 	if err != nil {
-		return nil, fmt.Errorf("rebuilding %s: %w", src, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	out, err := mutateImage(img)
 	if err != nil {
-		return nil, fmt.Errorf("rebuilding %s: %w", src, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if err := imgs.WriteImage(ctx, dst, out); err != nil {
 		return nil, err
