@@ -1,0 +1,138 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/plan"
+	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+)
+
+// Pinned peer clients, the versions ../shared/bench measures against.
+const (
+	craneModule  = "github.com/google/go-containerregistry/cmd/crane@v0.22.1"
+	regctlModule = "github.com/regclient/regclient/cmd/regctl@v0.11.7"
+)
+
+// goTool returns a client built from a pinned module version through the Go
+// module proxy (the way CI gets tools Debian does not ship), cached across
+// runs under the user cache directory. A failed build fails the test: the
+// store's readability must be proven, not assumed.
+func goTool(t *testing.T, module string) string {
+	t.Helper()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	pkg, version, _ := strings.Cut(module, "@")
+	bin := filepath.Join(cache, "airlock-test-tools", version, filepath.Base(pkg))
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	cmd := exec.Command("go", "install", module)
+	cmd.Dir = t.TempDir() // outside airlock's module: the tool's own go.mod decides
+	cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(bin), "CGO_ENABLED=0", "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install %s (needs the Go module proxy): %v\n%s", module, err, out)
+	}
+	return bin
+}
+
+// TestStoreReadableByCraneAndRegctl: the local store airlock writes is a
+// plain OCI image layout that other tools read: regctl reads every image by
+// digest and copies one out in full, and crane pushes the whole store to a
+// registry, where every manifest then resolves with the digest airlock
+// recorded. (skopeo reading the store is tested in internal/engine.)
+func TestStoreReadableByCraneAndRegctl(t *testing.T) {
+	crane := goTool(t, craneModule)
+	regctl := goTool(t, regctlModule)
+
+	src := regtest.Start(t)
+	entries, err := synth.Workload(41, 4, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := synth.PushWorkload(entries, src.Host, remote.WithTransport(src.Transport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	var p plan.Plan
+	for s := range pushed {
+		r := ref.MustParse(s)
+		p.Add(plan.Item{Source: r, Dests: []ref.Ref{{Transport: ref.File, Path: "mirror/" + r.Path, Tag: r.Tag}}, Kind: plan.KindImage})
+	}
+	eng, err := engine.New(engine.Options{Transport: src.Transport, Insecure: true, StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Run(context.Background(), p); err != nil {
+		t.Fatalf("mirroring to the store: %v", err)
+	}
+
+	// What the store says it holds.
+	raw, err := os.ReadFile(filepath.Join(store, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var index struct {
+		Manifests []struct {
+			Digest string `json:"digest"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal(raw, &index); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, d := range pushed {
+		want[d] = true
+	}
+	got := map[string]bool{}
+	for _, m := range index.Manifests {
+		got[m.Digest] = true
+	}
+	if len(got) != len(want) {
+		t.Fatalf("store index lists %d digests, %d images were mirrored", len(got), len(want))
+	}
+
+	env := clientEnv(t)
+	for d := range want {
+		if !got[d] {
+			t.Fatalf("store index lacks %s", d)
+		}
+		r := mustRun(t, env, "", regctl, "manifest", "get", "ocidir://"+store+"@"+d, "--format", "{{.GetDescriptor.Digest}}")
+		if strings.TrimSpace(r.stdout) != d {
+			t.Errorf("regctl reads %s from the store as %q", d, strings.TrimSpace(r.stdout))
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		mustRun(t, env, "", regctl, "image", "copy", "ocidir://"+store+"@"+d, "ocidir://"+out+":copy")
+	}
+
+	dst := regtest.Start(t)
+	mustRun(t, env, "", crane, "push", "--index", "--insecure", store, dst.Host+"/from-store/all:v1")
+	for d := range want {
+		r, err := name.NewDigest(dst.Host+"/from-store/all@"+d, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		desc, err := remote.Head(r, remote.WithTransport(dst.Transport))
+		if err != nil {
+			t.Errorf("crane pushed the store, but %s is not at the registry: %v", d, err)
+			continue
+		}
+		if desc.Digest.String() != d {
+			t.Errorf("%s arrived as %s", d, desc.Digest)
+		}
+	}
+}
