@@ -21,6 +21,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/airlock-mirror/airlock/internal/mapping"
+	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -383,7 +384,7 @@ func TestCrashResumeStore(t *testing.T) {
 	if err := os.WriteFile(back, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, errOut, err := runCLI(t, "image", "mirror", "--from-dir", store, "-f", back, "--report", filepath.Join(t.TempDir(), "e.txt")); err != nil {
+	if out, errOut, err := clitest.Run(t, "image", "mirror", "--from-dir", store, "-f", back, "--report", filepath.Join(t.TempDir(), "e.txt")); err != nil {
 		t.Fatalf("disk to registry after crashes: %v\n%s%s", err, out, errOut)
 	}
 	checkMirrored(t, entries, dst.Host, "mirror")
@@ -446,7 +447,7 @@ func TestInterruptThenRetryReport(t *testing.T) {
 	}
 	t.Logf("failure report after SIGINT:\n%.600s", b)
 	dstProxy.WaitIdle(10 * time.Second)
-	out, errOut, err := runCLI(t, "image", "mirror", "-f", report, "--report", filepath.Join(t.TempDir(), "again.txt"))
+	out, errOut, err := clitest.Run(t, "image", "mirror", "-f", report, "--report", filepath.Join(t.TempDir(), "again.txt"))
 	if err != nil {
 		t.Fatalf("re-running the failure report: %v\n%s%s", err, out, errOut)
 	}

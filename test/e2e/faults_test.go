@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 )
 
@@ -38,7 +39,7 @@ func TestMirrorThroughFaults(t *testing.T) {
 	defer dstProxy.Close()
 
 	mapping := writeMapping(t, entries, srcProxy.Host, dstProxy.Host+"/mirror")
-	out, errOut, err := runCLI(t, "image", "mirror", "-f", mapping, "--report", t.TempDir()+"/errors.txt")
+	out, errOut, err := clitest.Run(t, "image", "mirror", "-f", mapping, "--report", t.TempDir()+"/errors.txt")
 	if err != nil {
 		t.Fatalf("mirror through faults failed: %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
@@ -53,7 +54,7 @@ func TestMirrorThroughFaults(t *testing.T) {
 	checkMirrored(t, entries, dst.Host, "mirror")
 
 	// airlock verify agrees, through the (now quiet) proxies.
-	vout, verrOut, err := runCLI(t, "verify", "-f", mapping)
+	vout, verrOut, err := clitest.Run(t, "verify", "-f", mapping)
 	if err != nil || !strings.Contains(vout, "0 failed") {
 		t.Fatalf("verify after a fault-ridden mirror: %v\n%s%s", err, vout, verrOut)
 	}

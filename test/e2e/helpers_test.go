@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -11,28 +9,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/airlock-mirror/airlock/internal/cli"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
-
-// runCLI runs airlock in-process with args and returns stdout, stderr and
-// the command's error.
-func runCLI(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := cli.NewRootCommand(cli.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
-}
 
 // workload pushes n synthetic images to host and returns them.
 func workload(t *testing.T, host string, seed int64, n, layerSize int) []synth.Entry {
@@ -168,44 +151,9 @@ func checkImage(img v1.Image) error {
 // all platforms) of the entries: what a perfect mirror transfers.
 func uniqueBlobBytes(t *testing.T, entries []synth.Entry) int64 {
 	t.Helper()
-	seen := map[v1.Hash]bool{}
 	var total int64
-	addImage := func(img v1.Image) {
-		cfgName, err := img.ConfigName()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := img.Manifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !seen[cfgName] {
-			seen[cfgName] = true
-			total += m.Config.Size
-		}
-		for _, l := range m.Layers {
-			if !seen[l.Digest] {
-				seen[l.Digest] = true
-				total += l.Size
-			}
-		}
-	}
-	for _, e := range entries {
-		if e.Image != nil {
-			addImage(e.Image)
-			continue
-		}
-		im, err := e.Index.IndexManifest()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range im.Manifests {
-			img, err := e.Index.Image(d.Digest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			addImage(img)
-		}
+	for _, size := range blobSet(t, entries) {
+		total += size
 	}
 	return total
 }

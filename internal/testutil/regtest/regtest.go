@@ -22,6 +22,8 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/airlock-mirror/airlock/internal/registry"
@@ -206,6 +208,21 @@ func (r *Registry) Ref(repo string) string { return fmt.Sprintf("%s/%s", r.Host,
 
 // Client returns an http.Client using Transport.
 func (r *Registry) Client() *http.Client { return &http.Client{Transport: r.Transport} }
+
+// DigestOf returns the digest reference ("host/repo:tag" or "@digest")
+// resolves to at this registry, or "" when it does not resolve.
+func (r *Registry) DigestOf(t testing.TB, reference string) string {
+	t.Helper()
+	n, err := name.ParseReference(reference, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := remote.Head(n, remote.WithTransport(r.Transport), remote.WithAuthFromKeychain(r.Keychain))
+	if err != nil {
+		return ""
+	}
+	return d.Digest.String()
+}
 
 // Request builds a request to URL+path carrying the credentials (if any).
 func (r *Registry) Request(method, path string, body io.Reader) (*http.Request, error) {

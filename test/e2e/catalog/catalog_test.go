@@ -18,7 +18,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -28,9 +27,9 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogmirror"
-	"github.com/airlock-mirror/airlock/internal/cli"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -38,30 +37,6 @@ import (
 const community = "../../../../shared/testdata/catalogs/community-operators-prod-v4.18"
 
 var packages = []string{"kubevirt-wol", "shipwright-operator", "ecr-secret-operator", "odf-node-recovery-operator"}
-
-func runCLI(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := cli.NewRootCommand(cli.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
-}
-
-func digestAt(t *testing.T, reg *regtest.Registry, reference string) string {
-	t.Helper()
-	r, err := name.ParseReference(reference, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := remote.Head(r, remote.WithTransport(reg.Transport))
-	if err != nil {
-		return ""
-	}
-	return d.Digest.String()
-}
 
 // syntheticCatalog loads the real packages, pushes one synthetic image to
 // src for every image reference they contain (every third one a two-arch
@@ -169,14 +144,14 @@ func TestCatalogMirrorEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	index := src.Host + "/redhat/community-operator-index:v4.18"
-	out, errOut, err := runCLI(t, "catalog", "build", "--from-dir", fbcDir, "--base", baseRef, "--to", index)
+	out, errOut, err := clitest.Run(t, "catalog", "build", "--from-dir", fbcDir, "--base", baseRef, "--to", index)
 	if err != nil {
 		t.Fatalf("catalog build: %v\n%s%s", err, out, errOut)
 	}
 
 	// Mirror two of the four operators.
 	manifests := filepath.Join(t.TempDir(), "manifests")
-	out, errOut, err = runCLI(t, "catalog", "mirror", index, dst.Host+"/olm",
+	out, errOut, err = clitest.Run(t, "catalog", "mirror", index, dst.Host+"/olm",
 		"--package", "kubevirt-wol", "--package", "shipwright-operator", "--to-manifests", manifests,
 		"--registry-poll", "30m", "--memory-target", "64Mi")
 	if err != nil {
@@ -202,7 +177,7 @@ func TestCatalogMirrorEndToEnd(t *testing.T) {
 	}
 	// A real client agrees: the rebuilt catalog's index digest and every
 	// platform's configs label, read with skopeo.
-	if got, want := skopeoRawDigest(t, rebuiltRef), digestAt(t, dst, rebuiltRef); got != want {
+	if got, want := skopeoRawDigest(t, rebuiltRef), dst.DigestOf(t, rebuiltRef); got != want {
 		t.Errorf("skopeo reads %s as %s, registry says %s", rebuiltRef, got, want)
 	}
 	for _, p := range platforms {
@@ -241,19 +216,19 @@ func TestCatalogMirrorEndToEnd(t *testing.T) {
 		if !srcRef.HasTagOrDigest() {
 			srcRef.Tag = "latest"
 		}
-		want := digestAt(t, src, srcRef.Name())
+		want := src.DigestOf(t, srcRef.Name())
 		if want == "" {
 			t.Fatalf("source image %s missing (test setup)", srcRef.Name())
 		}
 		d := catalogmirror.Mount(srcRef, dstOlm, catalogmirror.DefaultMaxComponents)
-		if got := digestAt(t, dst, d.Name()); got != want {
+		if got := dst.DigestOf(t, d.Name()); got != want {
 			t.Errorf("%s: destination %s has digest %q, want %s", srcRef.Name(), d.Name(), got, want)
 		}
 		if got := skopeoRawDigest(t, d.Name()); got != want {
 			t.Errorf("%s: skopeo pulls %s with digest %s, want %s", srcRef.Name(), d.Name(), got, want)
 		}
 		if srcRef.Digest != "" {
-			if got := digestAt(t, dst, d.Repository()+"@"+srcRef.Digest); got != srcRef.Digest {
+			if got := dst.DigestOf(t, d.Repository()+"@"+srcRef.Digest); got != srcRef.Digest {
 				t.Errorf("%s: not pullable by digest at %s", srcRef.Name(), d.Repository())
 			}
 		}
@@ -274,7 +249,7 @@ func TestCatalogMirrorEndToEnd(t *testing.T) {
 			continue
 		}
 		d := catalogmirror.Mount(img.Parsed, dstOlm, catalogmirror.DefaultMaxComponents)
-		if digestAt(t, dst, d.Name()) != "" && !sharesRepoTag(imgs, d, dstOlm) {
+		if dst.DigestOf(t, d.Name()) != "" && !sharesRepoTag(imgs, d, dstOlm) {
 			t.Errorf("image %s of an unselected operator was copied to %s", img.Ref, d.Name())
 		}
 		notCopied++
@@ -318,13 +293,13 @@ func TestCatalogMirrorEndToEnd(t *testing.T) {
 	}
 
 	// A second run copies nothing new and gives the same catalog digest.
-	before := digestAt(t, dst, rebuiltRef)
-	out, errOut, err = runCLI(t, "catalog", "mirror", index, dst.Host+"/olm",
+	before := dst.DigestOf(t, rebuiltRef)
+	out, errOut, err = clitest.Run(t, "catalog", "mirror", index, dst.Host+"/olm",
 		"--package", "kubevirt-wol", "--package", "shipwright-operator", "--to-manifests", manifests)
 	if err != nil {
 		t.Fatalf("second catalog mirror: %v\n%s%s", err, out, errOut)
 	}
-	if after := digestAt(t, dst, rebuiltRef); after != before {
+	if after := dst.DigestOf(t, rebuiltRef); after != before {
 		t.Errorf("re-run changed the rebuilt catalog digest: %s -> %s", before, after)
 	}
 	_ = ctx
@@ -365,7 +340,7 @@ func checkAllPlatforms(t *testing.T, reg *regtest.Registry, d ref.Ref) {
 		t.Errorf("%s: %d platforms, want 2 (all architectures)", d, len(im.Manifests))
 	}
 	for _, m := range im.Manifests {
-		if got := digestAt(t, reg, d.Repository()+"@"+m.Digest.String()); got != m.Digest.String() {
+		if got := reg.DigestOf(t, d.Repository()+"@"+m.Digest.String()); got != m.Digest.String() {
 			t.Errorf("%s: child %s (%s) missing", d, m.Digest, m.Platform.Architecture)
 		}
 	}
@@ -490,7 +465,7 @@ func TestCatalogMirrorReportsFailedBundles(t *testing.T) {
 		t.Fatal(err)
 	}
 	manifests := filepath.Join(t.TempDir(), "m")
-	out, errOut, err := runCLI(t, "catalog", "mirror", dir, dst.Host, "--package", "ecr-secret-operator", "--to-manifests", manifests)
+	out, errOut, err := clitest.Run(t, "catalog", "mirror", dir, dst.Host, "--package", "ecr-secret-operator", "--to-manifests", manifests)
 	if err == nil {
 		t.Fatalf("mirror with a missing image succeeded:\n%s%s", out, errOut)
 	}
@@ -510,7 +485,7 @@ func TestCatalogMirrorReportsFailedBundles(t *testing.T) {
 		if it.Source.Name() == ref.MustParse(rewritten[orig]).Name() {
 			continue
 		}
-		if digestAt(t, dst, it.Dests[0].Name()) == "" {
+		if dst.DigestOf(t, it.Dests[0].Name()) == "" {
 			t.Errorf("%s not copied although only %s was missing", it.Source, rewritten[orig])
 		}
 		copied++
@@ -559,11 +534,11 @@ func TestCatalogMirrorThroughDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	index := src.Host + "/redhat/community-operator-index:v4.18"
-	if out, errOut, err := runCLI(t, "catalog", "build", "--from-dir", fbcDir, "--base", baseRef, "--to", index); err != nil {
+	if out, errOut, err := clitest.Run(t, "catalog", "build", "--from-dir", fbcDir, "--base", baseRef, "--to", index); err != nil {
 		t.Fatalf("catalog build: %v\n%s%s", err, out, errOut)
 	}
 	store := t.TempDir()
-	out, errOut, err := runCLI(t, "catalog", "mirror", index, "file://olm", "--dir", store, "--package", "shipwright-operator",
+	out, errOut, err := clitest.Run(t, "catalog", "mirror", index, "file://olm", "--dir", store, "--package", "shipwright-operator",
 		"--to-manifests", filepath.Join(t.TempDir(), "m1"))
 	if err != nil {
 		t.Fatalf("mirror to disk: %v\n%s%s", err, out, errOut)
@@ -574,7 +549,7 @@ func TestCatalogMirrorThroughDisk(t *testing.T) {
 
 	stored := "file://olm/redhat/community-operator-index:v4.18"
 	m2 := filepath.Join(t.TempDir(), "m2")
-	out, errOut, err = runCLI(t, "catalog", "mirror", stored, dst.Host+"/olm", "--dir", store, "--to-manifests", m2)
+	out, errOut, err = clitest.Run(t, "catalog", "mirror", stored, dst.Host+"/olm", "--dir", store, "--to-manifests", m2)
 	if err != nil {
 		t.Fatalf("upload from disk: %v\n%s%s", err, out, errOut)
 	}
@@ -595,7 +570,7 @@ func TestCatalogMirrorThroughDisk(t *testing.T) {
 			s.Tag = "latest"
 		}
 		d := catalogmirror.Mount(s, dstOlm, catalogmirror.DefaultMaxComponents)
-		got := digestAt(t, dst, d.Name())
+		got := dst.DigestOf(t, d.Name())
 		if got == "" || (s.Digest != "" && got != s.Digest) {
 			t.Errorf("%s: at %s digest %q", s.Name(), d.Name(), got)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogmirror"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -68,7 +69,7 @@ func TestSQLiteCatalogStaysSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, errOut, err := runCLI(t, "catalog", "mirror", index, dst.Host+"/olm", "--package", "etcd", "--to-manifests", filepath.Join(t.TempDir(), "m"))
+	out, errOut, err := clitest.Run(t, "catalog", "mirror", index, dst.Host+"/olm", "--package", "etcd", "--to-manifests", filepath.Join(t.TempDir(), "m"))
 	if err != nil {
 		t.Fatalf("catalog mirror: %v\n%s%s", err, out, errOut)
 	}
@@ -114,7 +115,7 @@ func TestSQLiteCatalogStaysSQLite(t *testing.T) {
 		}
 		kept[s.Name()] = true
 		d := catalogmirror.Mount(s, dest, 2)
-		if got := digestAt(t, dst, d.Name()); got == "" || (s.Digest != "" && got != s.Digest) {
+		if got := dst.DigestOf(t, d.Name()); got == "" || (s.Digest != "" && got != s.Digest) {
 			t.Errorf("%s: at %s digest %q", s.Name(), d.Name(), got)
 		}
 	}
@@ -129,7 +130,7 @@ func TestSQLiteCatalogStaysSQLite(t *testing.T) {
 			continue
 		}
 		others++
-		if d := catalogmirror.Mount(s, dest, 2); digestAt(t, dst, d.Name()) != "" {
+		if d := catalogmirror.Mount(s, dest, 2); dst.DigestOf(t, d.Name()) != "" {
 			t.Errorf("image %s of the unselected package was mirrored", s.Name())
 		}
 	}

@@ -6,7 +6,6 @@ package release_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"flag"
@@ -17,7 +16,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -25,8 +23,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/airlock-mirror/airlock/internal/cli"
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
+	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 	"github.com/airlock-mirror/airlock/test/e2e"
@@ -36,42 +34,17 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 const components = 40 // of the 183 real tags; every fifth is multi-arch
 
-func runCLI(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	root := cli.NewRootCommand(cli.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
-	root.SetArgs(args)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	err := root.ExecuteContext(ctx)
-	return out.String(), errOut.String(), err
-}
-
-// digestAt returns the digest reference names at the registry, "" when absent.
-func digestAt(t *testing.T, reg *regtest.Registry, reference string) string {
-	t.Helper()
-	r, err := name.ParseReference(reference, name.Insecure)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := remote.Head(r, remote.WithTransport(reg.Transport))
-	if err != nil {
-		return ""
-	}
-	return d.Digest.String()
-}
-
 // checkRelease proves the release and every component (and, for manifest
 // lists, every child) are at dst/repo under oc's tags with their digests.
 func checkRelease(t *testing.T, rel *releasetest.Release, dst *regtest.Registry, repo, prefix string) {
 	t.Helper()
-	if got := digestAt(t, dst, dst.Host+"/"+repo+":"+prefix); got != rel.Digest {
+	if got := dst.DigestOf(t, dst.Host+"/"+repo+":"+prefix); got != rel.Digest {
 		t.Errorf("release tag %s: digest %q, want %s", prefix, got, rel.Digest)
 	}
 	for _, n := range rel.Names {
 		want := rel.Components[n][strings.Index(rel.Components[n], "@")+1:]
 		tag := dst.Host + "/" + repo + ":" + prefix + "-" + n
-		if got := digestAt(t, dst, tag); got != want {
+		if got := dst.DigestOf(t, tag); got != want {
 			t.Errorf("component %s: %s has digest %q, want %s", n, tag, got, want)
 			continue
 		}
@@ -88,7 +61,7 @@ func checkRelease(t *testing.T, rel *releasetest.Release, dst *regtest.Registry,
 				if err == nil {
 					_, err = img.Layers()
 				}
-				if err != nil || digestAt(t, dst, dst.Host+"/"+repo+"@"+c.Digest.String()) != c.Digest.String() {
+				if err != nil || dst.DigestOf(t, dst.Host+"/"+repo+"@"+c.Digest.String()) != c.Digest.String() {
 					t.Errorf("component %s: child %s missing at the mirror: %v", n, c.Digest, err)
 				}
 			}
@@ -121,7 +94,7 @@ func TestMirrorRegistryToRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	manifests := t.TempDir()
-	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests)
+	out, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests)
 	if err != nil {
 		t.Fatalf("release mirror: %v\n%s", err, errOut)
 	}
@@ -143,7 +116,7 @@ func TestMirrorRegistryToRegistry(t *testing.T) {
 	golden(t, "icsp-release-4.12.0.yaml", r.Replace(string(icsp)))
 
 	// A second run finds everything present and changes nothing.
-	if _, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests); err != nil {
+	if _, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests); err != nil {
 		t.Fatalf("second run: %v\n%s", err, errOut)
 	}
 	checkRelease(t, rel, dst, "ocp/release", "4.12.0-x86_64")
@@ -158,11 +131,11 @@ func TestMirrorThroughStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	onlineInfo, errOut, err := runCLI(t, "release", "info", "-o", "json", rel.Ref)
+	onlineInfo, errOut, err := clitest.Run(t, "release", "info", "-o", "json", rel.Ref)
 	if err != nil {
 		t.Fatalf("release info: %v\n%s", err, errOut)
 	}
-	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to-dir", dir)
+	out, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to-dir", dir)
 	if err != nil {
 		t.Fatalf("release mirror --to-dir: %v\n%s", err, errOut)
 	}
@@ -181,14 +154,14 @@ func TestMirrorThroughStore(t *testing.T) {
 	// must read only the store.
 	src.Server.Close()
 	// The stored release can be inspected offline and sizes the same.
-	offlineInfo, errOut, err := runCLI(t, "release", "info", "-o", "json", "--from-dir", dir, "file://openshift/release:4.12.0-x86_64")
+	offlineInfo, errOut, err := clitest.Run(t, "release", "info", "-o", "json", "--from-dir", dir, "file://openshift/release:4.12.0-x86_64")
 	if err != nil {
 		t.Fatalf("release info --from-dir: %v\n%s", err, errOut)
 	}
 	if totalSize(t, offlineInfo) != totalSize(t, onlineInfo) {
 		t.Errorf("stored release sizes %d, the registry one %d", totalSize(t, offlineInfo), totalSize(t, onlineInfo))
 	}
-	up, errOut, err := runCLI(t, args...)
+	up, errOut, err := clitest.Run(t, args...)
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", cmdline, err, errOut)
 	}
@@ -201,7 +174,7 @@ func TestMirrorThroughStore(t *testing.T) {
 	if vm == nil {
 		t.Fatalf("no verify command printed:\n%s", up)
 	}
-	if out, errOut, err := runCLI(t, append([]string{"verify"}, strings.Fields(vm[1])...)...); err != nil {
+	if out, errOut, err := clitest.Run(t, append([]string{"verify"}, strings.Fields(vm[1])...)...); err != nil {
 		t.Fatalf("printed verify command failed: %v\n%s%s", err, out, errOut)
 	}
 }
@@ -225,14 +198,14 @@ func TestDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	manifests := t.TempDir()
-	out, errOut, err := runCLI(t, "release", "mirror", "--dry-run", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests)
+	out, errOut, err := clitest.Run(t, "release", "mirror", "--dry-run", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", manifests)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	if !strings.Contains(out, "4.12.0-x86_64-agent-installer-api-server") {
 		t.Errorf("dry run does not list the planned copies:\n%s", out)
 	}
-	if d := digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64"); d != "" {
+	if d := dst.DigestOf(t, dst.Host+"/ocp/release:4.12.0-x86_64"); d != "" {
 		t.Errorf("dry run copied the release")
 	}
 	if ents, _ := os.ReadDir(manifests); len(ents) != 0 {
@@ -246,7 +219,7 @@ func TestReleaseInfoCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := runCLI(t, "release", "info", "-o", "json", rel.Ref)
+	out, errOut, err := clitest.Run(t, "release", "info", "-o", "json", rel.Ref)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
@@ -266,11 +239,11 @@ func TestReleaseInfoCLI(t *testing.T) {
 	if info.Version != "4.12.0" || info.Architecture != "amd64" || info.ComponentCount != 10 || info.TotalSize <= 0 || info.Components[0].Name != "agent-installer-api-server" {
 		t.Fatalf("info = %+v", info)
 	}
-	text, _, err := runCLI(t, "release", "info", rel.Ref)
+	text, _, err := clitest.Run(t, "release", "info", rel.Ref)
 	if err != nil || !strings.Contains(text, "Components:     10") || !strings.Contains(text, "agent-installer-api-server") {
 		t.Fatalf("text info (err %v):\n%s", err, text)
 	}
-	if _, _, err := runCLI(t, "release", "info", src.Host+"/openshift-release-dev/ocp-v4.0-art-dev@"+rel.Components["agent-installer-api-server"][strings.Index(rel.Components["agent-installer-api-server"], "@")+1:]); err == nil || !strings.Contains(err.Error(), "not an OpenShift release image") {
+	if _, _, err := clitest.Run(t, "release", "info", src.Host+"/openshift-release-dev/ocp-v4.0-art-dev@"+rel.Components["agent-installer-api-server"][strings.Index(rel.Components["agent-installer-api-server"], "@")+1:]); err == nil || !strings.Contains(err.Error(), "not an OpenShift release image") {
 		t.Fatalf("info on a non-release image: err = %v", err)
 	}
 }
@@ -290,11 +263,11 @@ func TestMultiArchRelease(t *testing.T) {
 	if rel.Digest, err = synth.Push(idx, from, opts...); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = runCLI(t, "release", "mirror", "--from", from, "--to", dst.Host+"/ocp/release", "--to-manifests", t.TempDir())
+	_, _, err = clitest.Run(t, "release", "mirror", "--from", from, "--to", dst.Host+"/ocp/release", "--to-manifests", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "--keep-manifest-list") {
 		t.Fatalf("multi-arch release without --keep-manifest-list: err = %v", err)
 	}
-	if _, errOut, err := runCLI(t, "release", "mirror", "--from", from, "--to", dst.Host+"/ocp/release", "--keep-manifest-list", "--to-manifests", t.TempDir()); err != nil {
+	if _, errOut, err := clitest.Run(t, "release", "mirror", "--from", from, "--to", dst.Host+"/ocp/release", "--keep-manifest-list", "--to-manifests", t.TempDir()); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	checkRelease(t, rel, dst, "ocp/release", "4.12.0-multi")
@@ -339,16 +312,16 @@ func TestSignatures(t *testing.T) {
 	os.WriteFile(filepath.Join(bad, "sha256="+hexd, "signature-1"), sign(stranger, rel.Digest), 0o644)
 
 	// A signature that does not verify stops the run before anything is copied.
-	_, _, err = runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", bad, "--verify-key", keyFile, "--to-manifests", t.TempDir())
+	_, _, err = clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", bad, "--verify-key", keyFile, "--to-manifests", t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "not in the verification keyring") {
 		t.Fatalf("bad signature: err = %v", err)
 	}
-	if d := digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64"); d != "" {
+	if d := dst.DigestOf(t, dst.Host+"/ocp/release:4.12.0-x86_64"); d != "" {
 		t.Fatalf("release was mirrored although its signature failed")
 	}
 
 	manifests := t.TempDir()
-	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", good, "--verify-key", keyFile, "--to-manifests", manifests)
+	out, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", good, "--verify-key", keyFile, "--to-manifests", manifests)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
@@ -379,7 +352,7 @@ func TestSignatures(t *testing.T) {
 
 	// A signature directory without this release's signature: a warning
 	// naming what to download, and the mirror still succeeds.
-	_, errOut, err = runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", t.TempDir(), "--to-manifests", t.TempDir())
+	_, errOut, err = clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--signature-dir", t.TempDir(), "--to-manifests", t.TempDir())
 	if err != nil || !strings.Contains(errOut, "sha256="+hexd+"/signature-1") {
 		t.Fatalf("missing signature: err %v, stderr:\n%s", err, errOut)
 	}
@@ -387,11 +360,11 @@ func TestSignatures(t *testing.T) {
 	// Across the air gap: the signature imported by --to-dir travels in the
 	// store and the upload writes its ConfigMap without being told again.
 	store := t.TempDir()
-	if _, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to-dir", store, "--signature-dir", good, "--verify-key", keyFile); err != nil {
+	if _, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to-dir", store, "--signature-dir", good, "--verify-key", keyFile); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	upManifests := t.TempDir()
-	_, errOut, err = runCLI(t, "release", "mirror", "--from-dir", store, "--from", "file://openshift/release:4.12.0-x86_64",
+	_, errOut, err = clitest.Run(t, "release", "mirror", "--from-dir", store, "--from", "file://openshift/release:4.12.0-x86_64",
 		"--release-source", src.Host+"/openshift-release-dev/ocp-release", "--to", dst.Host+"/ocp/release2", "--to-manifests", upManifests)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
@@ -420,7 +393,7 @@ func TestReleaseListCLI(t *testing.T) {
 		w.Write(data)
 	}))
 	defer srv.Close()
-	out, errOut, err := runCLI(t, "release", "list", "--graph-url", srv.URL, "--channel", "stable-4.13", "--min-version", "4.13.27", "--max-version", "4.13.41", "--shortest-path")
+	out, errOut, err := clitest.Run(t, "release", "list", "--graph-url", srv.URL, "--channel", "stable-4.13", "--min-version", "4.13.27", "--max-version", "4.13.41", "--shortest-path")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
@@ -429,12 +402,12 @@ func TestReleaseListCLI(t *testing.T) {
 		t.Errorf("the conditional hop must be warned about; stderr:\n%s", errOut)
 	}
 	t.Setenv("UPDATE_URL_OVERRIDE", srv.URL)
-	out, errOut, err = runCLI(t, "release", "list", "--channel", "stable-4.13", "-o", "yaml")
+	out, errOut, err = clitest.Run(t, "release", "list", "--channel", "stable-4.13", "-o", "yaml")
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	golden(t, "list-head.yaml", out)
-	_, _, err = runCLI(t, "release", "list", "--channel", "stable-9.1")
+	_, _, err = clitest.Run(t, "release", "list", "--channel", "stable-9.1")
 	if err == nil || !strings.Contains(err.Error(), "HTTP 400") || !strings.Contains(err.Error(), "stable-9.1") {
 		t.Errorf("unknown channel: err = %v", err)
 	}
@@ -447,19 +420,19 @@ func TestToReleaseImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	manifests := t.TempDir()
-	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release",
+	out, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release",
 		"--to-release-image", dst.Host+"/ocp/release-images:4.12.0", "--to-manifests", manifests)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
-	if got := digestAt(t, dst, dst.Host+"/ocp/release-images:4.12.0"); got != rel.Digest {
+	if got := dst.DigestOf(t, dst.Host+"/ocp/release-images:4.12.0"); got != rel.Digest {
 		t.Errorf("release at --to-release-image: %q, want %s", got, rel.Digest)
 	}
-	if got := digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64"); got != "" {
+	if got := dst.DigestOf(t, dst.Host+"/ocp/release:4.12.0-x86_64"); got != "" {
 		t.Errorf("release also pushed to the default tag")
 	}
 	for _, n := range rel.Names {
-		if digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64-"+n) == "" {
+		if dst.DigestOf(t, dst.Host+"/ocp/release:4.12.0-x86_64-"+n) == "" {
 			t.Errorf("component %s missing", n)
 		}
 	}
@@ -489,7 +462,7 @@ func TestMirrorThroughFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", t.TempDir()); err != nil {
+	if _, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--to-manifests", t.TempDir()); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	checkRelease(t, rel, dst, "ocp/release", "4.12.0-x86_64")
@@ -509,11 +482,11 @@ func TestMirrorToTLSAuthRegistry(t *testing.T) {
 	authFile := filepath.Join(t.TempDir(), "auth.json")
 	auth := base64.StdEncoding.EncodeToString([]byte("mirror:s3cret"))
 	os.WriteFile(authFile, []byte(`{"auths":{"`+dst.Host+`":{"auth":"`+auth+`"}}}`), 0o600)
-	_, _, err = runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--ca-file", dst.CAFile, "--to-manifests", t.TempDir())
+	_, _, err = clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--ca-file", dst.CAFile, "--to-manifests", t.TempDir())
 	if err == nil {
 		t.Fatalf("pushed without credentials")
 	}
-	if _, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--ca-file", dst.CAFile, "-a", authFile, "--to-manifests", t.TempDir()); err != nil {
+	if _, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release", "--ca-file", dst.CAFile, "-a", authFile, "--to-manifests", t.TempDir()); err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
 	r, _ := name.ParseReference(dst.Host + "/ocp/release:4.12.0-x86_64")
@@ -529,16 +502,16 @@ func TestSkipReleaseImageAndInstructions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := runCLI(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release",
+	out, errOut, err := clitest.Run(t, "release", "mirror", "--from", rel.Ref, "--to", dst.Host+"/ocp/release",
 		"--skip-release-image", "--print-mirror-instructions", "icsp", "--to-manifests", t.TempDir())
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
-	if digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64") != "" {
+	if dst.DigestOf(t, dst.Host+"/ocp/release:4.12.0-x86_64") != "" {
 		t.Errorf("--skip-release-image copied the release image")
 	}
 	for _, n := range rel.Names {
-		if digestAt(t, dst, dst.Host+"/ocp/release:4.12.0-x86_64-"+n) == "" {
+		if dst.DigestOf(t, dst.Host+"/ocp/release:4.12.0-x86_64-"+n) == "" {
 			t.Errorf("component %s missing", n)
 		}
 	}
@@ -563,7 +536,7 @@ func TestMirrorBadInput(t *testing.T) {
 		{[]string{"release", "info", "-o", "xml", "quay.io/a/b:1"}, `-o "xml"`},
 	}
 	for _, tc := range tests {
-		_, _, err := runCLI(t, tc.args...)
+		_, _, err := clitest.Run(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
 		}
