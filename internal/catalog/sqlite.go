@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
 	"github.com/operator-framework/operator-registry/pkg/sqlite"
@@ -140,31 +142,43 @@ func copyFile(src, dst string) error {
 type PruneResult struct {
 	// RemovedPackages are the packages deleted from the database.
 	RemovedPackages []string `json:"removedPackages"`
-	// ExtraBundles are bundles kept in the database although the filtered
-	// catalog dropped them: pruning works per package (as `opm index
-	// prune` does), because operator-registry has no safe way to delete a
-	// single bundle from a channel's replaces chain.
+	// Exact is true when the database holds exactly the filtered catalog:
+	// its channels, heads, default channels and bundles.
+	Exact bool `json:"exact"`
+	// Inexact says why the bundle-level pruning could not be used and the
+	// database was pruned per package instead (as `opm index prune` does).
+	Inexact string `json:"inexact,omitempty"`
+	// ExtraBundles are bundles kept although the filtered catalog dropped
+	// them (only when pruning fell back to whole packages).
 	ExtraBundles []string `json:"extraBundles,omitempty"`
+	// ExtraChannelEntries (package/channel/bundle) are kept bundles that a
+	// channel lists beyond the selection because a bundle kept in it
+	// replaces or skips them: sqlite records such an edge as an entry of
+	// the older bundle in the channel. They are mirrored anyway, since
+	// another channel keeps them.
+	ExtraChannelEntries []string `json:"extraChannelEntries,omitempty"`
 	// Migrated is true when the schema had to be upgraded first.
 	Migrated bool `json:"migrated,omitempty"`
+	// Catalog is the pruned database as the catalog pod will serve it:
+	// what must be mirrored.
+	Catalog *Catalog `json:"-"`
 }
 
-// PruneSQLite writes to dst a copy of the sqlite index database src from
-// which every package that keep (a filtered catalog) does not hold has
-// been removed, with operator-registry's own removal code (stranded
-// bundles and deprecations cleaned up too). It is how a legacy sqlite
-// catalog image is rebuilt in its own format for clusters whose opm
-// predates file-based catalogs. src is never modified; dst is written to a
-// temporary file and renamed into place once complete and synced. The
-// schema is left as it is unless removal needs a newer one.
+// PruneSQLite writes to dst a copy of the sqlite index database src that
+// holds the filtered catalog keep. It is how a legacy sqlite catalog image
+// is rebuilt in its own format for clusters whose opm predates file-based
+// catalogs. Packages keep drops are removed with operator-registry's own
+// removal code; the kept packages are rewritten to keep's channels, heads
+// and bundles (pruneBundles) and the result is read back and compared with
+// keep. When that cannot be done (a selection a sqlite channel cannot
+// express), it falls back to keeping whole packages and says why. src is
+// never modified; dst is written to a temporary file and renamed into place
+// once complete and synced. The schema is left as it is unless removal
+// needs a newer one.
 func PruneSQLite(ctx context.Context, src, dst string, keep *Catalog) (*PruneResult, error) {
 	want := map[string]bool{}
-	keptBundles := map[string]bool{}
 	for _, p := range keep.Config.Packages {
 		want[p.Name] = true
-	}
-	for _, b := range keep.Config.Bundles {
-		keptBundles[b.Package+"/"+b.Name] = true
 	}
 	if len(want) == 0 {
 		return nil, fmt.Errorf("pruning %s: the filtered catalog holds no package", src)
@@ -181,23 +195,48 @@ func PruneSQLite(ctx context.Context, src, dst string, keep *Catalog) (*PruneRes
 			os.Remove(tmpName)
 		}
 	}()
-	res, err := pruneCopy(ctx, src, tmpName, want, false)
-	if err != nil {
-		// Old schemas may lack what removal touches: upgrade and retry
-		// from a fresh copy (the failed attempt rolled back anyway).
-		var err2 error
-		if res, err2 = pruneCopy(ctx, src, tmpName, want, true); err2 != nil {
-			return nil, fmt.Errorf("pruning %s: %w (after schema migration: %v)", src, err, err2)
+	// Bundle level first, then whole packages; each without touching the
+	// schema first, then (old schemas may lack what removal touches) after
+	// upgrading it. Every attempt starts from a fresh copy.
+	var res *PruneResult
+	var exactErr, firstErr error
+	for _, exact := range []bool{true, false} {
+		for _, migrate := range []bool{false, true} {
+			r, err := pruneCopy(ctx, src, tmpName, want, keep, exact, migrate)
+			if err == nil && exact {
+				err = checkExact(r, keep)
+			}
+			if err == nil {
+				res = r
+				break
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if exact && exactErr == nil {
+				exactErr = err
+			}
+			if !exact && firstErr == nil {
+				firstErr = err
+			}
+		}
+		if res != nil {
+			break
 		}
 	}
-	// What the per-package pruning keeps beyond the filter.
-	pruned, err := LoadSQLite(ctx, tmpName)
-	if err != nil {
-		return nil, fmt.Errorf("reading pruned database: %w", err)
+	if res == nil {
+		return nil, fmt.Errorf("pruning %s: %w", src, firstErr)
 	}
-	for _, b := range pruned.Config.Bundles {
-		if !keptBundles[b.Package+"/"+b.Name] {
-			res.ExtraBundles = append(res.ExtraBundles, b.Package+"/"+b.Name)
+	if !res.Exact {
+		res.Inexact = exactErr.Error()
+		keptBundles := map[string]bool{}
+		for _, b := range keep.Config.Bundles {
+			keptBundles[b.Package+"/"+b.Name] = true
+		}
+		for _, b := range res.Catalog.Config.Bundles {
+			if !keptBundles[b.Package+"/"+b.Name] {
+				res.ExtraBundles = append(res.ExtraBundles, b.Package+"/"+b.Name)
+			}
 		}
 	}
 	if err := syncFile(tmpName); err != nil {
@@ -207,53 +246,122 @@ func PruneSQLite(ctx context.Context, src, dst string, keep *Catalog) (*PruneRes
 		return nil, fmt.Errorf("pruning %s: %w", src, err)
 	}
 	ok = true
+	res.Catalog.Source, res.Catalog.DatabasePath = dst, dst
 	return res, nil
 }
 
-func pruneCopy(ctx context.Context, src, dst string, want map[string]bool, migrate bool) (*PruneResult, error) {
+// checkExact compares the pruned database (r.Catalog) with keep: the same
+// packages, default channels, channels, heads and bundles. A channel may
+// list more bundles than keep's (see PruneResult.ExtraChannelEntries), as
+// long as each is a bundle keep holds.
+func checkExact(r *PruneResult, keep *Catalog) error {
+	got, want := r.Catalog.Config, keep.Config
+	if a, b := strings.Join(r.Catalog.PackageNames(), ","), strings.Join(keep.PackageNames(), ","); a != b {
+		return fmt.Errorf("pruned database holds packages %s, want %s", a, b)
+	}
+	defaults := map[string]string{}
+	for _, p := range want.Packages {
+		defaults[p.Name] = p.DefaultChannel
+	}
+	for _, p := range got.Packages {
+		if defaults[p.Name] != p.DefaultChannel {
+			return fmt.Errorf("package %s: default channel %q, want %q", p.Name, p.DefaultChannel, defaults[p.Name])
+		}
+	}
+	bundles := func(cfg *declcfg.DeclarativeConfig) []string {
+		var out []string
+		for _, b := range cfg.Bundles {
+			out = append(out, b.Package+"/"+b.Name)
+		}
+		sort.Strings(out)
+		return out
+	}
+	if a, b := bundles(got), bundles(want); strings.Join(a, ",") != strings.Join(b, ",") {
+		return fmt.Errorf("pruned database holds bundles %v, want %v", a, b)
+	}
+	wantCh := map[string]declcfg.Channel{}
+	for _, ch := range want.Channels {
+		wantCh[ch.Package+"/"+ch.Name] = ch
+	}
+	if len(got.Channels) != len(want.Channels) {
+		return fmt.Errorf("pruned database holds %d channels, want %d", len(got.Channels), len(want.Channels))
+	}
+	r.ExtraChannelEntries = nil
+	for _, ch := range got.Channels {
+		key := ch.Package + "/" + ch.Name
+		w, ok := wantCh[key]
+		if !ok {
+			return fmt.Errorf("pruned database holds channel %s, not in the selection", key)
+		}
+		gh, err := channelHead(ch)
+		if err != nil {
+			return fmt.Errorf("pruned channel %s: %w", key, err)
+		}
+		wh, err := channelHead(w)
+		if err != nil {
+			return fmt.Errorf("selected channel %s: %w", key, err)
+		}
+		if gh != wh {
+			return fmt.Errorf("channel %s: head %s, want %s", key, gh, wh)
+		}
+		in := map[string]bool{}
+		for _, e := range ch.Entries {
+			in[e.Name] = true
+		}
+		wantIn := map[string]bool{}
+		for _, e := range w.Entries {
+			wantIn[e.Name] = true
+			if !in[e.Name] {
+				return fmt.Errorf("channel %s lost bundle %s", key, e.Name)
+			}
+		}
+		for _, e := range ch.Entries {
+			if !wantIn[e.Name] {
+				r.ExtraChannelEntries = append(r.ExtraChannelEntries, key+"/"+e.Name)
+			}
+		}
+	}
+	sort.Strings(r.ExtraChannelEntries)
+	return nil
+}
+
+// pruneCopy copies src to dst and prunes dst: removes the packages not in
+// want and, when exact, rewrites the kept ones to keep (pruneBundles). It
+// returns the result with the pruned database read back.
+func pruneCopy(ctx context.Context, src, dst string, want map[string]bool, keep *Catalog, exact, migrate bool) (*PruneResult, error) {
 	if err := copyFile(src, dst); err != nil {
 		return nil, err
 	}
-	db, err := openSQLite(dst)
+	res, err := pruneFile(ctx, dst, want, keep, exact, migrate)
+	if err != nil {
+		return nil, err
+	}
+	// Read back from a copy (loading migrates): dst keeps its schema.
+	if res.Catalog, err = LoadSQLite(ctx, dst); err != nil {
+		return nil, fmt.Errorf("reading the pruned database: %w", err)
+	}
+	return res, nil
+}
+
+func pruneFile(ctx context.Context, path string, want map[string]bool, keep *Catalog, exact, migrate bool) (*PruneResult, error) {
+	db, err := openSQLite(path)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	res := &PruneResult{Migrated: migrate}
+	res := &PruneResult{Migrated: migrate, Exact: exact}
 	if migrate {
 		if err := migrateSQLite(ctx, db); err != nil {
 			return nil, err
 		}
 	}
-	q := sqlite.NewSQLLiteQuerierFromDb(db)
-	pkgs, err := q.ListPackages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing packages: %w", err)
-	}
-	for p := range want {
-		found := false
-		for _, have := range pkgs {
-			found = found || have == p
-		}
-		if !found {
-			return nil, fmt.Errorf("package %q of the filtered catalog is not in the database", p)
-		}
-	}
-	loader, err := sqlite.NewSQLLiteLoader(db)
-	if err != nil {
+	if res.RemovedPackages, err = removePackages(ctx, db, want); err != nil {
 		return nil, err
 	}
-	for _, p := range pkgs {
-		if want[p] {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
+	if exact {
+		if err := pruneBundles(ctx, db, keep.Config); err != nil {
 			return nil, err
 		}
-		if err := loader.RemovePackage(p); err != nil {
-			return nil, fmt.Errorf("removing package %s: %w", p, err)
-		}
-		res.RemovedPackages = append(res.RemovedPackages, p)
 	}
 	// Give the space back: catalog pods load the whole file.
 	if _, err := db.ExecContext(ctx, "VACUUM"); err != nil {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/operator-framework/operator-registry/alpha/declcfg"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -97,9 +96,11 @@ catalog content is read from one platform (--index-filter-by-os).
 With --package or --config only the selected operators (plus what they depend
 on) are mirrored, and the catalog image is rebuilt with just that content, so
 the catalog pod stays small. A legacy sqlite catalog image stays sqlite (its
-opm predates file-based catalogs): its database is pruned per package, so every
-bundle of the selected packages is mirrored; --convert-to-fbc --base OPM_IMAGE
-pushes the exact selection as a file-based catalog image instead.
+opm predates file-based catalogs): its index.db is pruned to the selection in
+its own schema (channels, heads, default channel, bundles; a kept bundle keeps
+its upgrade edge from a dropped one) and replaced on every platform;
+--convert-to-fbc --base OPM_IMAGE pushes the selection as a file-based catalog
+image on a newer opm instead.
 
 Related images with empty or invalid references
 are skipped with a warning naming the bundle and field; an image that fails to
@@ -280,17 +281,22 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 		return err
 	}
 	// A legacy sqlite catalog image keeps its format: its opm predates
-	// file-based catalogs. A database can only be pruned per package, so
-	// every bundle of the selected packages is kept and mirrored.
+	// file-based catalogs. Its database is pruned now (locally, before any
+	// copy) and what the pruned database serves is what gets mirrored: the
+	// same as the selection, unless the selection cannot be expressed in
+	// sqlite and whole packages had to be kept.
 	pruneSQLite := filtered && o.Index != nil && cat.Format == catalog.FormatSQLite && !o.ConvertToFBC
-	var keepPkgs []string
+	var prunedDB *prunedDatabase
 	if pruneSQLite {
-		for _, p := range selected.Config.Packages {
-			keepPkgs = append(keepPkgs, p.Name)
+		prunedDB, err = pruneSQLiteDatabase(ctx, eng, *o.Index, selected)
+		if err != nil {
+			return fmt.Errorf("pruning sqlite catalog %s: %w", o.Index, err)
 		}
-		selected = restrictPackages(cat, keepPkgs)
-		fmt.Fprintf(o.streams.ErrOut, "note: %s is a legacy sqlite catalog: it stays sqlite and is pruned per package, so every bundle of %s is mirrored; use --convert-to-fbc --base OPM_IMAGE for channel or version selections\n",
-			o.Index, strings.Join(keepPkgs, ", "))
+		defer prunedDB.Close()
+		for _, n := range prunedDB.Notes() {
+			fmt.Fprintf(o.streams.ErrOut, "note: %s\n", n)
+		}
+		selected = prunedDB.Result.Catalog
 	}
 	name := o.indexName()
 	res, err := catalogmirror.Collect(selected, catalogmirror.Options{Index: o.Index, Dest: o.Dest, MaxComponents: o.MaxComponents})
@@ -372,11 +378,11 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	}
 	if o.Index != nil && !skipCatalog {
 		if pruneSQLite {
-			r, err := o.pruneCatalogImage(ctx, eng, selected, res.IndexDest)
+			r, err := catalogimage.ReplaceDatabase(ctx, eng, *o.Index, prunedDB.Path, res.IndexDest)
 			if err != nil {
-				catErr = fmt.Errorf("pruning sqlite catalog %s for %s: %w", o.Index, res.IndexDest, err)
+				catErr = fmt.Errorf("pushing pruned sqlite catalog %s to %s: %w", o.Index, res.IndexDest, err)
 			} else {
-				fmt.Fprintf(o.streams.Out, "sqlite catalog %s pruned to %s and pushed to %s@%s\n", o.Index, strings.Join(keepPkgs, ", "), res.IndexDest, r.Digest)
+				fmt.Fprintf(o.streams.Out, "sqlite catalog %s pruned to %s and pushed to %s@%s\n", o.Index, strings.Join(selected.PackageNames(), ", "), res.IndexDest, r.Digest)
 			}
 		} else if filtered {
 			rb := CatalogRebuildFlags{To: res.IndexDest.String(), ConvertToFBC: o.ConvertToFBC, Base: o.Base}
@@ -414,17 +420,35 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-// pruneCatalogImage extracts the index database of the sqlite catalog
-// image, writes a copy pruned to the packages of keep, and pushes the
-// image with it replaced.
-func (o *CatalogMirrorOptions) pruneCatalogImage(ctx context.Context, eng *engine.Engine, keep *catalog.Catalog, dst ref.Ref) (*catalogimage.Result, error) {
-	return pruneSQLiteImage(ctx, eng, *o.Index, keep, dst)
+// prunedDatabase is a sqlite catalog image's index database pruned to a
+// selection, in a temporary directory until Close.
+type prunedDatabase struct {
+	Path   string
+	Result *catalog.PruneResult
+	dir    string
 }
 
-// pruneSQLiteImage pushes to dst the sqlite catalog image src with its
-// index database pruned to the packages of keep. The database is the same
-// on every platform, so it is read from the first platform image.
-func pruneSQLiteImage(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog, dst ref.Ref) (*catalogimage.Result, error) {
+func (p *prunedDatabase) Close() { os.RemoveAll(p.dir) }
+
+// Notes say how the database was pruned, for the user.
+func (p *prunedDatabase) Notes() []string {
+	r := p.Result
+	var notes []string
+	if !r.Exact {
+		notes = append(notes, fmt.Sprintf("the sqlite database could not be pruned to the exact selection (%s), so whole packages are kept and mirrored: %d bundle(s) beyond the selection: %s; use --convert-to-fbc --base OPM_IMAGE for the exact selection",
+			r.Inexact, len(r.ExtraBundles), strings.Join(r.ExtraBundles, ", ")))
+	}
+	if len(r.ExtraChannelEntries) > 0 {
+		notes = append(notes, fmt.Sprintf("sqlite lists a bundle in a channel when a bundle kept there replaces or skips it, so these channels also list bundles kept in another channel (package/channel/bundle): %s",
+			strings.Join(r.ExtraChannelEntries, ", ")))
+	}
+	return notes
+}
+
+// pruneSQLiteDatabase extracts the index database of the sqlite catalog
+// image src (the same on every platform, so read from the first one) and
+// writes a copy pruned to keep.
+func pruneSQLiteDatabase(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog) (*prunedDatabase, error) {
 	img, err := anyPlatformImage(ctx, imgs, src)
 	if err != nil {
 		return nil, err
@@ -433,23 +457,32 @@ func pruneSQLiteImage(ctx context.Context, imgs catalogimage.Images, src ref.Ref
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(tmp)
-	orig, pruned := filepath.Join(tmp, "index.db"), filepath.Join(tmp, "pruned.db")
+	p := &prunedDatabase{dir: tmp, Path: filepath.Join(tmp, "pruned.db")}
+	orig := filepath.Join(tmp, "index.db")
 	if err := catalog.ExtractDatabase(ctx, img, orig); err != nil {
+		p.Close()
 		return nil, err
 	}
-	pr, err := catalog.PruneSQLite(ctx, orig, pruned, keep)
+	if p.Result, err = catalog.PruneSQLite(ctx, orig, p.Path, keep); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// pruneSQLiteImage pushes to dst the sqlite catalog image src with its
+// index database pruned to keep.
+func pruneSQLiteImage(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog, dst ref.Ref) (*catalogimage.Result, error) {
+	p, err := pruneSQLiteDatabase(ctx, imgs, src, keep)
 	if err != nil {
 		return nil, err
 	}
-	res, err := catalogimage.ReplaceDatabase(ctx, imgs, src, pruned, dst)
+	defer p.Close()
+	res, err := catalogimage.ReplaceDatabase(ctx, imgs, src, p.Path, dst)
 	if err != nil {
 		return nil, err
 	}
-	if len(pr.ExtraBundles) > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("the sqlite database keeps %d bundle(s) beyond the selection (it can only be pruned per package): %s",
-			len(pr.ExtraBundles), strings.Join(pr.ExtraBundles, ", ")))
-	}
+	res.Notes = append(res.Notes, p.Notes()...)
 	return res, nil
 }
 
@@ -475,38 +508,6 @@ func anyPlatformImage(ctx context.Context, imgs catalogimage.Images, r ref.Ref) 
 		}
 	}
 	return nil, fmt.Errorf("catalog %s: index has no platform image", r)
-}
-
-// restrictPackages is c with only the given packages, every bundle kept.
-func restrictPackages(c *catalog.Catalog, keep []string) *catalog.Catalog {
-	k := map[string]bool{}
-	for _, p := range keep {
-		k[p] = true
-	}
-	cfg := declcfg.DeclarativeConfig{}
-	for _, p := range c.Config.Packages {
-		if k[p.Name] {
-			cfg.Packages = append(cfg.Packages, p)
-		}
-	}
-	for _, ch := range c.Config.Channels {
-		if k[ch.Package] {
-			cfg.Channels = append(cfg.Channels, ch)
-		}
-	}
-	for _, b := range c.Config.Bundles {
-		if k[b.Package] {
-			cfg.Bundles = append(cfg.Bundles, b)
-		}
-	}
-	for _, d := range c.Config.Deprecations {
-		if k[d.Package] {
-			cfg.Deprecations = append(cfg.Deprecations, d)
-		}
-	}
-	out := *c
-	out.Config = &cfg
-	return &out
 }
 
 // printFailedBundles lists, per bundle, the images that failed: the unit a
@@ -938,8 +939,7 @@ func (f *CatalogRebuildFlags) Rebuild(ctx context.Context, eng catalogimage.Imag
 		return catalogimage.Build(ctx, eng, base, filtered, to)
 	case src.Format == catalog.FormatSQLite:
 		// Keep the format the image's opm can serve: prune its database
-		// (per package: a legacy database cannot drop single bundles from a
-		// replaces chain) and replace it in the image.
+		// and replace it in the image.
 		return pruneSQLiteImage(ctx, eng, *srcImage, filtered, to)
 	default:
 		return catalogimage.Rebuild(ctx, eng, *srcImage, filtered, to)

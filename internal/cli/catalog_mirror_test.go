@@ -307,8 +307,9 @@ func TestCatalogRebuildFlags(t *testing.T) {
 	if pc.Format != catalog.FormatSQLite || strings.Join(pc.PackageNames(), ",") != "etcd" || ocf.Config.Labels[catalog.LabelConfigs] != "" {
 		t.Errorf("sqlite rebuild: format %s packages %v labels %v", pc.Format, pc.PackageNames(), ocf.Config.Labels)
 	}
-	if len(sres.Notes) == 0 {
-		t.Error("no note about bundles kept beyond the heads-only selection")
+	// Heads only: the database holds exactly the filtered bundles.
+	if len(pc.Config.Bundles) != len(legacyFiltered.Config.Bundles) || len(sres.Notes) != 0 {
+		t.Errorf("sqlite rebuild: %d bundles, filtered %d; notes %v", len(pc.Config.Bundles), len(legacyFiltered.Config.Bundles), sres.Notes)
 	}
 }
 
@@ -355,9 +356,9 @@ func TestCatalogRebuildFlagsPush(t *testing.T) {
 	}
 }
 
-// TestCatalogMirrorSQLiteSelection: a selection on a legacy sqlite catalog
-// image keeps the whole selected package (the database is pruned per
-// package) and says so. The full mirror is in test/e2e/catalog.
+// TestCatalogMirrorSQLiteSelection: a channel selection on a legacy sqlite
+// catalog image plans exactly the images of the selection (the database is
+// pruned to it first). The full mirror is in test/e2e/catalog.
 func TestCatalogMirrorSQLiteSelection(t *testing.T) {
 	reg := regtest.Start(t)
 	db, err := os.ReadFile(filepath.Join(filepath.Dir(ocTestCatalog(t)), "test.db"))
@@ -383,12 +384,12 @@ func TestCatalogMirrorSQLiteSelection(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
-	if !strings.Contains(errOut, "legacy sqlite") || !strings.Contains(errOut, "pruned per package") {
-		t.Errorf("no note about sqlite and per-package pruning:\n%s", errOut)
+	if !strings.Contains(errOut, "legacy sqlite") || strings.Contains(errOut, "whole packages") {
+		t.Errorf("want the sqlite warning and no per-package fallback:\n%s", errOut)
 	}
 	mapping, _ := os.ReadFile(filepath.Join(m, "mapping.txt"))
-	// Every etcd bundle (not only the alpha head) and none of prometheus.
-	if !strings.Contains(string(mapping), "quay.io/test/etcd.0.9.0:latest=") || !strings.Contains(string(mapping), "quay.io/test/etcd.0.9.2:latest=") || strings.Contains(string(mapping), "prometheus") {
+	// The alpha head only: not the older etcd bundle, nothing of prometheus.
+	if strings.Contains(string(mapping), "quay.io/test/etcd.0.9.0:latest=") || !strings.Contains(string(mapping), "quay.io/test/etcd.0.9.2:latest=") || strings.Contains(string(mapping), "prometheus") {
 		t.Errorf("mapping.txt:\n%s", mapping)
 	}
 	if _, _, err := runAirlock(t, "catalog", "mirror", index, reg.Host+"/mirror", "--convert-to-fbc"); err == nil {

@@ -25,11 +25,13 @@ import (
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
 
-// TestSQLiteCatalogStaysSQLite mirrors one package of a REAL legacy sqlite
-// index (oc's test.db: etcd and prometheus) whose image references were
-// rewritten to synthetic images: the catalog image stays sqlite with the
-// same command, its database is pruned to the selected package, every image
-// of that package arrives, and the other package's images do not.
+// TestSQLiteCatalogStaysSQLite mirrors one channel of one package of a REAL
+// legacy sqlite index (oc's test.db: etcd and prometheus) whose image
+// references were rewritten to synthetic images: the catalog image stays
+// sqlite with the same command, its database is pruned to the selection
+// (etcd's alpha head only: the other channel, the older bundle and the other
+// package are gone), every image the pruned catalog references arrives, and
+// no other image does.
 func TestSQLiteCatalogStaysSQLite(t *testing.T) {
 	src := regtest.Start(t)
 	dst := regtest.Start(t)
@@ -69,12 +71,12 @@ func TestSQLiteCatalogStaysSQLite(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, errOut, err := clitest.Run(t, "catalog", "mirror", index, dst.Host+"/olm", "--package", "etcd", "--to-manifests", filepath.Join(t.TempDir(), "m"))
+	out, errOut, err := clitest.Run(t, "catalog", "mirror", index, dst.Host+"/olm", "--package", "etcd:alpha", "--to-manifests", filepath.Join(t.TempDir(), "m"))
 	if err != nil {
 		t.Fatalf("catalog mirror: %v\n%s%s", err, out, errOut)
 	}
-	if !strings.Contains(errOut, "stays sqlite") {
-		t.Errorf("no note about per-package pruning:\n%s", errOut)
+	if !strings.Contains(out, "sqlite catalog "+index+" pruned to etcd and pushed") || strings.Contains(errOut, "whole packages") {
+		t.Errorf("no exact pruning reported:\n%s%s", out, errOut)
 	}
 	mirrored := dst.Host + "/olm/redhat-legacy-operator-index:v4.6"
 	rIdx, err := remote.Index(mustName(t, mirrored), remote.WithTransport(dst.Transport))
@@ -98,6 +100,16 @@ func TestSQLiteCatalogStaysSQLite(t *testing.T) {
 		}
 		if c.Format != catalog.FormatSQLite || strings.Join(c.PackageNames(), ",") != "etcd" {
 			t.Errorf("mirrored catalog: format %s packages %v", c.Format, c.PackageNames())
+		}
+		var chans, bundles []string
+		for _, ch := range c.Config.Channels {
+			chans = append(chans, ch.Name)
+		}
+		for _, b := range c.Config.Bundles {
+			bundles = append(bundles, b.Name)
+		}
+		if strings.Join(chans, ",") != "alpha" || strings.Join(bundles, ",") != "etcdoperator.v0.9.2" {
+			t.Errorf("mirrored catalog: channels %v bundles %v, want alpha with etcdoperator.v0.9.2 only", chans, bundles)
 		}
 		pruned = c
 	}
