@@ -308,3 +308,82 @@ func TestPruneSQLiteFallsBackToPackages(t *testing.T) {
 		t.Errorf("packages %s", got)
 	}
 }
+
+// TestPruneSQLiteLatestSchemaWithDeprecation: the same pruning on a database
+// at operator-registry's latest schema (properties, dependencies and the
+// deprecated table) in which a bundle was deprecated with opm's own code
+// (which truncates the channel below it): the deprecated bundle and what
+// the filter drops leave no rows behind, the kept ones keep theirs, and the
+// schema stays the latest.
+func TestPruneSQLiteLatestSchemaWithDeprecation(t *testing.T) {
+	ctx := context.Background()
+	src := filepath.Join(t.TempDir(), "latest.db")
+	if err := copyFile(testdata(t, "sqlite", "operator-registry-indexer-bundles.db"), src); err != nil {
+		t.Fatal(err)
+	}
+	db, err := openSQLite(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrateSQLite(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	dl, err := sqlite.NewDeprecationAwareLoader(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dl.DeprecateBundle("quay.io/olmtest/example-bundle:etcdoperator.v0.9.0"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	c, err := LoadSQLite(ctx, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _, err := Filter(ctx, c, imageset.Operator{Full: true, SkipDependencies: true, Packages: []imageset.IncludePackage{
+		{Name: "etcd", DefaultChannel: "alpha", Channels: []imageset.IncludeChannel{{Name: "alpha"}}},
+		{Name: "prometheus", MinVersion: "0.15.0"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "index.db")
+	res, err := PruneSQLite(ctx, src, dst, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Exact || res.Migrated {
+		t.Fatalf("not pruned exactly in place: %+v", res)
+	}
+	got := channelSummary(t, res.Catalog)
+	want := map[string]string{
+		"etcd/alpha":         "etcdoperator.v0.9.2: etcdoperator.v0.9.2",
+		"prometheus/preview": "prometheusoperator.0.22.2: prometheusoperator.0.15.0,prometheusoperator.0.22.2",
+	}
+	if len(got) != len(want) {
+		t.Errorf("channels %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %q, want %q", k, got[k], v)
+		}
+	}
+	pdb, err := openSQLite(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pdb.Close()
+	if v := queryStrings(t, pdb, `SELECT max(version) FROM schema_migrations`); strings.Join(v, "") != "13" {
+		t.Errorf("schema %v, want 13", v)
+	}
+	for _, table := range []string{"properties", "dependencies", "related_image", "deprecated", "api_provider", "api_requirer"} {
+		if v := queryStrings(t, pdb, `SELECT DISTINCT operatorbundle_name FROM `+table+` WHERE operatorbundle_name NOT IN (SELECT name FROM operatorbundle)`); len(v) != 0 {
+			t.Errorf("%s rows of deleted bundles: %v", table, v)
+		}
+	}
+	kept := queryStrings(t, pdb, `SELECT DISTINCT operatorbundle_name FROM properties WHERE type = 'olm.package' ORDER BY 1`)
+	if strings.Join(kept, ",") != "etcdoperator.v0.9.2,prometheusoperator.0.15.0,prometheusoperator.0.22.2" {
+		t.Errorf("bundles with properties: %v", kept)
+	}
+}
