@@ -54,6 +54,71 @@ func queryStrings(t *testing.T, db *sql.DB, q string, args ...any) []string {
 	return out
 }
 
+// pruneCase is one selection on a real legacy database and what the
+// pruned database must serve.
+type pruneCase struct {
+	name     string
+	db       []string
+	pkgs     []imageset.IncludePackage
+	channels map[string]string // package/channel -> "head: members"
+	extra    []string          // ExtraChannelEntries
+	// upgrades: installed bundle, package, channel -> bundle that replaces it
+	upgrades [][4]string
+	gone     []string // bundles whose rows must be gone
+}
+
+var (
+	indexerDB = []string{"sqlite", "operator-registry-indexer-bundles.db"}
+	ocTestDB  = []string{"oc-test-declcfg-and-sqlite", "test.db"}
+)
+
+var pruneCases = []pruneCase{
+	{
+		name: "heads only, skipped and replaced bundles dropped",
+		db:   ocTestDB,
+		pkgs: []imageset.IncludePackage{{Name: "etcd"}},
+		channels: map[string]string{
+			"etcd/alpha":  "etcdoperator.v0.9.2: etcdoperator.v0.9.2",
+			"etcd/stable": "etcdoperator.v0.9.2: etcdoperator.v0.9.2",
+		},
+		upgrades: [][4]string{
+			{"etcdoperator.v0.9.0", "etcd", "alpha", "etcdoperator.v0.9.2"},
+			{"etcdoperator.v0.9.0", "etcd", "stable", "etcdoperator.v0.9.2"},
+		},
+		gone: []string{"etcdoperator.v0.9.0", "prometheusoperator.0.14.0"},
+	},
+	{
+		name: "one channel, upper and lower bound, new default channel",
+		db:   indexerDB,
+		pkgs: []imageset.IncludePackage{{Name: "strimzi-kafka-operator", DefaultChannel: "alpha",
+			Channels: []imageset.IncludeChannel{{Name: "alpha", MinVersion: "0.11.1", MaxVersion: "0.12.1"}}}},
+		channels: map[string]string{
+			"strimzi-kafka-operator/alpha": "strimzi-cluster-operator.v0.12.1: strimzi-cluster-operator.v0.11.1,strimzi-cluster-operator.v0.12.1",
+		},
+		upgrades: [][4]string{
+			{"strimzi-cluster-operator.v0.11.1", "strimzi-kafka-operator", "alpha", "strimzi-cluster-operator.v0.12.1"},
+			{"strimzi-cluster-operator.v0.11.0", "strimzi-kafka-operator", "alpha", "strimzi-cluster-operator.v0.11.1"},
+		},
+		gone: []string{"strimzi-cluster-operator.v0.12.2", "strimzi-cluster-operator.v0.11.0", "etcdoperator.v0.9.2"},
+	},
+	{
+		name: "a channel lists a bundle kept by another channel because its tail replaces it",
+		db:   indexerDB,
+		pkgs: []imageset.IncludePackage{{Name: "etcd", Channels: []imageset.IncludeChannel{
+			{Name: "alpha", MinVersion: "0.9.2"}, {Name: "beta", MinVersion: "0.6.1"}}, DefaultChannel: "alpha"}},
+		channels: map[string]string{
+			"etcd/alpha": "etcdoperator.v0.9.2: etcdoperator.v0.9.0,etcdoperator.v0.9.2",
+			"etcd/beta":  "etcdoperator.v0.9.0: etcdoperator.v0.6.1,etcdoperator.v0.9.0",
+		},
+		extra: []string{"etcd/alpha/etcdoperator.v0.9.0"},
+		upgrades: [][4]string{
+			{"etcdoperator.v0.9.0", "etcd", "alpha", "etcdoperator.v0.9.2"},
+			{"etcdoperator.v0.6.1", "etcd", "beta", "etcdoperator.v0.9.0"},
+		},
+		gone: []string{"strimzi-cluster-operator.v0.11.0"},
+	},
+}
+
 // TestPruneSQLiteBundleLevel prunes the two REAL legacy databases (schema 5,
 // whose APIs hang off channel entries, and schema 7) to channel and version
 // selections and checks, reading the result back with operator-registry's
@@ -63,63 +128,7 @@ func queryStrings(t *testing.T, db *sql.DB, q string, args ...any) []string {
 // and that the schema and the source file are untouched.
 func TestPruneSQLiteBundleLevel(t *testing.T) {
 	ctx := context.Background()
-	indexer := []string{"sqlite", "operator-registry-indexer-bundles.db"}
-	ocTest := []string{"oc-test-declcfg-and-sqlite", "test.db"}
-	for _, tc := range []struct {
-		name     string
-		db       []string
-		pkgs     []imageset.IncludePackage
-		channels map[string]string // package/channel -> "head: members"
-		extra    []string          // ExtraChannelEntries
-		// upgrades: installed bundle, package, channel -> bundle that replaces it
-		upgrades [][4]string
-		gone     []string // bundles whose rows must be gone
-	}{
-		{
-			name: "heads only, skipped and replaced bundles dropped",
-			db:   ocTest,
-			pkgs: []imageset.IncludePackage{{Name: "etcd"}},
-			channels: map[string]string{
-				"etcd/alpha":  "etcdoperator.v0.9.2: etcdoperator.v0.9.2",
-				"etcd/stable": "etcdoperator.v0.9.2: etcdoperator.v0.9.2",
-			},
-			upgrades: [][4]string{
-				{"etcdoperator.v0.9.0", "etcd", "alpha", "etcdoperator.v0.9.2"},
-				{"etcdoperator.v0.9.0", "etcd", "stable", "etcdoperator.v0.9.2"},
-			},
-			gone: []string{"etcdoperator.v0.9.0", "prometheusoperator.0.14.0"},
-		},
-		{
-			name: "one channel, upper and lower bound, new default channel",
-			db:   indexer,
-			pkgs: []imageset.IncludePackage{{Name: "strimzi-kafka-operator", DefaultChannel: "alpha",
-				Channels: []imageset.IncludeChannel{{Name: "alpha", MinVersion: "0.11.1", MaxVersion: "0.12.1"}}}},
-			channels: map[string]string{
-				"strimzi-kafka-operator/alpha": "strimzi-cluster-operator.v0.12.1: strimzi-cluster-operator.v0.11.1,strimzi-cluster-operator.v0.12.1",
-			},
-			upgrades: [][4]string{
-				{"strimzi-cluster-operator.v0.11.1", "strimzi-kafka-operator", "alpha", "strimzi-cluster-operator.v0.12.1"},
-				{"strimzi-cluster-operator.v0.11.0", "strimzi-kafka-operator", "alpha", "strimzi-cluster-operator.v0.11.1"},
-			},
-			gone: []string{"strimzi-cluster-operator.v0.12.2", "strimzi-cluster-operator.v0.11.0", "etcdoperator.v0.9.2"},
-		},
-		{
-			name: "a channel lists a bundle kept by another channel because its tail replaces it",
-			db:   indexer,
-			pkgs: []imageset.IncludePackage{{Name: "etcd", Channels: []imageset.IncludeChannel{
-				{Name: "alpha", MinVersion: "0.9.2"}, {Name: "beta", MinVersion: "0.6.1"}}, DefaultChannel: "alpha"}},
-			channels: map[string]string{
-				"etcd/alpha": "etcdoperator.v0.9.2: etcdoperator.v0.9.0,etcdoperator.v0.9.2",
-				"etcd/beta":  "etcdoperator.v0.9.0: etcdoperator.v0.6.1,etcdoperator.v0.9.0",
-			},
-			extra: []string{"etcd/alpha/etcdoperator.v0.9.0"},
-			upgrades: [][4]string{
-				{"etcdoperator.v0.9.0", "etcd", "alpha", "etcdoperator.v0.9.2"},
-				{"etcdoperator.v0.6.1", "etcd", "beta", "etcdoperator.v0.9.0"},
-			},
-			gone: []string{"strimzi-cluster-operator.v0.11.0"},
-		},
-	} {
+	for _, tc := range pruneCases {
 		t.Run(tc.name, func(t *testing.T) {
 			src := testdata(t, tc.db...)
 			before := fileSum(t, src)

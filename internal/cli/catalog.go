@@ -344,6 +344,7 @@ type CatalogFilterOptions struct {
 	Full             bool
 	SkipDependencies bool
 	OutputDir        string
+	OutputDB         string
 	Format           string
 	ReportFormat     string
 
@@ -355,7 +356,7 @@ type CatalogFilterOptions struct {
 func newCatalogFilterCommand(streams IOStreams) *cobra.Command {
 	o := &CatalogFilterOptions{streams: streams, Format: "json"}
 	cmd := &cobra.Command{
-		Use:   "filter CATALOG (--config FILE | --package SPEC... | --full) (-o DIR | --to REF)",
+		Use:   "filter CATALOG (--config FILE | --package SPEC... | --full) (-o DIR | --to REF | --output-db FILE)",
 		Short: "Write a file-based catalog holding only the selected operators and what they depend on",
 		Long: `Filter a catalog with the operators[] semantics of an ImageSetConfiguration
 (oc-mirror v2) and write the result as a file-based catalog directory:
@@ -379,7 +380,14 @@ first channel named becomes the default. The bundles the kept bundles require
 (olm.package.required, olm.gvk.required) are added with their upgrade path and
 reported; --skip-dependencies turns that off. The result is validated as OLM
 would validate it; a request that cannot give a valid catalog fails and says
-which package and channel, and why.`,
+which package and channel, and why.
+
+A legacy sqlite catalog (index.db, or an image holding one) can also be written
+back as sqlite with --output-db: the database pruned to the selection in its
+own schema (packages, channels, heads, default channels and bundles; an old
+bundle a kept one replaces keeps its upgrade edge), which the old opm of such an
+image can still serve. It is what "opm index prune" did, down to channels and
+versions.`,
 		Example: `  # two operators and their dependencies
   airlock catalog filter registry.redhat.io/redhat/redhat-operator-index:v4.18 \
       --package odf-operator --package cluster-logging:stable-6.1 -o ./filtered
@@ -391,7 +399,10 @@ which package and channel, and why.`,
   airlock catalog filter ./index.db --config imageset-config.yaml -o ./filtered --format yaml
 
   # push the filtered catalog as an image (the source image rebuilt for every platform)
-  airlock catalog filter quay.io/ns/index:v1 --package etcd --to myregistry.com/olm/index:v1-etcd`,
+  airlock catalog filter quay.io/ns/index:v1 --package etcd --to myregistry.com/olm/index:v1-etcd
+
+  # prune a legacy sqlite index database to one channel, keeping it sqlite
+  airlock catalog filter ./index.db --package etcd:alpha --output-db ./pruned.db`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args[0]); err != nil {
@@ -410,6 +421,7 @@ which package and channel, and why.`,
 	fs.BoolVar(&o.Full, "full", false, "keep every bundle of the selected channels instead of heads only (with no --package: the whole catalog)")
 	fs.BoolVar(&o.SkipDependencies, "skip-dependencies", false, "do not add the packages the kept bundles require")
 	fs.StringVarP(&o.OutputDir, "output", "o", "", "directory to write the filtered catalog to (replaced if it exists)")
+	fs.StringVar(&o.OutputDB, "output-db", "", "legacy sqlite catalogs: write the index database pruned to the selection to FILE, in its own schema (replaced if it exists)")
 	fs.StringVar(&o.Format, "format", o.Format, "file format of the written catalog: json or yaml")
 	fs.StringVar(&o.ReportFormat, "report", "", "print the filter report as json or yaml instead of text")
 	o.CatalogRebuildFlags.AddFlags(fs)
@@ -454,8 +466,8 @@ func (o *CatalogFilterOptions) Complete(arg string) error {
 
 // Validate checks the flags.
 func (o *CatalogFilterOptions) Validate() error {
-	if o.OutputDir == "" && o.To == "" {
-		return fmt.Errorf("give -o DIR (write the filtered catalog to a directory) and/or --to REF (push it as a catalog image)")
+	if o.OutputDir == "" && o.To == "" && o.OutputDB == "" {
+		return fmt.Errorf("give -o DIR (write the filtered catalog to a directory), --to REF (push it as a catalog image) and/or --output-db FILE (a legacy sqlite catalog pruned, as sqlite)")
 	}
 	if o.Format != "json" && o.Format != "yaml" {
 		return fmt.Errorf("--format %q: want json or yaml", o.Format)
@@ -467,6 +479,57 @@ func (o *CatalogFilterOptions) Validate() error {
 		return err
 	}
 	return o.CatalogSourceFlags.validate()
+}
+
+// writeDatabase writes --output-db: the sqlite database of c (a local
+// file, or extracted from the catalog image arg) pruned to filtered.
+func (o *CatalogFilterOptions) writeDatabase(ctx context.Context, arg string, c, filtered *catalog.Catalog, out io.Writer) error {
+	if c.Format != catalog.FormatSQLite {
+		return fmt.Errorf("--output-db: %s is a file-based catalog, not a legacy sqlite one; write it with -o DIR", arg)
+	}
+	src := c.DatabasePath
+	if o.local {
+		a, errA := os.Stat(arg)
+		b, errB := os.Stat(o.OutputDB)
+		if errA == nil && errB == nil && os.SameFile(a, b) {
+			return fmt.Errorf("--output-db %s is CATALOG itself: write the pruned database to another file", o.OutputDB)
+		}
+	} else {
+		r, err := ref.Parse(arg)
+		if err != nil {
+			return fmt.Errorf("CATALOG %q: %w", arg, err)
+		}
+		eng, err := o.NewEngine(o.Dir)
+		if err != nil {
+			return err
+		}
+		img, err := anyPlatformImage(ctx, eng, r)
+		if err != nil {
+			return err
+		}
+		tmp, err := os.MkdirTemp("", "airlock-index-db-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		src = filepath.Join(tmp, "index.db")
+		if err := catalog.ExtractDatabase(ctx, img, src); err != nil {
+			return fmt.Errorf("reading the database of %s: %w", arg, err)
+		}
+	}
+	res, err := catalog.PruneSQLite(ctx, src, o.OutputDB, filtered)
+	if err != nil {
+		return fmt.Errorf("--output-db %s: %w", o.OutputDB, err)
+	}
+	how := "exactly the selection"
+	if !res.Exact {
+		how = "whole packages"
+	}
+	fmt.Fprintf(out, "wrote pruned sqlite database %s: %d package(s), %d bundle(s), %s\n", o.OutputDB, len(res.Catalog.Config.Packages), len(res.Catalog.Config.Bundles), how)
+	for _, n := range (&prunedDatabase{Result: res}).Notes() {
+		fmt.Fprintf(out, "note: %s\n", n)
+	}
+	return nil
 }
 
 // Run loads, filters and writes.
@@ -490,11 +553,16 @@ func (o *CatalogFilterOptions) Run(ctx context.Context, arg string) error {
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
 	}
-	if o.To != "" {
-		msgs := o.streams.Out
-		if o.ReportFormat != "" {
-			msgs = o.streams.ErrOut // keep stdout parseable
+	msgs := o.streams.Out
+	if o.ReportFormat != "" {
+		msgs = o.streams.ErrOut // keep stdout parseable
+	}
+	if o.OutputDB != "" {
+		if err := o.writeDatabase(ctx, arg, c, out, msgs); err != nil {
+			return err
 		}
+	}
+	if o.To != "" {
 		if err := o.CatalogRebuildFlags.Push(ctx, o.CatalogSourceFlags, arg, c, out, msgs); err != nil {
 			return fmt.Errorf("pushing the filtered catalog to %s: %w", o.To, err)
 		}

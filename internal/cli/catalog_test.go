@@ -417,3 +417,40 @@ func TestCatalogFromOCILayout(t *testing.T) {
 		t.Errorf("channels %+v, want bar/alpha, bar/stable, baz/stable, foo/beta", chs)
 	}
 }
+
+// TestCatalogFilterOutputDB: --output-db writes a legacy sqlite database
+// pruned to a channel selection, in its own schema, and refuses what it
+// cannot do (a file-based source, overwriting the source).
+func TestCatalogFilterOutputDB(t *testing.T) {
+	src := sharedCatalogs(t, "oc-test-declcfg-and-sqlite", "test.db")
+	out := filepath.Join(t.TempDir(), "pruned.db")
+	stdout, _, err := runCatalogCLI(t, "catalog", "filter", src, "--package", "etcd:alpha", "--output-db", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(stdout, "wrote pruned sqlite database "+out+": 1 package(s), 1 bundle(s), exactly the selection") {
+		t.Errorf("output:\n%s", stdout)
+	}
+	c, err := catalog.LoadSQLite(context.Background(), out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Config.Channels) != 1 || c.Config.Channels[0].Name != "alpha" || len(c.Config.Bundles) != 1 || c.Config.Bundles[0].Name != "etcdoperator.v0.9.2" {
+		t.Errorf("pruned database: channels %+v bundles %d", c.Config.Channels, len(c.Config.Bundles))
+	}
+	if _, _, err := runCatalogCLI(t, "catalog", "filter", sharedCatalogs(t, "operator-registry-index-declcfgs", "latest"),
+		"--package", "foo", "--output-db", filepath.Join(t.TempDir(), "x.db")); err == nil || !strings.Contains(err.Error(), "file-based catalog") {
+		t.Errorf("--output-db on a file-based catalog: %v", err)
+	}
+	cp := filepath.Join(t.TempDir(), "index.db")
+	data, _ := os.ReadFile(src)
+	if err := os.WriteFile(cp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := runCatalogCLI(t, "catalog", "filter", cp, "--package", "etcd", "--output-db", cp); err == nil || !strings.Contains(err.Error(), "CATALOG itself") {
+		t.Errorf("--output-db onto the source: %v", err)
+	}
+	if after, _ := os.ReadFile(cp); !bytes.Equal(after, data) {
+		t.Error("the source database was changed")
+	}
+}

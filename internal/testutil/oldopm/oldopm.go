@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,6 +79,23 @@ func Binary(t testing.TB) string {
 		cache = os.TempDir()
 	}
 	bin := filepath.Join(cache, "airlock-test-tools", Version, "opm")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	// Test binaries of several packages run at once: one builds, the
+	// others wait for it instead of building the same thing on two cores.
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(bin+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}

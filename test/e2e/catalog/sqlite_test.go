@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/catalogmirror"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
+	"github.com/airlock-mirror/airlock/internal/testutil/oldopm"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -113,6 +114,35 @@ func TestSQLiteCatalogStaysSQLite(t *testing.T) {
 		}
 		pruned = c
 	}
+	// The pruned database, as the image's own (old) opm serves it to OLM.
+	img0, _ := rIdx.Image(rim.Manifests[0].Digest)
+	servedDB := filepath.Join(t.TempDir(), "served.db")
+	if err := catalog.ExtractDatabase(context.Background(), img0, servedDB); err != nil {
+		t.Fatal(err)
+	}
+	srv := oldopm.Serve(t, servedDB)
+	if pkgs, err := srv.Packages(); err != nil || strings.Join(pkgs, ",") != "etcd" {
+		t.Errorf("old opm serves packages %v (%v), want etcd\n%s", pkgs, err, srv.Log())
+	}
+	if def, chans, err := srv.Package("etcd"); err != nil || def != "alpha" || len(chans) != 1 || chans["alpha"] != "etcdoperator.v0.9.2" {
+		t.Errorf("old opm serves etcd: default %s channels %v (%v)\n%s", def, chans, err, srv.Log())
+	}
+	if rows, err := srv.Bundles(); err != nil || len(rows) != 1 || rows[0].CSVName != "etcdoperator.v0.9.2" || !strings.HasPrefix(rows[0].BundlePath, src.Host+"/") {
+		t.Errorf("old opm lists bundles %+v (%v), want etcdoperator.v0.9.2 from %s\n%s", rows, err, src.Host, srv.Log())
+	}
+	if b, err := srv.BundleThatReplaces("etcdoperator.v0.9.0", "etcd", "alpha"); err != nil || b.CSVName != "etcdoperator.v0.9.2" {
+		t.Errorf("old opm: upgrade from the dropped etcdoperator.v0.9.0: %q %v\n%s", b.CSVName, err, srv.Log())
+	}
+
+	// The same selection written as a database file, from the image.
+	outDB := filepath.Join(t.TempDir(), "pruned.db")
+	if o, e, err := clitest.Run(t, "catalog", "filter", index, "--package", "etcd:alpha", "--output-db", outDB); err != nil {
+		t.Fatalf("catalog filter --output-db: %v\n%s%s", err, o, e)
+	}
+	if c, err := catalog.LoadSQLite(context.Background(), outDB); err != nil || len(c.Config.Bundles) != 1 || c.Config.Bundles[0].Name != "etcdoperator.v0.9.2" {
+		t.Errorf("--output-db from the image: %v %v", c, err)
+	}
+
 	full, err := catalog.LoadSQLite(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)
