@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -31,9 +32,30 @@ type RegistryFlags struct {
 	// CAFile holds extra PEM CA certificates trusted on top of the system
 	// pool; a directory means every *.crt in it (podman's certs.d layout).
 	CAFile string
+	// BlobCache is the file remembering which destination repositories hold
+	// which blobs across runs (engine.Options.BlobCacheFile), so a mirror
+	// restarted after an interruption mounts what the earlier run uploaded
+	// instead of uploading it again; "" disables it (--blob-cache).
+	BlobCache string
 }
 
-// AddFlags registers -a/--authfile, --insecure and --ca-file.
+// defaultBlobCacheFile is where --blob-cache points by default:
+// blob-locations.json in airlock's directory of the user cache directory
+// ($XDG_CACHE_HOME or ~/.cache on Linux). It is "" (no cache) when there is
+// no user cache directory, and inside test binaries, so that tests never
+// write to the user's cache (a test wanting one sets the path itself).
+func defaultBlobCacheFile() string {
+	if testing.Testing() {
+		return ""
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(dir, "airlock", "blob-locations.json")
+}
+
+// AddFlags registers -a/--authfile, --insecure, --ca-file and --blob-cache.
 func (f *RegistryFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&f.AuthFile, "authfile", "a", "",
 		"registry credentials file (podman auth.json or docker config.json); when set, the only file read "+
@@ -42,6 +64,9 @@ func (f *RegistryFlags) AddFlags(fs *pflag.FlagSet) {
 		"allow plain HTTP and skip TLS certificate verification (only for registries you trust; prefer --ca-file)")
 	fs.StringVar(&f.CAFile, "ca-file", "",
 		"PEM file of CA certificates to trust in addition to the system ones (e.g. a mirror registry's ROOT/certs/ca.crt), or a certs.d directory whose *.crt files are read")
+	fs.StringVar(&f.BlobCache, "blob-cache", defaultBlobCacheFile(),
+		"file remembering which destination repositories hold which blobs, so a run restarted after an interruption mounts "+
+			`them instead of uploading them again (may be shared by concurrent runs); --blob-cache="" disables it`)
 }
 
 // Keychain returns the credential keychain for these flags.
@@ -147,7 +172,7 @@ func (f *RegistryFlags) EngineOptions(storeDir string) (engine.Options, error) {
 	if err != nil {
 		return engine.Options{}, err
 	}
-	return engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: storeDir}, nil
+	return engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: storeDir, BlobCacheFile: f.BlobCache}, nil
 }
 
 // NewEngine is a copy engine configured with EngineOptions(storeDir).

@@ -150,6 +150,9 @@ func (e *Engine) placeBlob(ctx context.Context, src, dst endpoint, desc v1.Descr
 		l.mu.Unlock()
 
 		out, n, err := e.transferLimited(ctx, src, dst, desc, from)
+		if err == nil {
+			e.rememberHolder(dst, desc.Digest.String(), repo)
+		}
 		l.mu.Lock()
 		if err == nil {
 			st.holders[repo] = true
@@ -206,6 +209,7 @@ func (e *Engine) transferBlob(ctx context.Context, src, dst endpoint, desc v1.De
 	// A mount we are told about implies the blob is not in our repo yet, but
 	// HEAD first anyway when we know nothing: it is the cheapest request and
 	// makes re-runs upload nothing.
+	cached := "" // mount source taken from the persistent cache (a hint)
 	if len(mountFrom) == 0 {
 		ok, err := rd.hasBlob(ctx, digest)
 		if err != nil {
@@ -214,8 +218,12 @@ func (e *Engine) transferBlob(ctx context.Context, src, dst endpoint, desc v1.De
 		if ok {
 			return blobSkipped, 0, nil
 		}
+		e.forgetHolder(rd, digest, rd.repo)
 		if rs, same := src.(*registryEndpoint); same && rs.c.host == rd.c.host && rs.repo != rd.repo {
 			mountFrom = []string{rs.repo}
+		} else if cached = e.cachedHolder(rd, digest); cached != "" {
+			// An earlier run put it in another repository here.
+			mountFrom = []string{cached}
 		}
 	}
 	var out blobOutcome
@@ -226,12 +234,26 @@ func (e *Engine) transferBlob(ctx context.Context, src, dst endpoint, desc v1.De
 			from = mountFrom[0]
 		}
 		mounted, loc, err := rd.c.startUpload(ctx, rd.repo, digest, from)
+		if err != nil && from != "" && from == cached && !transient(err) && ctx.Err() == nil {
+			// A registry may answer a mount from a repository we cannot
+			// read (or that is gone) with an error instead of 202: the
+			// hint is useless, upload.
+			e.log.Debug("mount from cached holder failed, uploading", "digest", digest, "from", cached, "err", err)
+			e.forgetHolder(rd, digest, cached)
+			mountFrom, cached, from = nil, "", ""
+			mounted, loc, err = rd.c.startUpload(ctx, rd.repo, digest, "")
+		}
 		if err != nil {
 			return err
 		}
 		if mounted {
 			out = blobMounted
 			return nil
+		}
+		if from != "" && from == cached {
+			// Refused: it does not hold the blob (any more).
+			e.forgetHolder(rd, digest, cached)
+			mountFrom, cached = nil, ""
 		}
 		// Mount refused (or none asked): upload to the location given.
 		r := e.newBlobReader(ctx, src, desc)

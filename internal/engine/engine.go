@@ -13,6 +13,8 @@
 //     registry per run: present blobs are skipped (HEAD), blobs already in (or
 //     being uploaded to) another repository of the same destination are
 //     cross-repo mounted, and same-registry copies mount from the source.
+//     With Options.BlobCacheFile, where blobs were put is remembered across
+//     runs, so a restarted run mounts what an earlier one uploaded.
 //   - Children are written before parents, manifests by digest, tags last, so
 //     a tag never points at something incomplete and a re-run after any
 //     interruption copies only what is missing.
@@ -104,6 +106,19 @@ type Options struct {
 	// DryRun resolves every source (digest, size) and reports what would be
 	// copied, writing nothing.
 	DryRun bool
+
+	// BlobCacheFile is a file remembering, across runs, which repositories
+	// of each destination registry hold which blobs; "" disables it. Within
+	// one run the engine mounts a blob already uploaded to another
+	// repository of the destination instead of uploading it again; without
+	// this file a new process (a run restarted after an interruption) knows
+	// nothing and uploads such blobs once more. With it, a blob found in the
+	// cache is mounted from the repository that holds it, which moves no
+	// bytes. Entries are hints: a refused mount falls back to uploading and
+	// drops the entry. The file is written during the run and at its end,
+	// atomically, and may be shared by concurrent processes. Only registry
+	// destinations use it.
+	BlobCacheFile string
 
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
@@ -236,9 +251,10 @@ var ErrNotFound = errors.New("not found")
 type Engine struct {
 	opts     Options
 	log      *slog.Logger
-	hosts    *hostPool   // per-registry clients, limits and auth
-	blobs    *blobLedger // dedup/mount coordination per destination registry
-	stores   sync.Map    // store dir -> *store.Store (opened once)
+	hosts    *hostPool      // per-registry clients, limits and auth
+	blobs    *blobLedger    // dedup/mount coordination per destination registry
+	blobLocs *blobLocations // what blobLedger learnt, kept across runs (nil: off)
+	stores   sync.Map       // store dir -> *store.Store (opened once)
 	storeMu  sync.Mutex
 	base     http.RoundTripper // baseTransport, built once
 	baseOnce sync.Once
@@ -298,5 +314,6 @@ func New(opts Options) (*Engine, error) {
 	e.blobSem = make(chan struct{}, opts.ParallelBlobs)
 	e.hosts = newHostPool(e)
 	e.blobs = newBlobLedger()
+	e.blobLocs = newBlobLocations(opts.BlobCacheFile, opts.Logger)
 	return e, nil
 }

@@ -27,6 +27,7 @@ func (e *Engine) Run(ctx context.Context, p plan.Plan) (*Report, error) {
 	before := e.snapshot()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer e.startBlobCache()() // written during the run and when it ends, however it ends
 
 	rep := &Report{Items: make([]ItemResult, len(p.Items))}
 	stopProgress := e.startProgress(ctx, len(p.Items))
