@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -68,68 +70,220 @@ type gvk struct{ group, version, kind string }
 // channel entries are rebuilt (old schemas attach them to entries).
 type entryAPIs struct{ provided, required []gvk }
 
-// pruneBundles rewrites, in one transaction, every package of keep so that
-// the database holds exactly keep's channels, heads, default channel and
-// bundles. Channels are rebuilt entry by entry the way operator-registry
-// lays them out (a head at depth 0, each skipped bundle as an extra entry
-// pair, then the bundle it replaces one level deeper) from keep's channel
-// entries, so a channel can lose bundles at either end. A kept bundle that
-// replaces or skips a dropped one keeps that edge: the dropped bundle's
-// entry stays, without its bundle row, which is what lets a cluster that
-// runs it upgrade, and what makes every listing skip it. Bundles keep drops
-// are deleted with their images, properties, dependencies and APIs.
-// Packages keep does not hold are not touched here.
-func pruneBundles(ctx context.Context, db *sql.DB, keep *declcfg.DeclarativeConfig) error {
+// pruneDatabase prunes db to keep in one transaction. Packages keep does
+// not hold are removed with their channels and bundles. With exact, every
+// package of keep is also rewritten so that the database holds exactly
+// keep's channels, heads, default channel and bundles: channels are rebuilt
+// entry by entry the way operator-registry lays them out (a head at depth
+// 0, each skipped bundle as an extra entry pair, then the bundle it replaces
+// one level deeper) from keep's channel entries, so a channel can lose
+// bundles at either end. A kept bundle that replaces or skips a dropped one
+// keeps that edge: the dropped bundle's entry stays, without its bundle
+// row, which is what lets a cluster that runs it upgrade, and what makes
+// every listing skip it. Dropped bundles are deleted with their images,
+// properties, dependencies and APIs. The SQL works on every schema
+// operator-registry ever wrote (its own RemovePackage needs the deprecated
+// table of schema 12), so an old catalog image's database keeps the schema
+// its opm understands. Deletes are set-based: per-row deletes scan the
+// per-bundle tables (which have no index) once per bundle. It returns the
+// removed packages, sorted.
+func pruneDatabase(ctx context.Context, db *sql.DB, keep *declcfg.DeclarativeConfig, exact bool) ([]string, error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer tx.Rollback()
 	schema, err := readSchema(ctx, tx)
 	if err != nil {
-		return fmt.Errorf("reading schema: %w", err)
+		return nil, fmt.Errorf("reading schema: %w", err)
 	}
-	kept := map[string]map[string]bool{} // package -> bundles
-	for _, b := range keep.Bundles {
-		if kept[b.Package] == nil {
-			kept[b.Package] = map[string]bool{}
-		}
-		kept[b.Package][b.Name] = true
+	members, err := bundlesByPackage(ctx, tx, schema)
+	if err != nil {
+		return nil, fmt.Errorf("listing bundles: %w", err)
 	}
-	channels := map[string][]declcfg.Channel{}
-	for _, ch := range keep.Channels {
-		channels[ch.Package] = append(channels[ch.Package], ch)
+	all, err := queryNames(ctx, tx, `SELECT name FROM package ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing packages: %w", err)
 	}
+	want := map[string]bool{}
 	for _, p := range keep.Packages {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := rebuildPackage(ctx, tx, schema, p, channels[p.Name], kept[p.Name]); err != nil {
-			return fmt.Errorf("package %s: %w", p.Name, err)
+		want[p.Name] = true
+	}
+	have := map[string]bool{}
+	for _, p := range all {
+		have[p] = true
+	}
+	var missing, removed, dropped []string
+	for _, p := range keep.Packages {
+		if !have[p.Name] {
+			missing = append(missing, p.Name)
 		}
 	}
-	return tx.Commit()
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("package(s) %s of the filtered catalog are not in the database", strings.Join(missing, ", "))
+	}
+	for _, p := range all {
+		if !want[p] {
+			removed = append(removed, p)
+			for b := range members[p] {
+				dropped = append(dropped, b)
+			}
+		}
+	}
+	if err := fillNames(ctx, tx, "pkg", removed); err != nil {
+		return nil, err
+	}
+	if err := clearChannels(ctx, tx, schema); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM package WHERE name IN (SELECT name FROM temp.airlock_names WHERE kind = 'pkg')`); err != nil {
+		return nil, err
+	}
+	if exact {
+		kept := map[string]map[string]bool{} // package -> bundles
+		for _, b := range keep.Bundles {
+			if kept[b.Package] == nil {
+				kept[b.Package] = map[string]bool{}
+			}
+			kept[b.Package][b.Name] = true
+		}
+		channels := map[string][]declcfg.Channel{}
+		for _, ch := range keep.Channels {
+			channels[ch.Package] = append(channels[ch.Package], ch)
+		}
+		if err := fillNames(ctx, tx, "pkg", slices.Sorted(maps.Keys(want))); err != nil {
+			return nil, err
+		}
+		var apis map[string]*entryAPIs
+		if schema.apisByEntry {
+			if apis, err = readEntryAPIs(ctx, tx); err != nil {
+				return nil, fmt.Errorf("reading APIs: %w", err)
+			}
+		}
+		if err := clearChannels(ctx, tx, schema); err != nil {
+			return nil, err
+		}
+		for _, p := range keep.Packages {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			for b := range kept[p.Name] {
+				if !members[p.Name][b] {
+					return nil, fmt.Errorf("package %s: bundle %s of the filtered catalog is not in the database", p.Name, b)
+				}
+			}
+			if err := rebuildPackage(ctx, tx, p, channels[p.Name], apis); err != nil {
+				return nil, fmt.Errorf("package %s: %w", p.Name, err)
+			}
+			for b := range members[p.Name] {
+				if !kept[p.Name][b] {
+					dropped = append(dropped, b)
+				}
+			}
+		}
+	}
+	sort.Strings(dropped)
+	if err := withoutAPITriggers(ctx, tx, func() error { return deleteBundles(ctx, tx, schema, dropped) }); err != nil {
+		return nil, fmt.Errorf("deleting bundles: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DROP TABLE temp.airlock_names`); err != nil {
+		return nil, err
+	}
+	return removed, tx.Commit()
 }
 
-func rebuildPackage(ctx context.Context, tx *sql.Tx, schema sqliteSchema, p declcfg.Package, chans []declcfg.Channel, kept map[string]bool) error {
-	members, err := packageBundles(ctx, tx, schema, p.Name)
+// withoutAPITriggers runs fn with the schema's triggers on api_provider and
+// api_requirer dropped, then removes the api rows nothing refers to any
+// more (what those triggers do, row by row) and puts the triggers back
+// exactly as they were, all inside tx. Each trigger run joins both tables
+// in full: deleting the API rows of 2000 bundles took 11 s with them and
+// takes milliseconds this way.
+func withoutAPITriggers(ctx context.Context, tx *sql.Tx, fn func() error) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN ('api_provider', 'api_requirer') ORDER BY name`)
 	if err != nil {
-		return fmt.Errorf("listing bundles: %w", err)
-	}
-	for b := range kept {
-		if !members[b] {
-			return fmt.Errorf("bundle %s of the filtered catalog is not in the database", b)
-		}
-	}
-	apis := map[string]*entryAPIs{}
-	if schema.apisByEntry {
-		if apis, err = readEntryAPIs(ctx, tx, p.Name); err != nil {
-			return fmt.Errorf("reading APIs: %w", err)
-		}
-	}
-	if err := clearChannels(ctx, tx, schema, p.Name); err != nil {
 		return err
 	}
+	type trigger struct{ name, sql string }
+	var triggers []trigger
+	for rows.Next() {
+		var tr trigger
+		if err := rows.Scan(&tr.name, &tr.sql); err != nil {
+			rows.Close()
+			return err
+		}
+		triggers = append(triggers, tr)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, tr := range triggers {
+		if _, err := tx.ExecContext(ctx, `DROP TRIGGER "`+strings.ReplaceAll(tr.name, `"`, `""`)+`"`); err != nil {
+			return err
+		}
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	if len(triggers) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM api WHERE
+		NOT EXISTS (SELECT 1 FROM api_provider p WHERE p.group_name = api.group_name AND p.version = api.version AND p.kind = api.kind) AND
+		NOT EXISTS (SELECT 1 FROM api_requirer r WHERE r.group_name = api.group_name AND r.version = api.version AND r.kind = api.kind)`); err != nil {
+		return err
+	}
+	for _, tr := range triggers {
+		if _, err := tx.ExecContext(ctx, tr.sql); err != nil {
+			return fmt.Errorf("restoring trigger %s: %w", tr.name, err)
+		}
+	}
+	return nil
+}
+
+// fillNames replaces the names of kind in the temporary table the
+// set-based statements join against.
+func fillNames(ctx context.Context, tx *sql.Tx, kind string, names []string) error {
+	if _, err := tx.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS airlock_names(kind TEXT, name TEXT, PRIMARY KEY(kind, name))`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM temp.airlock_names WHERE kind = ?`, kind); err != nil {
+		return err
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO temp.airlock_names(kind, name) VALUES(?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, n := range names {
+		if _, err := stmt.ExecContext(ctx, kind, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func queryNames(ctx context.Context, tx *sql.Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// rebuildPackage writes the channels of p (cleared before) from chans and
+// sets its default channel.
+func rebuildPackage(ctx context.Context, tx *sql.Tx, p declcfg.Package, chans []declcfg.Channel, apis map[string]*entryAPIs) error {
 	sort.Slice(chans, func(i, j int) bool { return chans[i].Name < chans[j].Name })
 	heads := map[string]string{}
 	for _, ch := range chans {
@@ -153,155 +307,71 @@ func rebuildPackage(ctx context.Context, tx *sql.Tx, schema sqliteSchema, p decl
 			return fmt.Errorf("channel %s: %w", ch.Name, err)
 		}
 	}
-	var dropped []string
-	for b := range members {
-		if !kept[b] {
-			dropped = append(dropped, b)
+	return nil
+}
+
+// clearChannels deletes the channels and channel entries of the packages
+// named "pkg" in the temporary table, and unsets their default channel.
+func clearChannels(ctx context.Context, tx *sql.Tx, schema sqliteSchema) error {
+	const pkgs = `(SELECT name FROM temp.airlock_names WHERE kind = 'pkg')`
+	// The package row references its default channel with a cascading
+	// foreign key: unset it before the channels go, or the package goes too.
+	stmts := []string{`UPDATE package SET default_channel = NULL WHERE name IN ` + pkgs}
+	if schema.apisByEntry {
+		// Entry ids are reused once freed: drop the entry-linked API rows
+		// explicitly rather than trusting the cascade.
+		for _, t := range []string{"api_provider", "api_requirer"} {
+			stmts = append(stmts, `DELETE FROM `+t+` WHERE channel_entry_id IN (SELECT entry_id FROM channel_entry WHERE package_name IN `+pkgs+`)`)
 		}
 	}
-	sort.Strings(dropped)
-	for _, b := range dropped {
-		if err := deleteBundle(ctx, tx, schema, b); err != nil {
-			return fmt.Errorf("deleting bundle %s: %w", b, err)
+	stmts = append(stmts, `DELETE FROM channel_entry WHERE package_name IN `+pkgs, `DELETE FROM channel WHERE package_name IN `+pkgs)
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// clearChannels deletes the channels and channel entries of pkg and unsets
-// its default channel.
-func clearChannels(ctx context.Context, tx *sql.Tx, schema sqliteSchema, pkg string) error {
-	// The package row references its default channel with a cascading
-	// foreign key: unset it before the channels go, or the package goes too.
-	if _, err := tx.ExecContext(ctx, `UPDATE package SET default_channel = NULL WHERE name = ?`, pkg); err != nil {
-		return err
-	}
-	if schema.apisByEntry {
-		// Entry ids are reused once freed: drop the package's entry-linked
-		// API rows explicitly rather than trusting the cascade.
-		for _, t := range []string{"api_provider", "api_requirer"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE channel_entry_id IN (SELECT entry_id FROM channel_entry WHERE package_name = ?)`, pkg); err != nil {
-				return err
-			}
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM channel_entry WHERE package_name = ?`, pkg); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `DELETE FROM channel WHERE package_name = ?`, pkg)
-	return err
-}
-
-// removePackages deletes every package of the database that keep does
-// not hold, with its channels and bundles, in one transaction. It works
-// on every schema operator-registry ever wrote (its own RemovePackage
-// needs the deprecated table of schema 12), so an old catalog image's
-// database keeps the schema its opm understands. It returns the removed
-// packages, sorted.
-func removePackages(ctx context.Context, db *sql.DB, keep map[string]bool) ([]string, error) {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	schema, err := readSchema(ctx, tx)
-	if err != nil {
-		return nil, fmt.Errorf("reading schema: %w", err)
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM package ORDER BY name`)
-	if err != nil {
-		return nil, err
-	}
-	var all []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		all = append(all, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	have := map[string]bool{}
-	for _, p := range all {
-		have[p] = true
-	}
-	var missing []string
-	for p := range keep {
-		if !have[p] {
-			missing = append(missing, p)
-		}
-	}
-	if len(missing) > 0 {
-		sort.Strings(missing)
-		return nil, fmt.Errorf("package(s) %s of the filtered catalog are not in the database", strings.Join(missing, ", "))
-	}
-	var removed []string
-	for _, p := range all {
-		if keep[p] {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		members, err := packageBundles(ctx, tx, schema, p)
-		if err != nil {
-			return nil, fmt.Errorf("package %s: %w", p, err)
-		}
-		if err := clearChannels(ctx, tx, schema, p); err != nil {
-			return nil, fmt.Errorf("package %s: %w", p, err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM package WHERE name = ?`, p); err != nil {
-			return nil, fmt.Errorf("package %s: %w", p, err)
-		}
-		for b := range members {
-			if err := deleteBundle(ctx, tx, schema, b); err != nil {
-				return nil, fmt.Errorf("package %s: deleting bundle %s: %w", p, b, err)
-			}
-		}
-		removed = append(removed, p)
-	}
-	return removed, tx.Commit()
-}
-
-// packageBundles lists the bundles of pkg that have a row: those in its
-// channels, and (schemas with properties) those whose olm.package property
-// names it, which finds deprecated bundles that left every channel.
-func packageBundles(ctx context.Context, tx *sql.Tx, schema sqliteSchema, pkg string) (map[string]bool, error) {
-	q := `SELECT DISTINCT ce.operatorbundle_name FROM channel_entry ce
-		JOIN operatorbundle ob ON ob.name = ce.operatorbundle_name WHERE ce.package_name = ?`
-	args := []any{pkg}
+// bundlesByPackage lists, per package, the bundles that have a row: those
+// in its channels, and (schemas with properties) those whose olm.package
+// property names it, which finds deprecated bundles that left every
+// channel.
+func bundlesByPackage(ctx context.Context, tx *sql.Tx, schema sqliteSchema) (map[string]map[string]bool, error) {
+	q := `SELECT DISTINCT ce.package_name, ce.operatorbundle_name FROM channel_entry ce
+		JOIN operatorbundle ob ON ob.name = ce.operatorbundle_name`
 	if schema.tables["properties"] {
-		q += ` UNION SELECT DISTINCT pr.operatorbundle_name FROM properties pr
-		JOIN operatorbundle ob ON ob.name = pr.operatorbundle_name
-		WHERE pr.type = 'olm.package' AND json_extract(pr.value, '$.packageName') = ?`
-		args = append(args, pkg)
+		q += ` UNION SELECT DISTINCT json_extract(pr.value, '$.packageName'), pr.operatorbundle_name FROM properties pr
+		JOIN operatorbundle ob ON ob.name = pr.operatorbundle_name WHERE pr.type = 'olm.package'`
 	}
-	rows, err := tx.QueryContext(ctx, q, args...)
+	rows, err := tx.QueryContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string]bool{}
+	out := map[string]map[string]bool{}
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var pkg sql.NullString
+		var b string
+		if err := rows.Scan(&pkg, &b); err != nil {
 			return nil, err
 		}
-		out[n] = true
+		if out[pkg.String] == nil {
+			out[pkg.String] = map[string]bool{}
+		}
+		out[pkg.String][b] = true
 	}
 	return out, rows.Err()
 }
 
-func readEntryAPIs(ctx context.Context, tx *sql.Tx, pkg string) (map[string]*entryAPIs, error) {
+// readEntryAPIs reads, for the bundles of the packages named "pkg" in the
+// temporary table, the APIs their entries carry (entry-linked schemas).
+func readEntryAPIs(ctx context.Context, tx *sql.Tx) (map[string]*entryAPIs, error) {
 	out := map[string]*entryAPIs{}
 	for _, table := range []string{"api_provider", "api_requirer"} {
 		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT a.group_name, a.version, a.kind, ce.operatorbundle_name
 			FROM `+table+` a JOIN channel_entry ce ON a.channel_entry_id = ce.entry_id
-			WHERE ce.package_name = ? ORDER BY 4, 1, 2, 3`, pkg)
+			WHERE ce.package_name IN (SELECT name FROM temp.airlock_names WHERE kind = 'pkg') ORDER BY 4, 1, 2, 3`)
 		if err != nil {
 			return nil, err
 		}
@@ -452,21 +522,25 @@ func writeChannel(ctx context.Context, tx *sql.Tx, pkg string, ch declcfg.Channe
 	return nil
 }
 
-// deleteBundle removes a bundle's row and everything hanging off it, but
-// not its channel entries: an entry of a dropped bundle that a kept bundle
-// replaces or skips is the upgrade edge from it.
-func deleteBundle(ctx context.Context, tx *sql.Tx, schema sqliteSchema, name string) error {
-	stmts := []string{`DELETE FROM operatorbundle WHERE name = ?`}
+// deleteBundles removes the rows of the named bundles and everything
+// hanging off them, but not their channel entries: an entry of a dropped
+// bundle that a kept bundle replaces or skips is the upgrade edge from it.
+func deleteBundles(ctx context.Context, tx *sql.Tx, schema sqliteSchema, names []string) error {
+	if err := fillNames(ctx, tx, "bundle", names); err != nil {
+		return err
+	}
+	const set = `(SELECT name FROM temp.airlock_names WHERE kind = 'bundle')`
+	stmts := []string{`DELETE FROM operatorbundle WHERE name IN ` + set}
 	for _, t := range []string{"related_image", "properties", "dependencies", "deprecated"} {
 		if schema.tables[t] {
-			stmts = append(stmts, `DELETE FROM `+t+` WHERE operatorbundle_name = ?`)
+			stmts = append(stmts, `DELETE FROM `+t+` WHERE operatorbundle_name IN `+set)
 		}
 	}
 	if !schema.apisByEntry {
-		stmts = append(stmts, `DELETE FROM api_provider WHERE operatorbundle_name = ?`, `DELETE FROM api_requirer WHERE operatorbundle_name = ?`)
+		stmts = append(stmts, `DELETE FROM api_provider WHERE operatorbundle_name IN `+set, `DELETE FROM api_requirer WHERE operatorbundle_name IN `+set)
 	}
-	for _, s := range stmts {
-		if _, err := tx.ExecContext(ctx, s, name); err != nil {
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return err
 		}
 	}
