@@ -36,6 +36,9 @@ func channelSummary(t *testing.T, c *Catalog) map[string]string {
 	return out
 }
 
+// schemaDDL lists a database's schema objects with their SQL.
+const schemaDDL = `SELECT type || ' ' || name || ': ' || coalesce(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name`
+
 func queryStrings(t *testing.T, db *sql.DB, q string, args ...any) []string {
 	t.Helper()
 	rows, err := db.Query(q, args...)
@@ -137,6 +140,7 @@ func TestPruneSQLiteBundleLevel(t *testing.T) {
 				t.Fatal(err)
 			}
 			schemaBefore := queryStrings(t, srcDB, `SELECT version FROM schema_migrations`)
+			ddlBefore := queryStrings(t, srcDB, schemaDDL)
 			srcDB.Close()
 			c, err := LoadSQLite(ctx, src)
 			if err != nil {
@@ -201,6 +205,10 @@ func TestPruneSQLiteBundleLevel(t *testing.T) {
 			defer db.Close()
 			if after := queryStrings(t, db, `SELECT version FROM schema_migrations`); strings.Join(after, ",") != strings.Join(schemaBefore, ",") {
 				t.Errorf("schema changed from %v to %v", schemaBefore, after)
+			}
+			// Tables, indexes and triggers (dropped during the pruning) exactly as before.
+			if after := queryStrings(t, db, schemaDDL); strings.Join(after, "\n") != strings.Join(ddlBefore, "\n") {
+				t.Errorf("schema DDL changed:\n%s\nwas:\n%s", strings.Join(after, "\n"), strings.Join(ddlBefore, "\n"))
 			}
 			for _, b := range tc.gone {
 				if n := queryStrings(t, db, `SELECT name FROM operatorbundle WHERE name = ?`, b); len(n) != 0 {
