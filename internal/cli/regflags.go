@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -39,14 +38,19 @@ type RegistryFlags struct {
 	BlobCache string
 }
 
+// BlobCacheEnv names the environment variable that sets the default of
+// --blob-cache.
+const BlobCacheEnv = "AIRLOCK_BLOB_CACHE"
+
 // defaultBlobCacheFile is where --blob-cache points by default:
 // blob-locations.json in airlock's directory of the user cache directory
-// ($XDG_CACHE_HOME or ~/.cache on Linux). It is "" (no cache) when there is
-// no user cache directory, and inside test binaries, so that tests never
-// write to the user's cache (a test wanting one sets the path itself).
+// ($XDG_CACHE_HOME or ~/.cache on Linux), unless the environment variable
+// AIRLOCK_BLOB_CACHE names another file ("" disables the cache; test
+// packages point it at a temporary directory in their TestMain). It is ""
+// when there is no user cache directory.
 func defaultBlobCacheFile() string {
-	if testing.Testing() {
-		return ""
+	if v, ok := os.LookupEnv(BlobCacheEnv); ok {
+		return v
 	}
 	dir, err := os.UserCacheDir()
 	if err != nil {
@@ -66,7 +70,7 @@ func (f *RegistryFlags) AddFlags(fs *pflag.FlagSet) {
 		"PEM file of CA certificates to trust in addition to the system ones (e.g. a mirror registry's ROOT/certs/ca.crt), or a certs.d directory whose *.crt files are read")
 	fs.StringVar(&f.BlobCache, "blob-cache", defaultBlobCacheFile(),
 		"file remembering which destination repositories hold which blobs, so a run restarted after an interruption mounts "+
-			`them instead of uploading them again (may be shared by concurrent runs); --blob-cache="" disables it`)
+			`them instead of uploading them again (may be shared by concurrent runs); $AIRLOCK_BLOB_CACHE sets the default; --blob-cache="" disables it`)
 }
 
 // Keychain returns the credential keychain for these flags.

@@ -43,6 +43,9 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// The binary's default blob-location cache lives under the user cache
+	// directory: keep it inside this run.
+	os.Setenv("AIRLOCK_BLOB_CACHE", filepath.Join(dir, "blob-locations.json")) // cli.BlobCacheEnv
 	airlockBin = filepath.Join(dir, "airlock")
 	root, err := moduleRoot()
 	if err != nil {

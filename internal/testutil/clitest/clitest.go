@@ -6,6 +6,9 @@ package clitest
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,4 +27,23 @@ func Run(t testing.TB, args ...string) (stdout, stderr string, err error) {
 	defer cancel()
 	err = root.ExecuteContext(ctx)
 	return out.String(), errOut.String(), err
+}
+
+// Main runs a test package with its own blob-location cache
+// (AIRLOCK_BLOB_CACHE, the default of --blob-cache) in a temporary
+// directory, removed afterwards: tests never read or write the user's
+// cache, whether they run the commands in-process or the built binary.
+// (Not XDG_CACHE_HOME: the Go build cache and the test tools built from the
+// module proxy live there and must survive.) Use it as
+//
+//	func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }
+func Main(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "airlock-test-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "clitest:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv(cli.BlobCacheEnv, filepath.Join(dir, "blob-locations.json"))
+	return m.Run()
 }
