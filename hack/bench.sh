@@ -69,6 +69,11 @@ else
 	"$BENCH_SRC/workload.sh"
 fi
 
+# airlock's blob-location cache starts empty, as on a first run: entries
+# left by an earlier bench would name repositories of a wiped registry.
+export AIRLOCK_BLOB_CACHE="$BENCH_DIR/airlock-blob-locations.json"
+rm -f "$AIRLOCK_BLOB_CACHE"
+
 # The airlock command, as run.sh runs it (MAPPING and BENCH_DIR come from run.sh).
 AIRLOCK_CMD="$AIRLOCK image mirror -f \"\$MAPPING\" --insecure --report \"\$BENCH_DIR/airlock-errors.txt\" $AIRLOCK_FLAGS"
 
