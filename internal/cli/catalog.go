@@ -487,13 +487,18 @@ func (o *CatalogFilterOptions) writeDatabase(ctx context.Context, arg string, c,
 	if c.Format != catalog.FormatSQLite {
 		return fmt.Errorf("--output-db: %s is a file-based catalog, not a legacy sqlite one; write it with -o DIR", arg)
 	}
-	src := c.DatabasePath
+	var res *catalog.PruneResult
 	if o.local {
 		a, errA := os.Stat(arg)
 		b, errB := os.Stat(o.OutputDB)
 		if errA == nil && errB == nil && os.SameFile(a, b) {
 			return fmt.Errorf("--output-db %s is CATALOG itself: write the pruned database to another file", o.OutputDB)
 		}
+		r, err := catalog.PruneSQLite(ctx, c.DatabasePath, o.OutputDB, filtered)
+		if err != nil {
+			return fmt.Errorf("--output-db %s: %w", o.OutputDB, err)
+		}
+		res = r
 	} else {
 		r, err := ref.Parse(arg)
 		if err != nil {
@@ -503,30 +508,16 @@ func (o *CatalogFilterOptions) writeDatabase(ctx context.Context, arg string, c,
 		if err != nil {
 			return err
 		}
-		img, err := anyPlatformImage(ctx, eng, r)
-		if err != nil {
-			return err
+		if res, err = pruneImageDatabase(ctx, eng, r, filtered, o.OutputDB); err != nil {
+			return fmt.Errorf("--output-db %s: %w", o.OutputDB, err)
 		}
-		tmp, err := os.MkdirTemp("", "airlock-index-db-*")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		src = filepath.Join(tmp, "index.db")
-		if err := catalog.ExtractDatabase(ctx, img, src); err != nil {
-			return fmt.Errorf("reading the database of %s: %w", arg, err)
-		}
-	}
-	res, err := catalog.PruneSQLite(ctx, src, o.OutputDB, filtered)
-	if err != nil {
-		return fmt.Errorf("--output-db %s: %w", o.OutputDB, err)
 	}
 	how := "exactly the selection"
 	if !res.Exact {
 		how = "whole packages"
 	}
 	fmt.Fprintf(out, "wrote pruned sqlite database %s: %d package(s), %d bundle(s), %s\n", o.OutputDB, len(res.Catalog.Config.Packages), len(res.Catalog.Config.Bundles), how)
-	for _, n := range (&prunedDatabase{Result: res}).Notes() {
+	for _, n := range pruneNotes(res) {
 		fmt.Fprintf(out, "note: %s\n", n)
 	}
 	return nil

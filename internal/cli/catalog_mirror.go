@@ -293,7 +293,7 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("pruning sqlite catalog %s: %w", o.Index, err)
 		}
 		defer prunedDB.Close()
-		for _, n := range prunedDB.Notes() {
+		for _, n := range pruneNotes(prunedDB.Result) {
 			fmt.Fprintf(o.streams.ErrOut, "note: %s\n", n)
 		}
 		selected = prunedDB.Result.Catalog
@@ -430,9 +430,8 @@ type prunedDatabase struct {
 
 func (p *prunedDatabase) Close() { os.RemoveAll(p.dir) }
 
-// Notes say how the database was pruned, for the user.
-func (p *prunedDatabase) Notes() []string {
-	r := p.Result
+// pruneNotes say how a database was pruned, for the user.
+func pruneNotes(r *catalog.PruneResult) []string {
 	var notes []string
 	if !r.Exact {
 		notes = append(notes, fmt.Sprintf("the sqlite database could not be pruned to the exact selection (%s), so whole packages are kept and mirrored: %d bundle(s) beyond the selection: %s; use --convert-to-fbc --base OPM_IMAGE for the exact selection",
@@ -445,10 +444,10 @@ func (p *prunedDatabase) Notes() []string {
 	return notes
 }
 
-// pruneSQLiteDatabase extracts the index database of the sqlite catalog
+// pruneImageDatabase extracts the index database of the sqlite catalog
 // image src (the same on every platform, so read from the first one) and
-// writes a copy pruned to keep.
-func pruneSQLiteDatabase(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog) (*prunedDatabase, error) {
+// writes to dst a copy pruned to keep.
+func pruneImageDatabase(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog, dst string) (*catalog.PruneResult, error) {
 	img, err := anyPlatformImage(ctx, imgs, src)
 	if err != nil {
 		return nil, err
@@ -457,13 +456,22 @@ func pruneSQLiteDatabase(ctx context.Context, imgs catalogimage.Images, src ref.
 	if err != nil {
 		return nil, err
 	}
-	p := &prunedDatabase{dir: tmp, Path: filepath.Join(tmp, "pruned.db")}
+	defer os.RemoveAll(tmp)
 	orig := filepath.Join(tmp, "index.db")
 	if err := catalog.ExtractDatabase(ctx, img, orig); err != nil {
-		p.Close()
+		return nil, fmt.Errorf("reading the database of %s: %w", src, err)
+	}
+	return catalog.PruneSQLite(ctx, orig, dst, keep)
+}
+
+// pruneSQLiteDatabase is pruneImageDatabase into a temporary directory.
+func pruneSQLiteDatabase(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog) (*prunedDatabase, error) {
+	tmp, err := os.MkdirTemp("", "airlock-pruned-db-*")
+	if err != nil {
 		return nil, err
 	}
-	if p.Result, err = catalog.PruneSQLite(ctx, orig, p.Path, keep); err != nil {
+	p := &prunedDatabase{dir: tmp, Path: filepath.Join(tmp, "index.db")}
+	if p.Result, err = pruneImageDatabase(ctx, imgs, src, keep, p.Path); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -482,7 +490,7 @@ func pruneSQLiteImage(ctx context.Context, imgs catalogimage.Images, src ref.Ref
 	if err != nil {
 		return nil, err
 	}
-	res.Notes = append(res.Notes, p.Notes()...)
+	res.Notes = append(res.Notes, pruneNotes(p.Result)...)
 	return res, nil
 }
 
