@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -79,9 +78,12 @@ func run() error {
 		}
 		cfg.Merge(c.Config)
 	}
-	repl, err := pushSynthetic(*host, &cfg, *layerSize, tr)
+	repl, bad, err := synth.PushCatalogImages(*host, &cfg, *layerSize, tr, nil)
 	if err != nil {
 		return err
+	}
+	for _, b := range bad {
+		fmt.Fprintf(os.Stderr, "demoseed: skipping %s\n", b)
 	}
 	fmt.Printf("pushed %d synthetic bundle and related images\n", len(repl))
 
@@ -109,68 +111,4 @@ func run() error {
 	}
 	fmt.Printf("release image %s@%s (%d components)\n", rel.Ref, rel.Digest, len(rel.Names))
 	return nil
-}
-
-// pushSynthetic pushes one synthetic image for every image the catalog's
-// bundles name, to host under the same repository path, and rewrites the
-// catalog to point at them. Every fourth image is a 3-platform index, so
-// the demo shows multi-arch digests surviving the mirror.
-func pushSynthetic(host string, cfg *declcfg.DeclarativeConfig, layerSize int, tr http.RoundTripper) (map[string]string, error) {
-	var refs []string
-	seen := map[string]bool{}
-	add := func(s string) {
-		if s != "" && !seen[s] {
-			seen[s] = true
-			refs = append(refs, s)
-		}
-	}
-	for _, b := range cfg.Bundles {
-		add(b.Image)
-		for _, ri := range b.RelatedImages {
-			add(ri.Image)
-		}
-	}
-	sort.Strings(refs)
-	repl := map[string]string{}
-	for i, s := range refs {
-		r, err := ref.Parse(s)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "demoseed: skipping %q: %v\n", s, err)
-			continue
-		}
-		var x synth.Pushable
-		if i%4 == 0 {
-			x, err = synth.Index(int64(i+1), []string{"linux/amd64", "linux/arm64", "linux/s390x"}, synth.WithLayerSize(layerSize))
-		} else {
-			x, err = synth.Image(int64(i+1), synth.WithLayerSize(layerSize))
-		}
-		if err != nil {
-			return nil, err
-		}
-		target := host + "/" + r.Path
-		if r.Tag != "" {
-			target += ":" + r.Tag
-		}
-		d, err := synth.Push(x, target, remote.WithTransport(tr))
-		if err != nil {
-			return nil, err
-		}
-		nr := host + "/" + r.Path + "@" + d
-		if r.Tag != "" && r.Digest == "" {
-			nr = host + "/" + r.Path + ":" + r.Tag // tag-only references stay tag-only
-		}
-		repl[s] = nr
-	}
-	for i := range cfg.Bundles {
-		b := &cfg.Bundles[i]
-		if n, ok := repl[b.Image]; ok {
-			b.Image = n
-		}
-		for j := range b.RelatedImages {
-			if n, ok := repl[b.RelatedImages[j].Image]; ok {
-				b.RelatedImages[j].Image = n
-			}
-		}
-	}
-	return repl, nil
 }

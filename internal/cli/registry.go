@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/registry/htpasswd"
+	"github.com/airlock-mirror/airlock/internal/webui"
 )
 
 func newRegistryCommand(streams IOStreams) *cobra.Command {
@@ -55,6 +57,10 @@ type RegistryServeOptions struct {
 	ReadOnly      bool
 	StorageConfig string
 	Hostnames     []string
+	// UI serves the read-only web view under /ui/ (webui); UIRefresh is
+	// how often it rescans the registry.
+	UI        bool
+	UIRefresh time.Duration
 	// ShutdownTimeout bounds how long in-flight requests may finish after
 	// SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration
@@ -128,6 +134,8 @@ instance so an upload started on one can finish on another.`,
 	f.StringVar(&o.StorageConfig, "storage-config", "", "YAML file with a distribution storage section (e.g. s3) replacing filesystem storage under --root")
 	f.StringArrayVar(&o.Hostnames, "hostname", nil, "extra DNS name or IP for the generated certificate (repeatable)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
+	f.BoolVar(&o.UI, "ui", true, "serve the read-only web view of releases, catalogs, images and runs at /ui/ (same TLS and users)")
+	f.DurationVar(&o.UIRefresh, "ui-refresh", time.Minute, "how often the web view rescans the registry")
 	return cmd
 }
 
@@ -187,6 +195,22 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 		HTTPSecret:   o.storage.HTTPSecret,
 		Logger:       log,
 	}
+	var view *webui.UI
+	if o.UI {
+		opts.UI = func(s *registry.Server) http.Handler {
+			// New only fails on a broken embedded template, caught by tests.
+			v, err := webui.New(webui.Options{
+				Scanner: &webui.Scanner{Transport: s.InProcessTransport()},
+				Refresh: o.UIRefresh,
+				Logger:  log,
+			})
+			if err != nil {
+				panic(err)
+			}
+			view = v
+			return v
+		}
+	}
 	var certs *registry.CertFiles
 	switch {
 	case o.InsecureHTTP:
@@ -239,6 +263,10 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 	}
 	if srv.Root() == "" && o.storage.HTTPSecret == "" && !o.ReadOnly {
 		log.Warn("shared storage without an HTTP secret: behind a load balancer, an upload started on one instance fails on another; set http.secret in --storage-config (or REGISTRY_HTTP_SECRET) to the same value on every instance")
+	}
+	if view != nil {
+		go view.Run(ctx)
+		fmt.Fprintf(out, "web view: %s://%s/ui/\n", map[bool]string{true: "https", false: "http"}[opts.TLS != nil], host)
 	}
 	if o.ready != nil {
 		o.ready(srv)

@@ -69,6 +69,10 @@ type Options struct {
 	// reach storage.
 	Wrap func(s *Server, next http.Handler) http.Handler
 
+	// UI, when set, builds the read-only web view served under /ui/ with
+	// the same TLS and users as the registry (see package webui).
+	UI func(s *Server) http.Handler
+
 	gcOnly bool // storageConfig for GC: do not create the root
 }
 
@@ -189,6 +193,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("configuring OCI compatibility layer: %w", err)
 		}
 		s.handler = h
+	}
+	if opts.UI != nil {
+		s.mountUI(opts.UI)
 	}
 	if opts.Wrap != nil {
 		s.handler = opts.Wrap(s, s.handler)

@@ -74,6 +74,7 @@ type config struct {
 	logger     *slog.Logger
 	wrap       func(*registry.Server, http.Handler) http.Handler
 	plain      bool
+	server     []func(*registry.Options)
 }
 
 // WithTLS serves HTTPS with a freshly generated CA.
@@ -108,6 +109,12 @@ func WithPlainDistribution() Option { return func(c *config) { c.plain = true } 
 // WithWrap wraps the registry handler, as registry.Options.Wrap.
 func WithWrap(wrap func(*registry.Server, http.Handler) http.Handler) Option {
 	return func(c *config) { c.wrap = wrap }
+}
+
+// WithServerOptions edits the registry options before the server starts,
+// e.g. to mount the web view (Options.UI).
+func WithServerOptions(f func(*registry.Options)) Option {
+	return func(c *config) { c.server = append(c.server, f) }
 }
 
 // Start starts a registry on 127.0.0.1:0 and stops it with t.Cleanup.
@@ -183,6 +190,9 @@ func Start(t testing.TB, opts ...Option) *Registry {
 		r.HtpasswdFile = f.Path
 	}
 
+	for _, f := range c.server {
+		f(&ro)
+	}
 	srv, err := registry.Start(context.Background(), ro)
 	if err != nil {
 		t.Fatalf("regtest: starting registry: %v", err)

@@ -1,0 +1,56 @@
+package webui
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"time"
+)
+
+var funcs = template.FuncMap{
+	"bytes": humanBytes,
+	"short": shortDigest,
+	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"ms":    func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+	"pct": func(a, b int) string {
+		if b == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%d%%", a*100/b)
+	},
+	"sub": func(a, b int) int { return a - b },
+	"ratio": func(a, b int64) string {
+		if a == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f×", float64(a)/float64(max(b, 1)))
+	},
+	"plural": func(n int, one, many string) string {
+		if n == 1 {
+			return one
+		}
+		return many
+	},
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
