@@ -23,6 +23,7 @@ const (
 	KindRelated          Kind = "operator-related"  // an image a bundle references
 	KindRelease          Kind = "release"           // an OpenShift release payload image
 	KindReleaseComponent Kind = "release-component" // an image listed in a payload's image-references
+	KindHelmChart        Kind = "helm-chart"        // a helm chart stored as an OCI artifact
 )
 
 // Origin says why an image is in the plan, for reports and error messages.
@@ -33,6 +34,7 @@ type Origin struct {
 	Component string   `json:"component,omitempty"` // release component tag name
 	Release   string   `json:"release,omitempty"`   // release version
 	File      string   `json:"file,omitempty"`      // mapping file and line, "mapping.txt:12"
+	Chart     string   `json:"chart,omitempty"`     // helm chart(s) "REPO/NAME:VERSION" whose templates name the image, or the chart itself
 }
 
 // Item is one source image copied to one or more destinations.
