@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -57,10 +58,13 @@ type Snapshot struct {
 
 // Repo is one repository.
 type Repo struct {
-	Name  string `json:"name"`
-	Tags  []*Tag `json:"tags"`
-	Bytes int64  `json:"bytes"`          // unique blobs of the repository's images
-	Kind  string `json:"kind,omitempty"` // "catalog", "release" or ""
+	Name string `json:"name"`
+	Tags []*Tag `json:"tags"`
+	// Untagged are images found by digest only (pushed without a tag, as
+	// mirrors of digest references are) that a catalog or release names.
+	Untagged []*Manifest `json:"untagged,omitempty"`
+	Bytes    int64       `json:"bytes"`          // unique blobs of the repository's images
+	Kind     string      `json:"kind,omitempty"` // "catalog", "release" or ""
 }
 
 // Tag is one tag of a repository.
@@ -289,8 +293,8 @@ func (sc *Scanner) Scan(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 
-	sc.totals(s)
 	sc.content(ctx, s, errorf)
+	sc.totals(s)
 	if recs, err := audit.ListRegistry(ctx, sc.Transport, sc.registry(), historyRepo); err != nil {
 		errorf("reading run history from %s: %v", historyRepo, err)
 	} else {
@@ -441,6 +445,13 @@ func (sc *Scanner) totals(s *Snapshot) {
 	unique := map[string]int64{}
 	for _, r := range s.Repos {
 		repoBlobs := map[string]int64{}
+		for _, m := range r.Untagged {
+			s.TotalBytes += m.Bytes
+			for b, n := range m.blobs {
+				repoBlobs[b] = n
+				unique[b] = n
+			}
+		}
 		for _, t := range r.Tags {
 			m := t.Manifest
 			if m == nil {
@@ -490,7 +501,7 @@ func (sc *Scanner) content(ctx context.Context, s *Snapshot, errorf func(string,
 	}
 	var cats []pendingCatalog
 	var rels []pendingRelease
-	var images []string
+	images := map[string]string{} // upstream reference -> kind of what names it
 	done := map[string]bool{}
 	for _, r := range s.Repos {
 		for _, t := range r.Tags {
@@ -524,14 +535,18 @@ func (sc *Scanner) content(ctx context.Context, s *Snapshot, errorf func(string,
 				s.Catalogs = append(s.Catalogs, c)
 				if cat := c.load(ctx, img); cat != nil {
 					cats = append(cats, pendingCatalog{c, cat})
-					images = append(images, catalogImages(cat)...)
+					for _, img := range catalogImages(cat) {
+						images[img] = "operator"
+					}
 				}
 			} else {
 				rel := &Release{Repo: r.Name, Tag: t.Name, Digest: m.Digest, Version: m.Labels[labelRelease], Manifest: m}
 				s.Releases = append(s.Releases, rel)
 				if p := rel.load(img); p != nil {
 					rels = append(rels, pendingRelease{rel, p})
-					images = append(images, releaseImages(p)...)
+					for _, img := range releaseImages(p) {
+						images[img] = "release"
+					}
 				}
 			}
 		}
@@ -592,10 +607,21 @@ func (s *Snapshot) present(image string) Presence {
 // each repository whose path is the reference's path or ends with it (a
 // mirror keeps the source path under its prefix; images pushed by digest
 // only have no tags, so the scan cannot have seen them).
-func (sc *Scanner) resolvePresence(ctx context.Context, s *Snapshot, images []string) {
+//
+// Found images are read like tagged ones (their size counts) and listed as
+// untagged content of their repository, and a repository holding images a
+// catalog or release names gets that kind, so the overview does not show
+// operator and release images as "additional images".
+func (sc *Scanner) resolvePresence(ctx context.Context, s *Snapshot, images map[string]string) {
 	s.presence = map[string]Presence{}
 	var todo []string
-	for _, img := range images {
+	var mu sync.Mutex
+	markKind := func(repo *Repo, kind string) {
+		if repo.Kind == "" {
+			repo.Kind = kind
+		}
+	}
+	for img, kind := range images {
 		if _, ok := s.presence[img]; ok || img == "" {
 			continue
 		}
@@ -605,12 +631,15 @@ func (sc *Scanner) resolvePresence(ctx context.Context, s *Snapshot, images []st
 			s.presence[img] = PresenceUnknown
 		case r.Digest != "" && s.byDigest[r.Digest] != nil:
 			s.presence[img] = PresencePresent
+			if repo := s.repoByName[s.byDigest[r.Digest].repo]; repo != nil {
+				markKind(repo, kind)
+			}
 		default:
 			s.presence[img] = PresenceMissing
 			todo = append(todo, img)
 		}
 	}
-	var mu sync.Mutex
+	sort.Strings(todo)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(sc.Parallel, 8))
 	for _, img := range todo {
@@ -628,9 +657,23 @@ func (sc *Scanner) resolvePresence(ctx context.Context, s *Snapshot, images []st
 				if r.Digest != "" {
 					nr = rn.Digest(r.Digest)
 				}
-				if _, err := remote.Head(nr, sc.opts(gctx)...); err == nil {
+				if r.Digest == "" {
+					if _, err := remote.Head(nr, sc.opts(gctx)...); err == nil {
+						mu.Lock()
+						s.presence[img] = PresencePresent
+						markKind(repo, images[img])
+						mu.Unlock()
+						return nil
+					}
+					continue
+				}
+				if m, err := sc.manifest(gctx, s, &mu, repo.Name, r.Digest); err == nil {
 					mu.Lock()
 					s.presence[img] = PresencePresent
+					markKind(repo, images[img])
+					if !slices.Contains(repo.Untagged, m) {
+						repo.Untagged = append(repo.Untagged, m)
+					}
 					mu.Unlock()
 					return nil
 				}
