@@ -22,6 +22,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/registry/htpasswd"
+	"github.com/airlock-mirror/airlock/internal/regscan"
 	"github.com/airlock-mirror/airlock/internal/webui"
 )
 
@@ -200,7 +201,7 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 		opts.UI = func(s *registry.Server) http.Handler {
 			// New only fails on a broken embedded template, caught by tests.
 			v, err := webui.New(webui.Options{
-				Scanner: &webui.Scanner{Transport: s.InProcessTransport()},
+				Scanner: &regscan.Scanner{Transport: s.InProcessTransport()},
 				Refresh: o.UIRefresh,
 				Logger:  log,
 			})

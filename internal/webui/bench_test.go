@@ -6,22 +6,24 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/airlock-mirror/airlock/internal/regscan"
 )
 
 // bigSnapshot is shaped like a mirror of redhat-operator-index: 150
 // packages, 3,000 bundles with 4 related images each, 3,000 repositories.
-func bigSnapshot() *Snapshot {
-	s := &Snapshot{Taken: time.Now(), byDigest: map[string]*Manifest{}, repoByName: map[string]*Repo{}}
-	c := &Catalog{Repo: "redhat/redhat-operator-index", Tag: "v4.18", Digest: "sha256:" + fmt.Sprintf("%064d", 1), Format: "fbc"}
+func bigSnapshot() *regscan.Snapshot {
+	s := &regscan.Snapshot{Taken: time.Now()}
+	c := &regscan.Catalog{Repo: "redhat/redhat-operator-index", Tag: "v4.18", Digest: "sha256:" + fmt.Sprintf("%064d", 1), Format: "fbc"}
 	for p := 0; p < 150; p++ {
-		pk := &Package{Name: fmt.Sprintf("operator-%03d", p), DefaultChannel: "stable", Complete: true}
-		ch := &Channel{Name: "stable", Head: "1.19.0"}
+		pk := &regscan.Package{Name: fmt.Sprintf("operator-%03d", p), DefaultChannel: "stable", Complete: true}
+		ch := &regscan.Channel{Name: "stable", Head: "1.19.0"}
 		for b := 0; b < 20; b++ {
 			v := fmt.Sprintf("1.%d.0", b)
 			ch.Versions = append(ch.Versions, v)
-			bu := &Bundle{Name: pk.Name + ".v" + v, Version: v, Image: fmt.Sprintf("registry.redhat.io/ns/%s-bundle@sha256:%064d", pk.Name, b), Present: PresencePresent, Complete: true}
+			bu := &regscan.Bundle{Name: pk.Name + ".v" + v, Version: v, Image: fmt.Sprintf("registry.redhat.io/ns/%s-bundle@sha256:%064d", pk.Name, b), Present: regscan.PresencePresent, Complete: true}
 			for r := 0; r < 4; r++ {
-				bu.Related = append(bu.Related, ImageRef{Name: fmt.Sprintf("img%d", r), Image: fmt.Sprintf("registry.redhat.io/ns/%s-%d@sha256:%064d", pk.Name, r, b), Present: PresencePresent})
+				bu.Related = append(bu.Related, regscan.ImageRef{Name: fmt.Sprintf("img%d", r), Image: fmt.Sprintf("registry.redhat.io/ns/%s-%d@sha256:%064d", pk.Name, r, b), Present: regscan.PresencePresent})
 			}
 			pk.Bundles = append(pk.Bundles, bu)
 			c.Bundles++
@@ -29,16 +31,15 @@ func bigSnapshot() *Snapshot {
 			c.Related += 4
 			c.RelatedPresent += 4
 		}
-		pk.Channels = []*Channel{ch}
+		pk.Channels = []*regscan.Channel{ch}
 		c.Packages = append(c.Packages, pk)
 	}
-	s.Catalogs = []*Catalog{c}
+	s.Catalogs = []*regscan.Catalog{c}
+	defer s.Index()
 	for i := 0; i < 3000; i++ {
-		m := &Manifest{Digest: fmt.Sprintf("sha256:%064d", i), MediaType: "application/vnd.oci.image.manifest.v1+json", Platform: "linux/amd64", Bytes: 4 << 20}
-		r := &Repo{Name: fmt.Sprintf("ns/repo-%04d", i), Tags: []*Tag{{Name: "v1", Digest: m.Digest, Manifest: m}}, Bytes: m.Bytes}
+		m := &regscan.Manifest{Digest: fmt.Sprintf("sha256:%064d", i), MediaType: "application/vnd.oci.image.manifest.v1+json", Platform: "linux/amd64", Bytes: 4 << 20}
+		r := &regscan.Repo{Name: fmt.Sprintf("ns/repo-%04d", i), Tags: []*regscan.Tag{{Name: "v1", Digest: m.Digest, Manifest: m}}, Bytes: m.Bytes}
 		s.Repos = append(s.Repos, r)
-		s.repoByName[r.Name] = r
-		s.byDigest[m.Digest] = m
 		s.Images++
 	}
 	return s

@@ -24,6 +24,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/registry"
+	"github.com/airlock-mirror/airlock/internal/regscan"
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
@@ -66,7 +67,7 @@ func newMirror(t testing.TB, opts ...regtest.Option) *mirror {
 	m := &mirror{components: 8}
 	opts = append(opts, regtest.WithServerOptions(func(o *registry.Options) {
 		o.UI = func(s *registry.Server) http.Handler {
-			ui, err := webui.New(webui.Options{Scanner: &webui.Scanner{Transport: s.InProcessTransport()}, Refresh: time.Hour})
+			ui, err := webui.New(webui.Options{Scanner: &regscan.Scanner{Transport: s.InProcessTransport()}, Refresh: time.Hour})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,6 @@
 package webui
 
 import (
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"time"
@@ -52,5 +51,3 @@ func shortDigest(d string) string {
 	}
 	return d
 }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

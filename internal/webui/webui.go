@@ -25,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/airlock-mirror/airlock/internal/regscan"
 )
 
 //go:embed templates/*.html static/*
@@ -32,7 +34,7 @@ var assets embed.FS
 
 // Options configure the view.
 type Options struct {
-	Scanner *Scanner
+	Scanner *regscan.Scanner
 	// Refresh is the interval between scans (default 1 minute); a scan
 	// can also be asked for with POST /ui/api/refresh.
 	Refresh time.Duration
@@ -45,7 +47,7 @@ type UI struct {
 	pages *template.Template
 
 	mu      sync.RWMutex
-	snap    *Snapshot
+	snap    *regscan.Snapshot
 	scanErr error
 	ready   chan struct{}
 	once    sync.Once
@@ -102,7 +104,7 @@ func (u *UI) Refresh(ctx context.Context) error {
 
 // snapshot waits briefly for the first scan; pages of a registry still
 // being scanned say so instead of hanging.
-func (u *UI) snapshot(r *http.Request) (*Snapshot, error) {
+func (u *UI) snapshot(r *http.Request) (*regscan.Snapshot, error) {
 	select {
 	case <-u.ready:
 	case <-time.After(2 * time.Second):
@@ -163,22 +165,22 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "repositories":
 		data, tmpl = s.Repos, "repositories"
 	case "repo":
-		rp := s.repoByName[q.Get("name")]
+		rp := s.Repo(q.Get("name"))
 		if rp == nil {
 			u.fail(w, api, http.StatusNotFound, errors.New("no repository "+q.Get("name")))
 			return
 		}
 		data, tmpl = rp, "repo"
 	case "catalog":
-		c := s.catalog(q.Get("ref"))
+		c := catalogIn(s, q.Get("ref"))
 		if c == nil {
 			u.fail(w, api, http.StatusNotFound, errors.New("no catalog "+q.Get("ref")))
 			return
 		}
 		data, tmpl = c, "catalog"
 	case "package":
-		c := s.catalog(q.Get("catalog"))
-		var pk *Package
+		c := catalogIn(s, q.Get("catalog"))
+		var pk *regscan.Package
 		if c != nil {
 			for _, x := range c.Packages {
 				if x.Name == q.Get("name") {
@@ -192,14 +194,14 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		data, tmpl = packagePage{Catalog: c, Package: pk}, "package"
 	case "release":
-		rel := s.release(q.Get("ref"))
+		rel := releaseIn(s, q.Get("ref"))
 		if rel == nil {
 			u.fail(w, api, http.StatusNotFound, errors.New("no release "+q.Get("ref")))
 			return
 		}
 		data, tmpl = rel, "release"
 	case "search":
-		data, tmpl = s.search(q.Get("q")), "search"
+		data, tmpl = search(s, q.Get("q")), "search"
 	case "history":
 		data, tmpl = historyOf(s), "history"
 	default:
@@ -218,11 +220,11 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type pageData struct {
 	Title string
-	Snap  *Snapshot
+	Snap  *regscan.Snapshot
 	Data  any
 }
 
-func (u *UI) render(w http.ResponseWriter, name string, s *Snapshot, data any) {
+func (u *UI) render(w http.ResponseWriter, name string, s *regscan.Snapshot, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	var b strings.Builder
 	if err := u.pages.ExecuteTemplate(&b, name, pageData{Title: name, Snap: s, Data: data}); err != nil {
@@ -247,11 +249,11 @@ func (u *UI) fail(w http.ResponseWriter, api bool, code int, err error) {
 
 // overview is the front page.
 type overview struct {
-	*Snapshot
-	Additional []*Repo `json:"additionalImages"` // repositories that are neither catalogs nor releases
+	*regscan.Snapshot
+	Additional []*regscan.Repo `json:"additionalImages"` // repositories that are neither catalogs nor releases
 }
 
-func overviewOf(s *Snapshot) overview {
+func overviewOf(s *regscan.Snapshot) overview {
 	o := overview{Snapshot: s}
 	for _, r := range s.Repos {
 		if r.Kind == "" {
@@ -262,15 +264,15 @@ func overviewOf(s *Snapshot) overview {
 }
 
 type packagePage struct {
-	Catalog *Catalog `json:"catalog"`
-	Package *Package `json:"package"`
+	Catalog *regscan.Catalog `json:"catalog"`
+	Package *regscan.Package `json:"package"`
 }
 
-func (s *Snapshot) catalog(ref string) *Catalog {
+func catalogIn(s *regscan.Snapshot, ref string) *regscan.Catalog {
 	for _, c := range s.Catalogs {
 		if c.Ref() == ref {
 			if c.AliasOf != "" {
-				return s.catalog(c.AliasOf)
+				return catalogIn(s, c.AliasOf)
 			}
 			return c
 		}
@@ -278,7 +280,7 @@ func (s *Snapshot) catalog(ref string) *Catalog {
 	return nil
 }
 
-func (s *Snapshot) release(ref string) *Release {
+func releaseIn(s *regscan.Snapshot, ref string) *regscan.Release {
 	for _, r := range s.Releases {
 		if r.Ref() == ref {
 			return r
@@ -302,7 +304,7 @@ type searchResult struct {
 
 // search finds repositories, tags, packages, bundles and release
 // components whose name contains q (case-insensitive); at most 200 hits.
-func (s *Snapshot) search(q string) searchResult {
+func search(s *regscan.Snapshot, q string) searchResult {
 	res := searchResult{Query: q}
 	needle := strings.ToLower(strings.TrimSpace(q))
 	if needle == "" {
@@ -348,7 +350,7 @@ func (s *Snapshot) search(q string) searchResult {
 }
 
 // historyOf lists runs newest first.
-func historyOf(s *Snapshot) []any {
+func historyOf(s *regscan.Snapshot) []any {
 	out := make([]any, 0, len(s.History))
 	idx := make([]int, len(s.History))
 	for i := range idx {

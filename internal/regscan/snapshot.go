@@ -1,4 +1,7 @@
-package webui
+// Package regscan reads what a registry holds into a Snapshot, through the
+// registry API only (any registry, any storage), for the web view and for
+// retention.
+package regscan
 
 import (
 	"context"
@@ -28,10 +31,11 @@ import (
 // labelRelease is set on OpenShift release images to their version.
 const labelRelease = "io.openshift.release"
 
-// Snapshot is everything the web view shows, read from the registry in one
-// scan. Pages render from a snapshot, never from the registry directly, so a
-// page of a catalog with thousands of bundles costs a template execution,
-// not thousands of requests.
+// Snapshot is what a registry holds, read in one scan through the registry
+// API: repositories, tags, manifests with their blobs, platforms, missing
+// children and referrers, and the content of catalog and release images
+// with the presence of every image they name. The web view renders from
+// it (a page never waits for the registry) and retention decides from it.
 type Snapshot struct {
 	Taken    time.Time     `json:"taken"`
 	Duration time.Duration `json:"scanDuration"`
@@ -55,6 +59,33 @@ type Snapshot struct {
 	repoByName map[string]*Repo
 	presence   map[string]Presence // upstream reference -> in the mirror
 }
+
+// Repo returns the repository named name, or nil.
+func (s *Snapshot) Repo(name string) *Repo { return s.repoByName[name] }
+
+// Manifest returns the scanned manifest with this digest, or nil.
+func (s *Snapshot) Manifest(digest string) *Manifest { return s.byDigest[digest] }
+
+// Index rebuilds the lookups from the exported fields, for snapshots made
+// by hand (tests, benchmarks).
+func (s *Snapshot) Index() {
+	s.byDigest, s.repoByName = map[string]*Manifest{}, map[string]*Repo{}
+	for _, r := range s.Repos {
+		s.repoByName[r.Name] = r
+		for _, t := range r.Tags {
+			if t.Manifest != nil {
+				s.byDigest[t.Manifest.Digest] = t.Manifest
+			}
+		}
+		for _, m := range r.Untagged {
+			s.byDigest[m.Digest] = m
+		}
+	}
+}
+
+// Blobs returns the blobs (config and layers, children's included, and the
+// manifest itself) of m with their sizes.
+func (m *Manifest) Blobs() map[string]int64 { return m.blobs }
 
 // Repo is one repository.
 type Repo struct {
