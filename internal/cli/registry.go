@@ -23,6 +23,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/registry/htpasswd"
 	"github.com/airlock-mirror/airlock/internal/regscan"
+	"github.com/airlock-mirror/airlock/internal/report"
 	"github.com/airlock-mirror/airlock/internal/webui"
 )
 
@@ -43,6 +44,7 @@ and the OCI distribution-spec v1.1 additions (referrers API, sha512).`,
 	cmd.AddCommand(newRegistryServeCommand(streams))
 	cmd.AddCommand(newRegistryHtpasswdCommand(streams))
 	cmd.AddCommand(newRegistryGCCommand(streams))
+	cmd.AddCommand(newRegistryPruneCommand(streams))
 	cmd.AddCommand(newRegistryLsCommand(streams))
 	return cmd
 }
@@ -614,22 +616,9 @@ func (o *RegistryGCOptions) Run(ctx context.Context) error {
 		}
 	}
 	fmt.Fprintf(o.streams.Out, "%s %d blobs (%s), %d untagged manifests, %d repository blob links\n",
-		verb, res.Blobs, humanBytes(res.BlobBytes), res.Manifests, res.LayerLinks)
+		verb, res.Blobs, report.Bytes(res.BlobBytes), res.Manifests, res.LayerLinks)
 	if res.ReferrersPruned > 0 {
 		fmt.Fprintf(o.streams.Out, "removed %d referrers-index entries of deleted manifests\n", res.ReferrersPruned)
 	}
 	return nil
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

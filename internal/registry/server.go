@@ -192,7 +192,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			app.Shutdown()
 			return nil, fmt.Errorf("configuring OCI compatibility layer: %w", err)
 		}
-		s.handler = h
+		s.handler = s.recordPulls(h)
 	}
 	if opts.UI != nil {
 		s.mountUI(opts.UI)

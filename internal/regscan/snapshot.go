@@ -114,6 +114,7 @@ type Manifest struct {
 	Children  []Child           `json:"children,omitempty"`
 	Layers    int               `json:"layers"`
 	Labels    map[string]string `json:"labels,omitempty"`
+	Created   time.Time         `json:"created,omitzero"`
 	// Missing lists children (platforms) the registry does not hold.
 	Missing []string `json:"missing,omitempty"`
 	// Referrers are signatures, attestations and SBOMs: cosign tags
@@ -390,7 +391,7 @@ func (sc *Scanner) manifest(ctx context.Context, s *Snapshot, mu *sync.Mutex, re
 					m.blobs[b] = n
 				}
 				if m.Labels == nil {
-					m.Labels, m.cfg = child.Labels, child.cfg
+					m.Labels, m.cfg, m.Created = child.Labels, child.cfg, child.Created
 				}
 			}
 			m.Children = append(m.Children, c)
@@ -411,6 +412,7 @@ func (sc *Scanner) manifest(ctx context.Context, s *Snapshot, mu *sync.Mutex, re
 				if cf, err := img.ConfigFile(); err == nil {
 					m.cfg = cf
 					m.Labels = cf.Config.Labels
+					m.Created = cf.Created.Time
 					m.Platform = cf.OS + "/" + cf.Architecture
 					if cf.Variant != "" {
 						m.Platform += "/" + cf.Variant

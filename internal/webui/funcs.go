@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"html/template"
 	"time"
+
+	"github.com/airlock-mirror/airlock/internal/report"
 )
 
 var funcs = template.FuncMap{
-	"bytes": humanBytes,
+	"bytes": report.Bytes,
 	"short": shortDigest,
 	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"ms":    func(d time.Duration) string { return d.Round(time.Millisecond).String() },
@@ -30,19 +32,6 @@ var funcs = template.FuncMap{
 		}
 		return many
 	},
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func shortDigest(d string) string {
