@@ -69,6 +69,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newImageCommand(streams))
 	root.AddCommand(newVerifyCommand(streams))
 	root.AddCommand(newCatalogCommand(streams))
+	root.AddCommand(newHistoryCommand(streams))
 
 	return root
 }

@@ -164,6 +164,21 @@ func TestPruneTagsKeepsPulledAndSharedAndFreesExactly(t *testing.T) {
 			t.Errorf("%s present=%v, want %v", ref, got, want)
 		}
 	}
+	// The prune is in the registry's audit trail.
+	out, errOut, err := clitest.Run(t, "history", "docker://"+reg.Host, "--insecure", "-o", "json")
+	if err != nil {
+		t.Fatalf("history: %v\n%s", err, errOut)
+	}
+	var hist []struct {
+		Command string
+		Deleted []string
+		Result  string
+	}
+	if err := json.Unmarshal([]byte(out), &hist); err != nil || len(hist) != 1 || hist[0].Command != "registry prune" ||
+		len(hist[0].Deleted) != 2 || hist[0].Result != "ok" {
+		t.Errorf("history %v: %s", err, out)
+	}
+
 	// The kept images still pull whole (their shared base survived gc).
 	r, _ = name.ParseReference(reg.Ref("app/a:1.1.0"), name.Insecure)
 	img, err := remote.Image(r, remote.WithTransport(reg.Transport))
