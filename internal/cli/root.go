@@ -70,6 +70,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newVerifyCommand(streams))
 	root.AddCommand(newCatalogCommand(streams))
 	root.AddCommand(newHistoryCommand(streams))
+	root.AddCommand(newDeleteCommand(streams))
 
 	return root
 }
