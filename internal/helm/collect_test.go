@@ -1,17 +1,10 @@
 package helm
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io/fs"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,64 +12,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlock-mirror/airlock/internal/helm/helmtest"
 	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/store"
 )
 
-// packChart tars testdata/<name> as `helm package` lays it out (NAME/...).
 func packChart(t *testing.T, name string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	root := filepath.Join("testdata", name)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		if err := tw.WriteHeader(&tar.Header{Name: name + "/" + filepath.ToSlash(rel), Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err = tw.Write(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return helmtest.Pack(t, filepath.Join("testdata", name), name)
 }
 
-// serveRepo serves index.yaml and the archives on 127.0.0.1, with
-// relative download URLs as `helm repo index` writes them.
-func serveRepo(t *testing.T, charts map[string][]byte, versions map[string]string) *httptest.Server {
-	t.Helper()
-	mux := http.NewServeMux()
-	var idx strings.Builder
-	idx.WriteString("apiVersion: v1\nentries:\n")
-	for name, archive := range charts {
-		sum := sha256.Sum256(archive)
-		file := fmt.Sprintf("%s-%s.tgz", name, versions[name])
-		fmt.Fprintf(&idx, "  %s:\n  - name: %s\n    version: %s\n    digest: %s\n    urls: [%s]\n", name, name, versions[name], hex.EncodeToString(sum[:]), file)
-		fmt.Fprintf(&idx, "  - name: %s\n    version: 0.0.1\n    urls: [%s-0.0.1.tgz]\n", name, name)
-		mux.HandleFunc("/charts/"+file, func(w http.ResponseWriter, r *http.Request) { w.Write(archive) })
-	}
-	mux.HandleFunc("/charts/index.yaml", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(idx.String())) })
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
+func serveRepo(t *testing.T, name, version string, archive []byte) string {
+	return helmtest.ServeRepo(t, helmtest.Chart{Name: name, Version: version, Archive: archive})
 }
 
 var demoImages = []string{
@@ -104,9 +52,9 @@ func imagesOf(c Chart) []string {
 // kind names; imagePaths add the custom resource's image.
 func TestCollectRepositoryChart(t *testing.T) {
 	archive := packChart(t, "demo")
-	srv := serveRepo(t, map[string][]byte{"demo": archive}, map[string]string{"demo": "1.2.0"})
+	repoURL := serveRepo(t, "demo", "1.2.0", archive)
 	work := t.TempDir()
-	cfg := imageset.Helm{Repositories: []imageset.HelmRepository{{Name: "example", URL: srv.URL + "/charts",
+	cfg := imageset.Helm{Repositories: []imageset.HelmRepository{{Name: "example", URL: repoURL,
 		Charts: []imageset.HelmChart{{Name: "demo", Version: "1.2.0"}}}}}
 	charts, err := Collect(context.Background(), cfg, Options{WorkDir: work})
 	if err != nil {
@@ -119,7 +67,7 @@ func TestCollectRepositoryChart(t *testing.T) {
 	if got := imagesOf(c); !reflect.DeepEqual(got, demoImages) {
 		t.Errorf("images:\n got %q\nwant %q", got, demoImages)
 	}
-	if c.ID() != "example/demo:1.2.0" || c.Source != srv.URL+"/charts/demo-1.2.0.tgz" {
+	if c.ID() != "example/demo:1.2.0" || c.Source != repoURL+"/demo-1.2.0.tgz" {
 		t.Errorf("chart %s from %s", c.ID(), c.Source)
 	}
 	saved, err := os.ReadFile(c.Archive)
@@ -245,12 +193,12 @@ func TestItems(t *testing.T) {
 // TestCollectErrors: each bad input names the chart and what to do.
 func TestCollectErrors(t *testing.T) {
 	archive := packChart(t, "demo")
-	srv := serveRepo(t, map[string][]byte{"demo": archive}, map[string]string{"demo": "1.2.0"})
+	repoURL := serveRepo(t, "demo", "1.2.0", archive)
 	dir := t.TempDir()
 	notChart := filepath.Join(dir, "x.tgz")
 	os.WriteFile(notChart, []byte("not gzip"), 0o644)
 	repo := func(name, version string, paths ...string) imageset.Helm {
-		return imageset.Helm{Repositories: []imageset.HelmRepository{{Name: "example", URL: srv.URL + "/charts",
+		return imageset.Helm{Repositories: []imageset.HelmRepository{{Name: "example", URL: repoURL,
 			Charts: []imageset.HelmChart{{Name: name, Version: version, ImagePaths: paths}}}}}
 	}
 	for _, tc := range []struct {
@@ -259,11 +207,11 @@ func TestCollectErrors(t *testing.T) {
 		want string
 	}{
 		{"unknown chart", repo("nope", ""), `chart "nope" is not in repository`},
-		{"unknown version", repo("demo", "9.9.9"), `version 9.9.9 is not in repository ` + srv.URL + `/charts (it has 1.2.0, 0.0.1)`},
+		{"unknown version", repo("demo", "9.9.9"), `version 9.9.9 is not in repository ` + repoURL + ` (it has 1.2.0, 0.0.1)`},
 		{"missing archive", repo("demo", "0.0.1"), `demo-0.0.1.tgz: 404 Not Found`},
 		{"bad image path", repo("demo", "1.2.0", "{.spec.containers[*.image}"), `imagePaths "{.spec.containers[*.image}"`},
 		{"image path selects a list", repo("demo", "1.2.0", "{.spec.template.spec.containers}"), `selects a slice, not an image reference`},
-		{"not a repository", imageset.Helm{Repositories: []imageset.HelmRepository{{Name: "x", URL: srv.URL + "/nothing",
+		{"not a repository", imageset.Helm{Repositories: []imageset.HelmRepository{{Name: "x", URL: strings.TrimSuffix(repoURL, "/charts") + "/nothing",
 			Charts: []imageset.HelmChart{{Name: "demo"}}}}}, `nothing/index.yaml: 404 Not Found`},
 		{"local directory", imageset.Helm{Local: []imageset.HelmChart{{Name: "demo", Path: "testdata/demo"}}}, `is a directory; package it first (helm package testdata/demo)`},
 		{"local not a chart", imageset.Helm{Local: []imageset.HelmChart{{Name: "x", Path: notChart}}}, `mirror.helm.local "x" (` + notChart + `): reading chart archive`},

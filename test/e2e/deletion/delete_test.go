@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/airlock-mirror/airlock/internal/deletion"
+	"github.com/airlock-mirror/airlock/internal/helm/helmtest"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
@@ -251,5 +252,58 @@ func TestDeleteRefusals(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("delete %q: error %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// TestGenerateHelm: --generate turns a DeleteImageSetConfiguration's
+// delete.helm into the delete list of what a mirror of the chart pushed:
+// the chart artifact and each image its templates name, under the
+// destination with oc-mirror's naming (digest-only images tagged
+// sha256-<hex>), written to WORKSPACE/working-dir/delete/delete-images-ID.yaml.
+func TestGenerateHelm(t *testing.T) {
+	chart := filepath.Join("..", "..", "..", "internal", "helm", "testdata", "demo")
+	repo := helmtest.ServeRepo(t, helmtest.Chart{Name: "demo", Version: "1.2.0", Archive: helmtest.Pack(t, chart, "demo")})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "delete-imageset.yaml")
+	os.WriteFile(cfg, []byte(`apiVersion: mirror.openshift.io/v2alpha1
+kind: DeleteImageSetConfiguration
+delete:
+  helm:
+    repositories:
+    - name: example
+      url: `+repo+`
+      charts:
+      - name: demo
+        version: 1.2.0
+`), 0o644)
+	ws := filepath.Join(dir, "ws")
+	stdout, stderr, err := clitest.Run(t, "delete", "-c", cfg, "--generate", "--workspace", "file://"+ws, "--delete-id", "x1", "docker://mirror.example.com:5000/pre")
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, stdout, stderr)
+	}
+	l, err := deletion.Load(filepath.Join(ws, "working-dir", "delete", "delete-images-x1.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range l.Items {
+		got = append(got, it.Type+" "+it.ImageReference)
+	}
+	const m = "docker://mirror.example.com:5000/pre/"
+	want := []string{
+		"helmChart " + m + "helm-charts/demo:1.2.0",
+		"generic " + m + "library/busybox:1.36",
+		"generic " + m + "library/nginx:latest",
+		"generic " + m + "demo/app:2.5.1",
+		"generic " + m + "db/postgres:sha256-1111111111111111111111111111111111111111111111111111111111111111",
+		"generic " + m + "sidecar/proxy:0.9",
+		"generic " + m + "tools/backup:v3",
+		"generic " + m + "tools/migrate:v3",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("delete list:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(stdout, "8 images to delete") {
+		t.Errorf("stdout: %s", stdout)
 	}
 }
