@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogmirror"
 	"github.com/airlock-mirror/airlock/internal/imageset"
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/ref"
 )
 
@@ -97,7 +98,7 @@ func (f *CatalogSourceFlags) load(ctx context.Context, arg string) (*catalog.Cat
 	if err != nil {
 		return nil, err
 	}
-	return catalog.Load(ctx, string(r.Transport)+"://"+r.Name(), platformOpener(eng, f.IndexFilterByOS))
+	return catalog.Load(ctx, string(r.Transport)+"://"+r.Name(), orchestrate.PlatformOpener(eng, f.IndexFilterByOS))
 }
 
 // ---- packages | channels | bundles | images ----

@@ -22,6 +22,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/imageset"
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/report"
@@ -254,9 +255,9 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	}
 	source := o.LocalPath
 	if o.Index != nil {
-		source = withTransport(*o.Index)
+		source = orchestrate.WithTransport(*o.Index)
 	}
-	cat, err := catalog.Load(ctx, source, platformOpener(eng, o.IndexFilterByOS))
+	cat, err := catalog.Load(ctx, source, orchestrate.PlatformOpener(eng, o.IndexFilterByOS))
 	if err != nil {
 		return err
 	}
@@ -626,65 +627,6 @@ func operatorFor(cfg *imageset.ImageSetConfiguration, file, index string) (*imag
 	return nil, fmt.Errorf("%s: no mirror.operators entry for catalog %s (entries: %s)", file, index, strings.Join(names, ", "))
 }
 
-// platformOpener opens catalog images through the engine; for a manifest
-// list it reads the variant matching filter (os/arch[/variant] or a regular
-// expression over it): the catalog content is the same on every platform.
-func platformOpener(eng *engine.Engine, filter string) catalog.ImageOpener {
-	return catalog.ImageOpenerFunc(func(ctx context.Context, s string) (v1.Image, error) {
-		r, err := ref.Parse(s)
-		if err != nil {
-			return nil, err
-		}
-		desc, err := eng.Resolve(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		if !desc.MediaType.IsIndex() {
-			return eng.Image(ctx, r)
-		}
-		idx, err := eng.Index(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		return pickPlatform(idx, filter, s)
-	})
-}
-
-func pickPlatform(idx v1.ImageIndex, filter, name string) (v1.Image, error) {
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	re, err := regexp.Compile("^(?:" + filter + ")$")
-	if err != nil {
-		return nil, fmt.Errorf("--index-filter-by-os %q: %w", filter, err)
-	}
-	var have []string
-	for _, d := range im.Manifests {
-		if d.Platform == nil {
-			continue
-		}
-		p := d.Platform.OS + "/" + d.Platform.Architecture
-		if d.Platform.Variant != "" {
-			p += "/" + d.Platform.Variant
-		}
-		have = append(have, p)
-		if d.MediaType.IsImage() && (re.MatchString(p) || re.MatchString(d.Platform.OS+"/"+d.Platform.Architecture)) {
-			return idx.Image(d.Digest)
-		}
-	}
-	return nil, fmt.Errorf("catalog %s has no %s variant (has: %s); set --index-filter-by-os", name, filter, strings.Join(have, ", "))
-}
-
-// withTransport prints r with its transport prefix, docker:// included, as
-// catalog.Load needs to tell an image from a local path.
-func withTransport(r ref.Ref) string {
-	if r.Transport == ref.Docker || r.Transport == "" {
-		return "docker://" + r.Name()
-	}
-	return r.String()
-}
-
 // CatalogBuildOptions are the options of `airlock catalog build`.
 type CatalogBuildOptions struct {
 	RegistryFlags
@@ -841,7 +783,7 @@ func (o *CatalogInstallOptions) Run(ctx context.Context, catalogArg string) erro
 		if err != nil {
 			return fmt.Errorf("CATALOG %q is neither a local catalog nor an image reference: %w", catalogArg, err)
 		}
-		source = withTransport(r)
+		source = orchestrate.WithTransport(r)
 		name = catalogmirror.IndexName(r)
 	} else {
 		name = localCatalogName(catalogArg)
@@ -852,7 +794,7 @@ func (o *CatalogInstallOptions) Run(ctx context.Context, catalogArg string) erro
 		if err != nil {
 			return err
 		}
-		opener = platformOpener(eng, o.IndexFilterByOS)
+		opener = orchestrate.PlatformOpener(eng, o.IndexFilterByOS)
 	}
 	c, err := catalog.Load(ctx, source, opener)
 	if err != nil {

@@ -72,7 +72,8 @@ func (s MirrorSpec) componentRepo() ref.Ref {
 
 func below(r ref.Ref, sub string) ref.Ref {
 	r = r.Repo()
-	r.Path = strings.TrimSuffix(r.Path, "/") + "/" + sub
+	// Trimmed so an empty prefix (the root of a local store) gives "sub".
+	r.Path = strings.Trim(strings.TrimSuffix(r.Path, "/")+"/"+sub, "/")
 	return r
 }
 

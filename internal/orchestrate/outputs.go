@@ -1,0 +1,147 @@
+package orchestrate
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"github.com/airlock-mirror/airlock/internal/atomicfile"
+	"github.com/airlock-mirror/airlock/internal/clusterres"
+	"github.com/airlock-mirror/airlock/internal/plan"
+)
+
+// category is oc-mirror's grouping of mirror sets: release, operator and
+// generic images each get their own IDMS/ITMS object.
+func category(k plan.Kind) string {
+	switch k {
+	case plan.KindRelease, plan.KindReleaseComponent:
+		return "release"
+	case plan.KindBundle, plan.KindRelated:
+		return "operator"
+	case plan.KindCatalog:
+		return "" // catalogs are reached through CatalogSources, not mirror sets
+	}
+	return "generic"
+}
+
+// ClusterResources renders cluster-resources/ of a plan as the cluster
+// sees it (original sources → final destinations) and the catalogs pushed:
+// idms-oc-mirror.yaml (digest pulls), itms-oc-mirror.yaml (tag pulls), one
+// cs-<name>.yaml CatalogSource per catalog. With maxNested > 0 the mirror
+// entries are repository-scoped (folded paths no longer end with the
+// source namespace), namespace-scoped where correct otherwise.
+func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int) (map[string][]byte, error) {
+	scope := clusterres.ScopeNamespace
+	if maxNested > 0 {
+		scope = clusterres.ScopeRepository
+	}
+	files := map[string][]byte{}
+	var idms, itms bytes.Buffer
+	for _, cat := range []string{"release", "operator", "generic"} {
+		pairs := clusterres.PairsFromPlan(cluster, func(it plan.Item) bool { return category(it.Kind) == cat })
+		if len(pairs) == 0 {
+			continue
+		}
+		if it := releaseTagPairs(cluster, cat); len(it) > 0 {
+			// The release image is pulled by digest by the cluster-version
+			// operator even when mirrored by tag (CLID-205).
+			pairs = append(pairs, it...)
+		}
+		ds, err := clusterres.ImageDigestMirrorSets(pairs, clusterres.SetOptions{Name: "idms-" + cat, Scope: scope})
+		if err != nil {
+			return nil, err
+		}
+		if len(ds) > 0 {
+			b, err := clusterres.YAML(ds...)
+			if err != nil {
+				return nil, err
+			}
+			idms.WriteString("---\n")
+			idms.Write(b)
+		}
+		ts, err := clusterres.ImageTagMirrorSets(pairs, clusterres.SetOptions{Name: "itms-" + cat, Scope: scope})
+		if err != nil {
+			return nil, err
+		}
+		if len(ts) > 0 {
+			b, err := clusterres.YAML(ts...)
+			if err != nil {
+				return nil, err
+			}
+			itms.WriteString("---\n")
+			itms.Write(b)
+		}
+	}
+	if idms.Len() > 0 {
+		files["idms-oc-mirror.yaml"] = idms.Bytes()
+	}
+	if itms.Len() > 0 {
+		files["itms-oc-mirror.yaml"] = itms.Bytes()
+	}
+	for _, c := range catalogs {
+		d := c.Dests[0]
+		suffix := d.Tag
+		if len(suffix) > 12 {
+			suffix = suffix[:12]
+		}
+		if suffix == "" {
+			suffix = "0"
+		}
+		name := clusterres.SanitizeName("cs-"+path.Base(d.Path)+"-"+suffix, 63)
+		cs, err := clusterres.NewCatalogSource(clusterres.CatalogSourceOptions{Name: name, Image: d.Name()})
+		if err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", c.Source, err)
+		}
+		b, err := clusterres.YAML(cs)
+		if err != nil {
+			return nil, err
+		}
+		files[name+".yaml"] = b
+	}
+	return files, nil
+}
+
+// releaseTagPairs are the digest pairs of release images mirrored by tag.
+func releaseTagPairs(p plan.Plan, cat string) []clusterres.Pair {
+	if cat != "release" {
+		return nil
+	}
+	var out []clusterres.Pair
+	for _, pr := range clusterres.PairsFromPlan(p, func(it plan.Item) bool { return it.Kind == plan.KindRelease }) {
+		if !pr.Digest {
+			pr.Digest, pr.Tag = true, false
+			out = append(out, pr)
+		}
+	}
+	return out
+}
+
+// writeClusterResources replaces DIR/working-dir/cluster-resources/ with
+// the resources of res (the directory is rebuilt on every run, as
+// oc-mirror does, so it never mixes two runs).
+func writeClusterResources(o Options, res *Result) error {
+	files, err := ClusterResources(res.Cluster, res.Catalogs, o.MaxNestedPaths)
+	if err != nil {
+		return fmt.Errorf("generating cluster resources: %w", err)
+	}
+	dir := filepath.Join(WorkingDir(o.Dir), "cluster-resources")
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if err := atomicfile.Write(p, files[n], 0o644); err != nil {
+			return err
+		}
+		res.Files = append(res.Files, p)
+	}
+	return nil
+}
