@@ -155,8 +155,8 @@ func (o *DeleteOptions) Validate() error {
 		if _, err := os.Stat(filepath.Join(o.RegistryRoot, "docker", "registry", "v2")); err != nil {
 			return fmt.Errorf("--registry-root %s is not a registry storage directory (no docker/registry/v2): %w", o.RegistryRoot, err)
 		}
-		if pid := registry.ServeLockHolder(o.RegistryRoot); pid != 0 && !o.Force {
-			return fmt.Errorf("%s is being served by process %d (airlock registry serve): stop it first (garbage collection must not race a push), or use --force if that is wrong", o.RegistryRoot, pid)
+		if !o.Force {
+			return notServed(o.RegistryRoot)
 		}
 	}
 	return nil

@@ -596,8 +596,18 @@ func (o *RegistryGCOptions) Complete() error {
 		o.storage = sf
 		return nil
 	}
-	if pid := registry.ServeLockHolder(o.Root); pid != 0 && !o.Force && !o.DryRun {
-		return fmt.Errorf("%s is being served by process %d (airlock registry serve): stop it first, or use --force if that is wrong", o.Root, pid)
+	if o.Force || o.DryRun {
+		return nil
+	}
+	return notServed(o.Root)
+}
+
+// notServed refuses a storage directory an 'airlock registry serve' process
+// holds: garbage collection beside a live registry would delete blobs a
+// push in flight has uploaded but not yet referenced.
+func notServed(root string) error {
+	if pid := registry.ServeLockHolder(root); pid != 0 {
+		return fmt.Errorf("%s is being served by process %d (airlock registry serve): stop it first, or use --force if that is wrong", root, pid)
 	}
 	return nil
 }

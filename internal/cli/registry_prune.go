@@ -138,8 +138,8 @@ func (o *RegistryPruneOptions) Validate() error {
 		if _, err := os.Stat(o.Root); err != nil {
 			return fmt.Errorf("--root %s: %w", o.Root, err)
 		}
-		if pid := registry.ServeLockHolder(o.Root); pid != 0 && !o.Force && !o.DryRun {
-			return fmt.Errorf("%s is being served by process %d (airlock registry serve): stop it first, or use --force if that is wrong", o.Root, pid)
+		if !o.Force && !o.DryRun {
+			return notServed(o.Root)
 		}
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/helm/helmtest"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
@@ -236,10 +237,21 @@ func TestDeleteRefusals(t *testing.T) {
 	os.WriteFile(bad, []byte("kind: DeleteImageList\napiVersion: mirror.openshift.io/v2alpha1\nitems:\n- imageName: x\n  imageReference: quay.io/a/b:1\n  typo: 1\n"), 0o644)
 	noRef := filepath.Join(dir, "noref.yaml")
 	os.WriteFile(noRef, []byte("kind: DeleteImageList\napiVersion: mirror.openshift.io/v2alpha1\nitems:\n- imageName: x\n  imageReference: quay.io/a/b:1\n  type: generic\n"), 0o644)
+	served := t.TempDir()
+	os.MkdirAll(filepath.Join(served, "docker", "registry", "v2"), 0o755)
+	unlock, err := registry.WriteServeLock(served)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	okList := filepath.Join(dir, "ok.yaml")
+	deletion.Write(okList, deletion.List{Kind: deletion.Kind, APIVersion: deletion.APIVersion,
+		Items: []deletion.Item{{ImageName: "quay.io/a/b:1", ImageReference: "docker://mirror.example.com/a/b:1", Type: "generic"}}})
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
+		{[]string{"--delete-yaml-file", okList, "--registry-root", served, "docker://mirror.example.com"}, "is being served by process"},
 		{[]string{"docker://mirror.example.com"}, "give --generate -c FILE --workspace file://DIR"},
 		{[]string{"--generate", "docker://mirror.example.com"}, "--generate needs -c"},
 		{[]string{"--delete-yaml-file", good, "file://x"}, "want docker://REGISTRY"},
