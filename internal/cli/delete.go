@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airlock-mirror/airlock/internal/deletion"
-	"github.com/airlock-mirror/airlock/internal/helm"
 	"github.com/airlock-mirror/airlock/internal/imageset"
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/registry"
@@ -47,8 +47,8 @@ func newDeleteCommand(streams IOStreams) *cobra.Command {
 		Long: `Delete mirrored images in two steps, as oc-mirror v2 does.
 
 1. --generate reads a DeleteImageSetConfiguration (-c) and writes the list of
-   images a mirror run with that selection pushed to REGISTRY, named as
-   'airlock mirror -c' names them, to
+   images a mirror run with that selection pushed to REGISTRY, collected and
+   named as 'airlock mirror -c' does (sources must be reachable), to
    WORKSPACE/working-dir/delete/delete-images[-ID].yaml (kind DeleteImageList).
    Nothing is deleted: review the list.
 2. --delete-yaml-file FILE deletes those manifests from REGISTRY by digest,
@@ -203,47 +203,26 @@ func (o *DeleteOptions) generate(ctx context.Context) error {
 }
 
 // deletePlan is the plan a mirror run of the same selection to the
-// destination would have.
+// destination has: the same collectors and naming as `airlock mirror -c`
+// (orchestrate), catalogs included under their destination tags.
 func (o *DeleteOptions) deletePlan(ctx context.Context, cfg *imageset.DeleteImageSetConfiguration, work string) (plan.Plan, error) {
 	d := cfg.Delete
-	var missing []string
-	if len(d.Platform.Channels) > 0 || d.Platform.Release != "" {
-		missing = append(missing, "delete.platform")
-	}
-	if len(d.Operators) > 0 {
-		missing = append(missing, "delete.operators")
-	}
-	if len(d.AdditionalImages) > 0 {
-		missing = append(missing, "delete.additionalImages")
-	}
-	if len(missing) > 0 {
-		return plan.Plan{}, fmt.Errorf("%s: --generate does not collect %s yet (only delete.helm); write the delete list for those by hand or with oc-mirror delete --generate",
-			o.ConfigFile, strings.Join(missing, ", "))
-	}
-	charts, err := helm.Collect(ctx, d.Helm, helm.Options{WorkDir: filepath.Join(work, "helm")})
+	isc := &imageset.ImageSetConfiguration{APIVersion: cfg.APIVersion, Kind: imageset.Kind,
+		Mirror: imageset.Mirror{Platform: d.Platform, Operators: d.Operators, AdditionalImages: d.AdditionalImages, Helm: d.Helm}}
+	eng, err := o.NewEngine("")
 	if err != nil {
-		return plan.Plan{}, fmt.Errorf("%s: %w", o.ConfigFile, err)
+		return plan.Plan{}, err
 	}
-	items, err := helm.Items(charts, o.dest, ocMirrorDest(o.dest))
+	col, err := orchestrate.CollectAll(ctx, &orchestrate.Input{Config: isc, ConfigFile: o.ConfigFile, Images: eng, Root: o.dest,
+		WorkDir: work, Warn: func(s string) { slog.Warn(s) }})
 	if err != nil {
-		return plan.Plan{}, fmt.Errorf("%s: %w", o.ConfigFile, err)
+		return plan.Plan{}, err
 	}
-	return plan.Plan{Items: items}, nil
-}
-
-// ocMirrorDest names a source image under dest as oc-mirror v2 does: the
-// source path under the destination, digest-only images tagged
-// sha256-<hex>.
-func ocMirrorDest(dest ref.Ref) helm.Namer {
-	return func(src ref.Ref) (ref.Ref, error) {
-		d := dest
-		d.Path = strings.Trim(dest.Path+"/"+src.Path, "/")
-		d.Tag, d.Digest = src.Tag, ""
-		if d.Tag == "" {
-			d.Tag = strings.Replace(src.Digest, ":", "-", 1)
-		}
-		return d, nil
+	p := col.Plan
+	for _, cj := range col.Catalogs {
+		p.Add(cj.Item)
 	}
+	return p, nil
 }
 
 // deleteOutput is the JSON form of a delete run.

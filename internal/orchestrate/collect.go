@@ -40,6 +40,9 @@ type Input struct {
 	// Warn reports something the user should know but that does not stop
 	// the run (skipped references, added dependencies).
 	Warn func(string)
+	// WorkDir is DIR/working-dir, where collectors keep what they fetch
+	// (helm chart archives); "" when the run has none.
+	WorkDir string
 }
 
 // Name is the oc-mirror v2 destination of src below in.Root.
@@ -98,6 +101,7 @@ func init() {
 	Register(platformCollector{})
 	Register(operatorsCollector{})
 	Register(additionalCollector{})
+	Register(helmCollector{})
 }
 
 // Blocked is an image removed from the plan by mirror.blockedImages.

@@ -129,7 +129,11 @@ func Mirror(ctx context.Context, o Options) (*Result, error) {
 }
 
 func (o *Options) input(root ref.Ref) *Input {
-	return &Input{Config: o.Config, ConfigFile: o.ConfigFile, Images: o.Engine, Root: root, Graph: o.Graph, Warn: o.Warn}
+	in := &Input{Config: o.Config, ConfigFile: o.ConfigFile, Images: o.Engine, Root: root, Graph: o.Graph, Warn: o.Warn}
+	if o.Dir != "" {
+		in.WorkDir = WorkingDir(o.Dir)
+	}
+	return in
 }
 
 func mirrorToDisk(ctx context.Context, o Options) (*Result, error) {

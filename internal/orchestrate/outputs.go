@@ -23,6 +23,8 @@ func category(k plan.Kind) string {
 		return "operator"
 	case plan.KindCatalog:
 		return "" // catalogs are reached through CatalogSources, not mirror sets
+	case plan.KindHelmChart:
+		return "" // charts are pulled by helm from their mirror path, not redirected
 	}
 	return "generic"
 }

@@ -17,8 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/airlock-mirror/airlock/internal/engine"
-	"github.com/airlock-mirror/airlock/internal/helm"
 	"github.com/airlock-mirror/airlock/internal/imageset"
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
@@ -130,26 +130,23 @@ func TestHelmChartMirroredAndPulledWithHelm(t *testing.T) {
 		t.Fatalf("helm template names %d images, the chart has 8:\n%s", len(want), tmpl.stdout)
 	}
 
-	cfg := imageset.Helm{Repositories: []imageset.HelmRepository{{Name: "local", URL: repo.URL,
-		Charts: []imageset.HelmChart{{Name: "demo", Version: "1.2.0", ImagePaths: []string{"{.spec.custom[*].image}"}}}}}}
-	charts, err := helm.Collect(context.Background(), cfg, helm.Options{WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	isc := &imageset.ImageSetConfiguration{APIVersion: imageset.APIVersion, Kind: imageset.Kind,
+		Mirror: imageset.Mirror{Helm: imageset.Helm{Repositories: []imageset.HelmRepository{{Name: "local", URL: repo.URL,
+			Charts: []imageset.HelmChart{{Name: "demo", Version: "1.2.0", ImagePaths: []string{"{.spec.custom[*].image}"}}}}}}}}
+
+	// mirror-to-mirror through the orchestrator, as `airlock mirror -c
+	// --workspace file://WS docker://DST/mirror` runs it.
 	dst := regtest.Start(t)
-	dest := ref.MustParse("docker://" + dst.Host + "/mirror")
-	items, err := helm.Items(charts, dest, func(s ref.Ref) (ref.Ref, error) {
-		d := dest
-		d.Path += "/" + s.Path
-		d.Tag = s.Tag
-		if s.Tag == "" {
-			d.Tag = strings.Replace(s.Digest, ":", "-", 1)
-		}
-		return d, nil
-	})
+	eng, err := engine.New(engine.Options{Transport: src.Transport, Insecure: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	res, err := orchestrate.Mirror(context.Background(), orchestrate.Options{Mode: orchestrate.MirrorToMirror, Config: isc,
+		ConfigFile: "imageset.yaml", Dir: t.TempDir(), Dest: ref.MustParse("docker://" + dst.Host + "/mirror"), Engine: eng})
+	if err != nil {
+		t.Fatalf("mirror-to-mirror: %v", err)
+	}
+	items := res.Plan.Items
 	var got []string
 	var chartItem *plan.Item
 	for i, it := range items {
@@ -175,14 +172,6 @@ func TestHelmChartMirroredAndPulledWithHelm(t *testing.T) {
 	if chartItem == nil {
 		t.Fatal("no chart item in the plan")
 	}
-
-	eng, err := engine.New(engine.Options{Transport: src.Transport, Insecure: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Run(context.Background(), plan.Plan{Items: items}); err != nil {
-		t.Fatalf("mirroring: %v", err)
-	}
 	for _, it := range items {
 		if it.Kind != plan.KindImage {
 			continue
@@ -191,22 +180,53 @@ func TestHelmChartMirroredAndPulledWithHelm(t *testing.T) {
 			t.Errorf("%s is %s at the source, %s at %s", it.Source, s, d, it.Dests[0])
 		}
 	}
+	pullChart(t, env, helmBin, dst.Host+"/mirror", archiveDigest, chartItem.Digest)
 
+	// mirror-to-disk, then disk-to-mirror into a fresh registry: the chart
+	// travels in the local store like any image.
+	store := t.TempDir()
+	deng, err := engine.New(engine.Options{Transport: src.Transport, Insecure: true, StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := orchestrate.Mirror(context.Background(), orchestrate.Options{Mode: orchestrate.MirrorToDisk, Config: isc,
+		ConfigFile: "imageset.yaml", Dir: store, Engine: deng}); err != nil {
+		t.Fatalf("mirror-to-disk: %v", err)
+	}
+	dst2 := regtest.Start(t)
+	if _, err := orchestrate.Mirror(context.Background(), orchestrate.Options{Mode: orchestrate.DiskToMirror, Config: isc,
+		ConfigFile: "imageset.yaml", Dir: store, Dest: ref.MustParse("docker://" + dst2.Host + "/dr"), Engine: deng}); err != nil {
+		t.Fatalf("disk-to-mirror: %v", err)
+	}
+	pullChart(t, env, helmBin, dst2.Host+"/dr", archiveDigest, chartItem.Digest)
+	for _, it := range items {
+		if it.Kind == plan.KindImage {
+			if d := dst2.DigestOf(t, dst2.Host+"/dr/"+strings.TrimPrefix(it.Dests[0].Path, "mirror/")+":"+it.Dests[0].Tag); d != src.DigestOf(t, it.Source.String()) {
+				t.Errorf("%s after disk-to-mirror: %q", it.Source, d)
+			}
+		}
+	}
+}
+
+// pullChart runs helm pull and helm show against REG/helm-charts/demo and
+// checks the archive and the manifest digest.
+func pullChart(t *testing.T, env []string, helmBin, reg, archiveDigest, manifestDigest string) {
+	t.Helper()
 	out := t.TempDir()
-	pull := mustRun(t, env, "", helmBin, "pull", "oci://"+dst.Host+"/mirror/helm-charts/demo", "--version", "1.2.0", "--plain-http", "-d", out)
+	pull := mustRun(t, env, "", helmBin, "pull", "oci://"+reg+"/helm-charts/demo", "--version", "1.2.0", "--plain-http", "-d", out)
 	pulled, err := os.ReadFile(filepath.Join(out, "demo-1.2.0.tgz"))
 	if err != nil {
 		t.Fatalf("helm pull wrote no demo-1.2.0.tgz: %v\n%s", err, pull)
 	}
 	psum := sha256.Sum256(pulled)
-	if got := "sha256:" + hex.EncodeToString(psum[:]); got != archiveDigest || got != charts[0].ArchiveDigest {
-		t.Errorf("pulled chart %s, repository archive %s, collected %s", got, archiveDigest, charts[0].ArchiveDigest)
+	if got := "sha256:" + hex.EncodeToString(psum[:]); got != archiveDigest {
+		t.Errorf("pulled chart %s from %s, repository archive %s", got, reg, archiveDigest)
 	}
-	if !strings.Contains(pull.stdout+pull.stderr, "Digest: "+chartItem.Digest) {
-		t.Errorf("helm pull reports another manifest digest than the plan's %s:\n%s", chartItem.Digest, pull)
+	if !strings.Contains(pull.stdout+pull.stderr, "Digest: "+manifestDigest) {
+		t.Errorf("helm pull from %s reports another manifest digest than the plan's %s:\n%s", reg, manifestDigest, pull)
 	}
-	show := mustRun(t, env, "", helmBin, "show", "chart", "oci://"+dst.Host+"/mirror/helm-charts/demo", "--version", "1.2.0", "--plain-http")
+	show := mustRun(t, env, "", helmBin, "show", "chart", "oci://"+reg+"/helm-charts/demo", "--version", "1.2.0", "--plain-http")
 	if !strings.Contains(show.stdout, "appVersion: 2.5.1") {
-		t.Errorf("helm show chart from the mirror:\n%s", show)
+		t.Errorf("helm show chart from %s:\n%s", reg, show)
 	}
 }

@@ -268,7 +268,8 @@ func TestDeleteRefusals(t *testing.T) {
 }
 
 // TestGenerateHelm: --generate turns a DeleteImageSetConfiguration's
-// delete.helm into the delete list of what a mirror of the chart pushed:
+// delete.additionalImages and delete.helm, collected by the mirror's own
+// collectors (orchestrate), into the delete list of what a mirror of the chart pushed:
 // the chart artifact and each image its templates name, under the
 // destination with oc-mirror's naming (digest-only images tagged
 // sha256-<hex>), written to WORKSPACE/working-dir/delete/delete-images-ID.yaml.
@@ -280,6 +281,8 @@ func TestGenerateHelm(t *testing.T) {
 	os.WriteFile(cfg, []byte(`apiVersion: mirror.openshift.io/v2alpha1
 kind: DeleteImageSetConfiguration
 delete:
+  additionalImages:
+  - name: quay.io/extra/tool@sha256:2222222222222222222222222222222222222222222222222222222222222222
   helm:
     repositories:
     - name: example
@@ -303,6 +306,7 @@ delete:
 	}
 	const m = "docker://mirror.example.com:5000/pre/"
 	want := []string{
+		"generic " + m + "extra/tool:sha256-2222222222222222222222222222222222222222222222222222222222222222",
 		"helmChart " + m + "helm-charts/demo:1.2.0",
 		"generic " + m + "library/busybox:1.36",
 		"generic " + m + "library/nginx:latest",
@@ -315,7 +319,7 @@ delete:
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("delete list:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if !strings.Contains(stdout, "8 images to delete") {
+	if !strings.Contains(stdout, "9 images to delete") {
 		t.Errorf("stdout: %s", stdout)
 	}
 }
