@@ -71,6 +71,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newCatalogCommand(streams))
 	root.AddCommand(newHistoryCommand(streams))
 	root.AddCommand(newDeleteCommand(streams))
+	root.AddCommand(newMirrorCommand(streams))
 
 	return root
 }

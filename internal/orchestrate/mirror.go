@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
@@ -232,7 +234,7 @@ func diskToMirror(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	res.Report = rep
-	if err := writeClusterResources(o, res); err != nil {
+	if err := writeOutputs(o, res); err != nil {
 		return res, err
 	}
 	return res, finish(o, res)
@@ -253,7 +255,8 @@ func mirrorToMirror(ctx context.Context, o Options) (*Result, error) {
 	if err := execute(ctx, o, res, col.Catalogs, func(cj CatalogJob) ref.Ref { return FoldNested(cj.Item.Dests[0], o.MaxNestedPaths) }); err != nil {
 		return res, err
 	}
-	if err := writeClusterResources(o, res); err != nil {
+	res.Cluster = recordedPlan(res)
+	if err := writeOutputs(o, res); err != nil {
 		return res, err
 	}
 	return res, finish(o, res)
@@ -314,6 +317,35 @@ func reportDigest(rep *engine.Report, src ref.Ref) string {
 	return ""
 }
 
+// writeOutputs writes cluster-resources/ and working-dir/mapping.txt.
+func writeOutputs(o Options, res *Result) error {
+	if err := writeClusterResources(o, res); err != nil {
+		return err
+	}
+	path := filepath.Join(WorkingDir(o.Dir), "mapping.txt")
+	if err := atomicfile.Write(path, VerifyMapping(res.Cluster), 0o644); err != nil {
+		return err
+	}
+	res.Files = append(res.Files, path)
+	return nil
+}
+
+// VerifyMapping is the mapping `airlock verify -f` checks a mirror with:
+// every copied image as original-source@digest=destination. Rebuilt
+// catalogs are left out: their digest is not the source's (check them with
+// the store reference, `airlock verify --dir DIR file://PATH:TAG DEST`).
+func VerifyMapping(cluster plan.Plan) []byte {
+	var q plan.Plan
+	for _, it := range cluster.Items {
+		if it.Digest == "" || (it.Kind == plan.KindCatalog && it.Source.Digest != it.Digest) {
+			continue
+		}
+		it.Source = it.Source.WithDigest(it.Digest)
+		q.Add(it)
+	}
+	return mapping.Format(q)
+}
+
 // runErr keeps per-image failures (reported at the end) from stopping the run.
 func runErr(err error) error {
 	var failed *engine.RunError
@@ -362,26 +394,26 @@ func dryRun(ctx context.Context, o Options, res *Result, col *Collected) error {
 }
 
 // MappingText is oc-mirror's dry-run mapping: source=destination with
-// transports, one line per copy, sorted.
+// transports (docker://, file://), one line per copy, sorted.
 func MappingText(p plan.Plan) []byte {
-	var q plan.Plan
+	var lines []string
 	for _, it := range p.Items {
-		it.Source = withDockerTransport(it.Source)
-		ds := make([]ref.Ref, len(it.Dests))
-		for i, d := range it.Dests {
-			ds[i] = withDockerTransport(d)
+		for _, d := range it.Dests {
+			if d.Tag != "" {
+				d.Digest = ""
+			}
+			lines = append(lines, withTransport(it.Source)+"="+withTransport(d))
 		}
-		it.Dests = ds
-		q.Add(it)
 	}
-	return mapping.Format(q)
+	sort.Strings(lines)
+	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
-func withDockerTransport(r ref.Ref) ref.Ref {
-	if r.Transport == "" {
-		r.Transport = ref.Docker
+func withTransport(r ref.Ref) string {
+	if r.Transport == ref.Docker || r.Transport == "" {
+		return "docker://" + r.Name()
 	}
-	return r
+	return r.String()
 }
 
 // finish writes the failure list (re-runnable: the same command retries)

@@ -61,7 +61,6 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int) (m
 			if err != nil {
 				return nil, err
 			}
-			idms.WriteString("---\n")
 			idms.Write(b)
 		}
 		ts, err := clusterres.ImageTagMirrorSets(pairs, clusterres.SetOptions{Name: "itms-" + cat, Scope: scope})
@@ -73,7 +72,6 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int) (m
 			if err != nil {
 				return nil, err
 			}
-			itms.WriteString("---\n")
 			itms.Write(b)
 		}
 	}

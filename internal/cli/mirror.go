@@ -1,0 +1,241 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/imageset"
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
+	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/release/graph"
+	"github.com/airlock-mirror/airlock/internal/report"
+)
+
+// MirrorOptions are the options of `airlock mirror`, named as oc-mirror
+// v2 names them.
+type MirrorOptions struct {
+	RegistryFlags
+	Config         string
+	From           string
+	Workspace      string
+	DryRun         bool
+	Since          string
+	MaxNestedPaths int
+	ParallelImages int
+	ParallelLayers int
+	RetryTimes     int
+	GraphURL       string
+
+	mode    orchestrate.Mode
+	dir     string
+	dest    ref.Ref
+	since   time.Time
+	cfg     *imageset.ImageSetConfiguration
+	cfgData []byte
+	streams IOStreams
+}
+
+func newMirrorCommand(streams IOStreams) *cobra.Command {
+	o := &MirrorOptions{streams: streams, ParallelImages: 4, ParallelLayers: 5, RetryTimes: 5}
+	cmd := &cobra.Command{
+		Use:   "mirror -c IMAGESET.yaml (file://DIR | --from file://DIR docker://REG[/prefix] | --workspace file://DIR docker://REG[/prefix])",
+		Short: "Mirror what an ImageSetConfiguration selects (oc-mirror v2's workflows)",
+		Long: `Mirror the releases, operator catalogs and additional images an
+ImageSetConfiguration (mirror.openshift.io/v2alpha1) selects, with oc-mirror
+v2's three workflows:
+
+  mirror-to-disk   airlock mirror -c isc.yaml file://DIR
+                   sources into the local store at DIR; DIR/working-dir
+                   records the config and the plan, so the next step
+                   runs offline
+  disk-to-mirror   airlock mirror -c isc.yaml --from file://DIR docker://REG[/prefix]
+  mirror-to-mirror airlock mirror -c isc.yaml --workspace file://DIR docker://REG[/prefix]
+
+Images are named as oc-mirror v2 names them: the source path below the
+destination, digest-only images tagged sha256-<hex>; filtered catalogs are
+rebuilt with the selection and pushed under their tag (or targetCatalog /
+targetTag). blockedImages are removed from the plan and listed. After
+disk-to-mirror and mirror-to-mirror, DIR/working-dir/cluster-resources/
+holds idms-oc-mirror.yaml, itms-oc-mirror.yaml and cs-*.yaml.
+
+A failed image never stops the run: the failures are listed at the end and
+in DIR/working-dir/logs/, and the same command retries them (what is there
+is skipped). --dry-run writes DIR/working-dir/dry-run/mapping.txt and
+missing.txt and copies nothing.`,
+		Example: `  # connected side: to disk
+  airlock mirror -c imageset.yaml file:///mnt/mirror
+  # carry /mnt/mirror across; disconnected side: to the registry
+  airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp
+  # directly, registry to registry
+  airlock mirror -c imageset.yaml --workspace file:///var/lib/airlock docker://registry.local:5000
+  # what would be copied, and what the store lacks
+  airlock mirror -c imageset.yaml file:///mnt/mirror --dry-run`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	o.RegistryFlags.AddFlags(cmd.Flags())
+	fs := cmd.Flags()
+	fs.StringVarP(&o.Config, "config", "c", "", "ImageSetConfiguration file (required)")
+	fs.StringVar(&o.From, "from", "", "disk-to-mirror: the file://DIR a mirror-to-disk run wrote")
+	fs.StringVar(&o.Workspace, "workspace", "", "mirror-to-mirror: file://DIR for working-dir (cluster resources, logs)")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "write working-dir/dry-run/mapping.txt and missing.txt; copy nothing")
+	fs.StringVar(&o.Since, "since", "", "with transfer archives: only blobs added since DATE (YYYY-MM-DD or RFC 3339)")
+	fs.IntVar(&o.MaxNestedPaths, "max-nested-paths", 0, "maximum path components of a destination repository (0 = no limit); deeper paths are folded with '-'")
+	fs.IntVar(&o.ParallelImages, "parallel-images", o.ParallelImages, "images copied at once (1-10)")
+	fs.IntVar(&o.ParallelLayers, "parallel-layers", o.ParallelLayers, "blobs of one image copied at once (1-10)")
+	fs.IntVar(&o.RetryTimes, "retry-times", o.RetryTimes, "retries of a failed request")
+	fs.StringVar(&o.GraphURL, "graph-url", "", "update graph endpoint (default $"+graph.URLEnv+" or "+graph.DefaultURL+")")
+	return cmd
+}
+
+func fileDir(flag, s string) (string, error) {
+	if !strings.HasPrefix(s, "file://") || strings.TrimPrefix(s, "file://") == "" {
+		return "", fmt.Errorf("%s %q: want file://DIR", flag, s)
+	}
+	return strings.TrimPrefix(s, "file://"), nil
+}
+
+// Complete picks the workflow from the destination and --from/--workspace,
+// as oc-mirror does, and reads the config.
+func (o *MirrorOptions) Complete(args []string) error {
+	var err error
+	dest := args[0]
+	switch {
+	case strings.HasPrefix(dest, "file://"):
+		if o.From != "" || o.Workspace != "" {
+			return fmt.Errorf("destination %s is a directory (mirror-to-disk): --from and --workspace do not apply", dest)
+		}
+		o.mode = orchestrate.MirrorToDisk
+		if o.dir, err = fileDir("destination", dest); err != nil {
+			return err
+		}
+	case strings.HasPrefix(dest, "docker://"):
+		switch {
+		case o.From != "" && o.Workspace != "":
+			return fmt.Errorf("--from (disk-to-mirror) and --workspace (mirror-to-mirror) are exclusive")
+		case o.From != "":
+			o.mode = orchestrate.DiskToMirror
+			o.dir, err = fileDir("--from", o.From)
+		case o.Workspace != "":
+			o.mode = orchestrate.MirrorToMirror
+			o.dir, err = fileDir("--workspace", o.Workspace)
+		default:
+			return fmt.Errorf("destination %s is a registry: give --from file://DIR (disk-to-mirror) or --workspace file://DIR (mirror-to-mirror)", dest)
+		}
+		if err != nil {
+			return err
+		}
+		if o.dest, err = ref.Parse(dest); err != nil {
+			return fmt.Errorf("destination: %w", err)
+		}
+		if o.dest.HasTagOrDigest() {
+			return fmt.Errorf("destination %s: give a registry or registry/prefix without tag or digest", dest)
+		}
+	default:
+		return fmt.Errorf("destination %q: want file://DIR (mirror-to-disk) or docker://REG[/prefix]", dest)
+	}
+	if o.Since != "" {
+		for _, layout := range []string{time.RFC3339, "2006-01-02"} {
+			if t, err := time.Parse(layout, o.Since); err == nil {
+				o.since = t
+				break
+			}
+		}
+		if o.since.IsZero() {
+			return fmt.Errorf("--since %q: want a date (2025-01-31) or an RFC 3339 time", o.Since)
+		}
+	}
+	if o.Config == "" {
+		return fmt.Errorf("-c/--config is required: the ImageSetConfiguration file")
+	}
+	if o.cfgData, err = os.ReadFile(o.Config); err != nil {
+		return fmt.Errorf("reading the config: %w", err)
+	}
+	if o.cfg, err = imageset.Parse(o.cfgData, o.Config); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Validate checks the numeric flags with oc-mirror's bounds.
+func (o *MirrorOptions) Validate() error {
+	switch {
+	case o.ParallelImages < 1 || o.ParallelImages > 10:
+		return fmt.Errorf("--parallel-images %d: want 1 to 10", o.ParallelImages)
+	case o.ParallelLayers < 1 || o.ParallelLayers > 10:
+		return fmt.Errorf("--parallel-layers %d: want 1 to 10", o.ParallelLayers)
+	case o.RetryTimes < 0:
+		return fmt.Errorf("--retry-times %d: want 0 or more", o.RetryTimes)
+	case o.MaxNestedPaths < 0:
+		return fmt.Errorf("--max-nested-paths %d: want 0 (no limit) or more", o.MaxNestedPaths)
+	case o.MaxNestedPaths > 0 && o.mode == orchestrate.MirrorToDisk:
+		return fmt.Errorf("--max-nested-paths applies to a registry destination (disk-to-mirror or mirror-to-mirror), not to file://")
+	}
+	return nil
+}
+
+// Run builds the engine and runs the workflow.
+func (o *MirrorOptions) Run(ctx context.Context) error {
+	opts, err := o.EngineOptions(o.dir)
+	if err != nil {
+		return err
+	}
+	opts.Parallel, opts.ParallelBlobs, opts.RetryTimes = o.ParallelImages, o.ParallelLayers, o.RetryTimes
+	opts.DryRun = o.DryRun
+	opts.Progress = o.streams.ErrOut
+	eng, err := engine.New(opts)
+	if err != nil {
+		return fmt.Errorf("configuring the copy engine: %w", err)
+	}
+	warn := func(s string) { fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", s) }
+	fmt.Fprintf(o.streams.ErrOut, "%s: %s\n", o.mode, o.Config)
+	res, err := orchestrate.Mirror(ctx, orchestrate.Options{
+		Mode: o.mode, Config: o.cfg, ConfigFile: o.Config, ConfigData: o.cfgData, Dir: o.dir, Dest: o.dest,
+		DryRun: o.DryRun, Since: o.since, MaxNestedPaths: o.MaxNestedPaths, Engine: eng,
+		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn,
+	})
+	if res != nil {
+		o.print(res)
+	}
+	return err
+}
+
+func (o *MirrorOptions) print(res *orchestrate.Result) {
+	out := o.streams.Out
+	for _, b := range res.Blocked {
+		fmt.Fprintf(out, "blocked: %s (%s) matches blockedImages %q: not mirrored\n", b.Image, b.Kind, b.Pattern)
+	}
+	if res.Report != nil {
+		if o.DryRun {
+			report.DryRun(out, res.Report)
+		} else {
+			report.Summary(out, res.Report)
+			if len(res.Report.Failed()) > 0 {
+				_ = report.Failures(o.streams.ErrOut, res.Report, time.Now())
+			}
+		}
+	}
+	for _, c := range res.Catalogs {
+		fmt.Fprintf(out, "catalog %s -> %s@%s\n", c.Origin.Catalog, c.Dests[0], c.Digest)
+	}
+	for _, e := range res.CatalogErrors {
+		fmt.Fprintf(o.streams.ErrOut, "error: %v\n", e)
+	}
+	for _, f := range res.Files {
+		fmt.Fprintf(out, "wrote %s\n", f)
+	}
+}

@@ -1,0 +1,423 @@
+// Package mirror_test runs `airlock mirror -c` end to end between embedded
+// registries: a release channel resolved on the REAL stable-4.13 update
+// graph (served locally, two nodes pointed at synthetic payloads), a catalog
+// of REAL community-operators packages filtered by version ranges,
+// additional images and a blocked image; mirror-to-disk, disk-to-mirror into
+// a fresh registry, `airlock verify`, an incremental mirror-to-disk, and the
+// compatibility commands producing the same digests.
+package mirror_test
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/operator-framework/operator-registry/alpha/declcfg"
+
+	"github.com/airlock-mirror/airlock/internal/catalog"
+	"github.com/airlock-mirror/airlock/internal/catalogimage"
+	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
+	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/release/releasetest"
+	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
+	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestMain(m *testing.M) { os.Exit(clitest.Main(m)) }
+
+func shared(parts ...string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(append([]string{filepath.Dir(file), "..", "..", "..", "..", "shared", "testdata"}, parts...)...)
+}
+
+type fixture struct {
+	src         *regtest.Registry
+	graphURL    string
+	rel1, rel2  *releasetest.Release
+	catalogRef  string
+	catalogDgst string
+	web, db     string // additional images: by tag, by digest
+	dbDigest    string
+	blocked     string
+	packageRefs map[string][]string // package -> image references in the pushed catalog
+}
+
+// serveGraph serves the REAL stable-4.13 graph with the payloads of two
+// 4.12 nodes replaced by the synthetic releases.
+func serveGraph(t *testing.T, payloads map[string]string) string {
+	data, err := os.ReadFile(shared("release", "cincinnati", "graph-amd64-stable-4.13.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g map[string]any
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, n := range g["nodes"].([]any) {
+		node := n.(map[string]any)
+		if p, ok := payloads[node["version"].(string)]; ok {
+			node["payload"] = p
+			found++
+		}
+	}
+	if found != len(payloads) {
+		t.Fatalf("graph: %d of %d versions found", found, len(payloads))
+	}
+	body, _ := json.Marshal(g)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("channel") != "stable-4.13" || r.URL.Query().Get("arch") != "amd64" {
+			http.Error(w, `{"kind":"invalid_params"}`, http.StatusBadRequest)
+			return
+		}
+		w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{src: regtest.Start(t), packageRefs: map[string][]string{}}
+	host := f.src.Host
+	var err error
+	// Two releases sharing their first 4 components (blob dedup across releases).
+	if f.rel1, err = releasetest.Build(host, releasetest.Options{Components: 4, Tag: "4.12.1-x86_64"}); err != nil {
+		t.Fatal(err)
+	}
+	if f.rel2, err = releasetest.Build(host, releasetest.Options{Components: 6, Tag: "4.12.2-x86_64"}); err != nil {
+		t.Fatal(err)
+	}
+	relRepo := host + "/openshift-release-dev/ocp-release@"
+	f.graphURL = serveGraph(t, map[string]string{"4.12.1": relRepo + f.rel1.Digest, "4.12.2": relRepo + f.rel2.Digest})
+
+	// A catalog of three REAL packages; their images synthetic.
+	cfg := &declcfg.DeclarativeConfig{}
+	for _, p := range []string{"ecr-secret-operator", "kairos-operator", "shipwright-operator"} {
+		c, err := catalog.LoadFile(ctx, shared("catalogs", "community-operators-prod-v4.18", p, "catalog.yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Merge(c.Config)
+	}
+	if _, _, err := synth.PushCatalogImages(host, cfg, 256, f.src.Transport, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range cfg.Bundles {
+		f.packageRefs[b.Package] = append(f.packageRefs[b.Package], b.Image)
+	}
+	eng, err := engine.New(engine.Options{Transport: f.src.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := synth.Index(424242, []string{"linux/amd64", "linux/arm64"}, synth.WithLayerSize(256))
+	if err != nil {
+		t.Fatal(err)
+	}
+	baseRef := ref.MustParse(host + "/operator-framework/opm:v1.50.0")
+	if err := eng.WriteIndex(ctx, baseRef, base); err != nil {
+		t.Fatal(err)
+	}
+	f.catalogRef = host + "/redhat/community-operator-index:v4.18"
+	built, err := catalogimage.Build(ctx, eng, baseRef, &catalog.Catalog{Config: cfg, Format: catalog.FormatFBC}, ref.MustParse(f.catalogRef))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.catalogDgst = built.Digest
+
+	push := func(seed int64, reference string) string {
+		img, err := synth.Image(seed, synth.WithLayerSize(512))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := synth.Push(img, reference, remote.WithTransport(f.src.Transport))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	f.web = host + "/apps/web:1.0"
+	push(7001, f.web)
+	f.dbDigest = push(7002, host+"/apps/db:untagged-later")
+	f.db = host + "/apps/db@" + f.dbDigest
+	f.blocked = host + "/unwanted/tool:2"
+	push(7003, f.blocked)
+	return f
+}
+
+// config writes an ImageSetConfiguration selecting the packages.
+func (f *fixture) config(t *testing.T, dir string, packages ...string) string {
+	t.Helper()
+	ranges := map[string]string{
+		"ecr-secret-operator": "      minVersion: 0.4.0\n      maxVersion: 0.4.1\n",
+		"kairos-operator":     "      minVersion: 2.0.1\n      maxVersion: 2.1.0\n",
+		"shipwright-operator": "",
+	}
+	var pk strings.Builder
+	for _, p := range packages {
+		fmt.Fprintf(&pk, "    - name: %s\n%s", p, ranges[p])
+	}
+	text := fmt.Sprintf(`apiVersion: mirror.openshift.io/v2alpha1
+kind: ImageSetConfiguration
+mirror:
+  platform:
+    channels:
+    - name: stable-4.13
+      minVersion: 4.12.1
+      maxVersion: 4.12.2
+  operators:
+  - catalog: %s
+    packages:
+%s  additionalImages:
+  - name: %s
+  - name: %s
+    targetRepo: custom/database
+    targetTag: v2
+  - name: %s
+  blockedImages:
+  - name: "^[^/]+/unwanted/"
+`, f.catalogRef, pk.String(), f.web, f.db, f.blocked)
+	path := filepath.Join(dir, "imageset.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// replacer hides what changes between runs: the registry address and the
+// digests of images built with a timestamp (release and catalog images).
+func (f *fixture) replacer(more ...string) *strings.Replacer {
+	return strings.NewReplacer(append([]string{f.src.Host, "SOURCE", f.rel1.Digest, "sha256:RELEASE-4.12.1",
+		f.rel2.Digest, "sha256:RELEASE-4.12.2", f.catalogDgst, "sha256:CATALOG"}, more...)...)
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, errOut, err := clitest.Run(t, args...)
+	if err != nil {
+		t.Fatalf("airlock %s: %v\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+var blobsRE = regexp.MustCompile(`blobs: (\d+) copied, (\d+) mounted, (\d+) already present`)
+
+func blobStats(t *testing.T, out string) (copied, present int) {
+	t.Helper()
+	m := blobsRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no blob summary in:\n%s", out)
+	}
+	c, _ := strconv.Atoi(m[1])
+	p, _ := strconv.Atoi(m[3])
+	return c, p
+}
+
+func storeBlobs(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	es, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]bool{}
+	for _, e := range es {
+		m[e.Name()] = true
+	}
+	return m
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from golden file; got:\n%s", path, got)
+	}
+}
+
+func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	dir := filepath.Join(work, "store")
+	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
+
+	// Dry run first: mapping and missing list, nothing copied.
+	run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL, "--dry-run")
+	mapping, err := os.ReadFile(filepath.Join(dir, "working-dir", "dry-run", "mapping.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing, err := os.ReadFile(filepath.Join(dir, "working-dir", "dry-run", "missing.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(storeBlobs(t, dir)) != 0 {
+		t.Fatal("--dry-run copied blobs into the store")
+	}
+	r := f.replacer()
+	golden(t, "m2d-dry-run-mapping.txt", sortLines(r.Replace(string(mapping))))
+	// Nothing is in the store yet, so every copy is missing (the rebuilt
+	// catalog is built, not copied: it is in the mapping only).
+	if got, want := strings.Count(string(missing), "\n"), strings.Count(string(mapping), "\n")-1; got != want {
+		t.Errorf("missing.txt has %d lines, want %d (every copy but the rebuilt catalog)", got, want)
+	}
+
+	out := run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
+	if !strings.Contains(out, "blocked: "+f.blocked) {
+		t.Errorf("the blocked image is not reported:\n%s", out)
+	}
+	if strings.Contains(string(mapping), "unwanted") {
+		t.Errorf("the blocked image is in the plan:\n%s", mapping)
+	}
+	rec, err := orchestrate.ReadRecord(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Disk to mirror into a fresh registry, reading only the store: the
+	// source registry is stopped first, so nothing can come from it.
+	dst := regtest.Start(t)
+	if err := f.src.Server.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "mirror", "-c", cfg, "--from", "file://"+dir, "docker://"+dst.Host+"/mirror")
+
+	// Every planned digest is at the destination.
+	vmap := filepath.Join(dir, "working-dir", "mapping.txt")
+	vout := run(t, "verify", "-f", vmap)
+	lines := strings.Count(mustRead(t, vmap), "\n")
+	if lines == 0 || !strings.Contains(vout, strconv.Itoa(lines)) {
+		t.Errorf("verify of %d mappings:\n%s", lines, vout)
+	}
+	var catalogs, kinds = 0, map[string]int{}
+	for _, it := range rec.Plan.Items {
+		kinds[string(it.Kind)]++
+		if it.Digest == "" {
+			t.Errorf("recorded item %s has no digest", it.Source)
+		}
+		if it.Kind == "catalog" {
+			catalogs++
+			d := orchestrate.Rebase(it.Dests[0], ref.MustParse("docker://"+dst.Host+"/mirror"))
+			if got := dst.DigestOf(t, d.String()); got != it.Digest {
+				t.Errorf("catalog %s: digest %s, want the rebuilt %s", d, got, it.Digest)
+			}
+			run(t, "verify", "--dir", dir, it.Dests[0].String(), d.String())
+		}
+	}
+	if catalogs != 1 || kinds["release"] != 2 || kinds["release-component"] == 0 || kinds["operator-bundle"] == 0 || kinds["image"] != 2 {
+		t.Errorf("recorded plan kinds: %v", kinds)
+	}
+	// Naming as oc-mirror v2: the digest-only image keeps its target, the
+	// release under openshift/release-images.
+	if got := dst.DigestOf(t, dst.Host+"/mirror/custom/database:v2"); got != f.dbDigest {
+		t.Errorf("targetRepo/targetTag image: %q, want %s", got, f.dbDigest)
+	}
+	if got := dst.DigestOf(t, dst.Host+"/mirror/openshift/release-images:4.12.2-x86_64"); got != f.rel2.Digest {
+		t.Errorf("release 4.12.2: %q, want %s", got, f.rel2.Digest)
+	}
+	// Cluster resources, golden.
+	rr := strings.NewReplacer(f.src.Host, "SOURCE", dst.Host, "MIRROR")
+	crDir := filepath.Join(dir, "working-dir", "cluster-resources")
+	es, err := os.ReadDir(crDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+		golden(t, "cluster-resources/"+e.Name(), rr.Replace(mustRead(t, filepath.Join(crDir, e.Name()))))
+	}
+	sort.Strings(names)
+	if strings.Join(names, " ") != "cs-community-operator-index-v4-18.yaml idms-oc-mirror.yaml itms-oc-mirror.yaml" {
+		t.Errorf("cluster-resources: %v", names)
+	}
+}
+
+// sortLines sorts after replacing digests, so golden files do not depend
+// on where a timestamped digest sorts.
+func sortLines(s string) string {
+	ls := strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+	sort.Strings(ls)
+	return strings.Join(ls, "\n") + "\n"
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestSecondMirrorToDiskCopiesOnlyNewBlobs(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	dir := filepath.Join(work, "store")
+	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
+	run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
+	before := storeBlobs(t, dir)
+
+	cfg = f.config(t, work, "ecr-secret-operator", "kairos-operator", "shipwright-operator")
+	out := run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
+	copied, present := blobStats(t, out)
+	after := storeBlobs(t, dir)
+	var added int
+	for b := range after {
+		if !before[b] {
+			added++
+		}
+	}
+	// The copies wrote exactly the blobs the store lacked; the rebuilt
+	// catalog adds its own (new configs layer, configs and manifests).
+	if copied == 0 || present == 0 {
+		t.Fatalf("second run: %d blobs copied, %d already present; want both > 0\n%s", copied, present, out)
+	}
+	if copied > added {
+		t.Errorf("second run copied %d blobs but only %d are new in the store: blobs were transferred again", copied, added)
+	}
+	// Every new blob comes from the added package or the rebuilt catalog:
+	// the first run's content is all already present.
+	rec, err := orchestrate.ReadRecord(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, it := range rec.Plan.Items {
+		for _, p := range it.Origin.Packages {
+			if p == "shipwright-operator" {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Error("the added package is not in the recorded plan")
+	}
+	t.Logf("second m2d: %d blobs copied, %d already present, %d new blobs in the store (of %d)", copied, present, added, len(after))
+}
