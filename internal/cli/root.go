@@ -72,6 +72,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newHistoryCommand(streams))
 	root.AddCommand(newDeleteCommand(streams))
 	root.AddCommand(newMirrorCommand(streams))
+	root.AddCommand(newClusterCommand(streams))
 
 	return root
 }
