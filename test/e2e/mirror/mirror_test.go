@@ -421,3 +421,114 @@ func TestSecondMirrorToDiskCopiesOnlyNewBlobs(t *testing.T) {
 	}
 	t.Logf("second m2d: %d blobs copied, %d already present, %d new blobs in the store (of %d)", copied, present, added, len(after))
 }
+
+// destDigests resolves the destination of every line of mapping files at
+// reg and returns the set of digests found (each must resolve).
+func destDigests(t *testing.T, reg *regtest.Registry, files ...string) map[string]bool {
+	t.Helper()
+	set := map[string]bool{}
+	for _, f := range files {
+		for _, l := range strings.Split(strings.TrimSpace(mustRead(t, f)), "\n") {
+			if strings.HasPrefix(l, "#") {
+				continue
+			}
+			i := strings.LastIndex(l, "=")
+			if i < 0 {
+				t.Fatalf("%s: bad line %q", f, l)
+			}
+			d := strings.TrimPrefix(l[i+1:], "docker://")
+			got := reg.DigestOf(t, d)
+			if got == "" {
+				t.Errorf("%s: %s is not at the mirror", f, d)
+				continue
+			}
+			set[got] = true
+		}
+	}
+	return set
+}
+
+// The same config mirrored by `mirror --workspace` (mirror-to-mirror) and by
+// the compatibility commands (release mirror per release, catalog mirror
+// --config, image mirror) puts the same digests into the registry; only the
+// names differ (oc-mirror's vs oc's).
+func TestMirrorAndCompatibilityCommandsAgree(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
+	ws := filepath.Join(work, "ws")
+	viaMirror, viaCompat := regtest.Start(t), regtest.Start(t)
+	run(t, "mirror", "-c", cfg, "--workspace", "file://"+ws, "docker://"+viaMirror.Host+"/m", "--graph-url", f.graphURL)
+	a := destDigests(t, viaMirror, filepath.Join(ws, "working-dir", "mapping.txt"))
+	rec := filepath.Join(ws, "working-dir", "cluster-resources", "cs-community-operator-index-v4-18.yaml")
+	mirrorCatalog := viaMirror.DigestOf(t, viaMirror.Host+"/m/redhat/community-operator-index:v4.18")
+	if _, err := os.Stat(rec); err != nil || mirrorCatalog == "" {
+		t.Fatalf("mirror-to-mirror: no catalog (%v, digest %q)", err, mirrorCatalog)
+	}
+
+	manifests := filepath.Join(work, "compat")
+	var files []string
+	for i, rel := range []*releasetest.Release{f.rel1, f.rel2} {
+		// Both synthetic payloads say 4.12.0 in their metadata (oc names by
+		// it), so each release image gets its own tag here.
+		dir := filepath.Join(manifests, strconv.Itoa(i))
+		run(t, "release", "mirror", "--from", rel.Ref, "--to", viaCompat.Host+"/ocp/release", "--to-manifests", dir,
+			"--to-release-image", viaCompat.Host+"/ocp/release:"+rel.Ref[strings.LastIndex(rel.Ref, ":")+1:])
+		files = append(files, filepath.Join(dir, "mapping-release-4.12.0.txt"))
+	}
+	catDir := filepath.Join(work, "catalog-manifests")
+	run(t, "catalog", "mirror", f.catalogRef, viaCompat.Host+"/olm", "--config", cfg, "--to-manifests", catDir)
+	files = append(files, filepath.Join(catDir, "mapping.txt"))
+	run(t, "image", "mirror", f.web+"="+viaCompat.Host+"/apps/web:1.0", f.db+"="+viaCompat.Host+"/custom/database:v2")
+	b := destDigests(t, viaCompat, files...)
+	b[viaCompat.DigestOf(t, viaCompat.Host+"/apps/web:1.0")] = true
+	b[viaCompat.DigestOf(t, viaCompat.Host+"/custom/database:v2")] = true
+	compatCatalog := viaCompat.DigestOf(t, viaCompat.Host+"/olm/redhat-community-operator-index:v4.18")
+	if compatCatalog != mirrorCatalog {
+		t.Errorf("rebuilt catalog: %s through mirror, %s through catalog mirror", mirrorCatalog, compatCatalog)
+	}
+	delete(b, compatCatalog) // catalog mirror's mapping lists the catalog; mirror's verify mapping does not
+	var onlyA, onlyB []string
+	for d := range a {
+		if !b[d] {
+			onlyA = append(onlyA, d)
+		}
+	}
+	for d := range b {
+		if !a[d] {
+			onlyB = append(onlyB, d)
+		}
+	}
+	if len(onlyA)+len(onlyB) > 0 || len(a) == 0 {
+		t.Errorf("destination digests differ: %d only through mirror %v, %d only through the compatibility commands %v (%d in common)", len(onlyA), onlyA, len(onlyB), onlyB, len(a)-len(onlyA))
+	}
+}
+
+func TestMirrorCommandLineErrors(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "isc.yaml")
+	os.WriteFile(cfg, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror: {}\n"), 0o644)
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  blockedImages:\n  - name: \"([\"\n"), 0o644)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"mirror", "-c", cfg, "docker://127.0.0.1:1/x"}, "give --from file://DIR (disk-to-mirror) or --workspace file://DIR"},
+		{[]string{"mirror", "-c", cfg, "file://" + dir + "/s", "--from", "file://x"}, "--from and --workspace do not apply"},
+		{[]string{"mirror", "-c", cfg, "--from", "file://a", "--workspace", "file://b", "docker://127.0.0.1:1"}, "are exclusive"},
+		{[]string{"mirror", "-c", cfg, "registry.local"}, "want file://DIR (mirror-to-disk) or docker://REG[/prefix]"},
+		{[]string{"mirror", "file://" + dir + "/s"}, "-c/--config is required"},
+		{[]string{"mirror", "-c", cfg, "file://" + dir + "/s", "--since", "yesterday"}, `--since "yesterday"`},
+		{[]string{"mirror", "-c", cfg, "file://" + dir + "/s", "--parallel-images", "11"}, "--parallel-images 11: want 1 to 10"},
+		{[]string{"mirror", "-c", cfg, "file://" + dir + "/s", "--max-nested-paths", "2"}, "--max-nested-paths applies to a registry destination"},
+		{[]string{"mirror", "-c", cfg, "--from", "file://" + dir + "/empty", "docker://127.0.0.1:1/x"}, "holds no mirror-to-disk record"},
+		{[]string{"mirror", "-c", bad, "file://" + dir + "/s2"}, "blockedImages[0]"},
+	}
+	for _, c := range cases {
+		_, _, err := clitest.Run(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("airlock %s: error %v, want it to say %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
