@@ -138,7 +138,7 @@ instance so an upload started on one can finish on another.`,
 	f.StringArrayVar(&o.Hostnames, "hostname", nil, "extra DNS name or IP for the generated certificate (repeatable)")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may finish after SIGINT/SIGTERM")
 	f.BoolVar(&o.UI, "ui", true, "serve the read-only web view of releases, catalogs, images and runs at /ui/ (same TLS and users)")
-	f.DurationVar(&o.UIRefresh, "ui-refresh", time.Minute, "how often the web view rescans the registry")
+	f.DurationVar(&o.UIRefresh, "ui-refresh", time.Minute, "how often the web view rescans the registry when something was pushed or deleted")
 	return cmd
 }
 
@@ -203,9 +203,10 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 		opts.UI = func(s *registry.Server) http.Handler {
 			// New only fails on a broken embedded template, caught by tests.
 			v, err := webui.New(webui.Options{
-				Scanner: &regscan.Scanner{Transport: s.InProcessTransport()},
-				Refresh: o.UIRefresh,
-				Logger:  log,
+				Scanner:    &regscan.Scanner{Transport: s.InProcessTransport()},
+				Refresh:    o.UIRefresh,
+				Generation: s.Writes,
+				Logger:     log,
 			})
 			if err != nil {
 				panic(err)

@@ -108,6 +108,10 @@ func (w *pipeWriter) Write(p []byte) (int, error) {
 // Flush is a no-op: every write already goes straight to the reader.
 func (w *pipeWriter) Flush() {}
 
+// Writes counts the write requests (pushes, deletes) the registry has
+// served since it started: the web view rescans only when it changed.
+func (s *Server) Writes() uint64 { return s.writes.Load() }
+
 // mountUI serves the handler ui builds under /ui/ beside the registry API,
 // behind the same htpasswd users: with auth on, an anonymous request gets
 // the same Basic challenge the API gives.
@@ -116,6 +120,9 @@ func (s *Server) mountUI(ui func(*Server) http.Handler) {
 	registryAPI := s.handler
 	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/ui" && !strings.HasPrefix(r.URL.Path, "/ui/") {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				s.writes.Add(1)
+			}
 			registryAPI.ServeHTTP(w, r)
 			return
 		}

@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -90,6 +91,8 @@ type Server struct {
 	// fresh holds connections that have not sent a request yet (see
 	// Shutdown).
 	fresh sync.Map // net.Conn -> struct{}
+
+	writes atomic.Uint64 // write requests served (see Writes)
 
 	done    chan struct{}
 	serveMu sync.Mutex

@@ -38,7 +38,11 @@ type Options struct {
 	// Refresh is the interval between scans (default 1 minute); a scan
 	// can also be asked for with POST /ui/api/refresh.
 	Refresh time.Duration
-	Logger  *slog.Logger
+	// Generation, when set, changes whenever the registry's content may
+	// have changed (registry.Server.Writes): a periodic rescan is skipped
+	// while it stays the same, so an idle mirror is not rescanned.
+	Generation func() uint64
+	Logger     *slog.Logger
 }
 
 // UI serves the pages.
@@ -72,15 +76,27 @@ func New(o Options) (*UI, error) {
 
 // Run scans now and then every Refresh (or when asked) until ctx ends.
 func (u *UI) Run(ctx context.Context) {
+	var scanned uint64
+	force := true
 	for {
-		if err := u.Refresh(ctx); err != nil && ctx.Err() == nil {
-			u.opts.Logger.Warn("web view: scanning the registry", "err", err)
+		gen := uint64(0)
+		if u.opts.Generation != nil {
+			gen = u.opts.Generation()
 		}
+		if force || u.opts.Generation == nil || gen != scanned {
+			if err := u.Refresh(ctx); err != nil && ctx.Err() == nil {
+				u.opts.Logger.Warn("web view: scanning the registry", "err", err)
+			} else {
+				scanned = gen
+			}
+		}
+		force = false
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(u.opts.Refresh):
 		case <-u.kick:
+			force = true
 		}
 	}
 }

@@ -1,12 +1,22 @@
 package webui_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/airlock-mirror/airlock/internal/regscan"
+	"github.com/airlock-mirror/airlock/internal/testutil/synth"
+	"github.com/airlock-mirror/airlock/internal/webui"
 )
 
 // get fetches a /ui path with the registry's credentials (when it has any).
@@ -194,5 +204,56 @@ func TestViewRequiresTheRegistryUsers(t *testing.T) {
 	code, b := get(t, m, "/ui/", true)
 	if code != http.StatusOK || !strings.Contains(string(b), "community-operator-index") {
 		t.Errorf("overview page: %d\n%s", code, b)
+	}
+}
+
+func TestRescanOnlyAfterWrites(t *testing.T) {
+	m := newMirror(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var requests atomic.Int64
+	counted := countingTransport{next: m.reg.Server.InProcessTransport(), n: &requests}
+	ui, err := webui.New(webui.Options{Scanner: &regscan.Scanner{Transport: counted}, Refresh: 10 * time.Millisecond, Generation: m.reg.Server.Writes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ui.Run(ctx)
+	// Once the first scan is done the registry is idle: no request at all.
+	waitFor(t, func() bool {
+		w := httptest.NewRecorder()
+		ui.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/ui/api/overview", nil))
+		return w.Code == http.StatusOK
+	})
+	idle := requests.Load()
+	time.Sleep(200 * time.Millisecond)
+	if got := requests.Load(); got != idle {
+		t.Fatalf("an idle registry was rescanned: %d requests after the first scan", got-idle)
+	}
+	// A push makes the next tick rescan.
+	img, _ := synth.Image(123, synth.WithLayerSize(64))
+	if _, err := synth.Push(img, m.reg.Ref("app/new:1"), remote.WithTransport(m.reg.Transport)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return requests.Load() > idle })
+}
+
+type countingTransport struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
