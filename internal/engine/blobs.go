@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -170,12 +171,18 @@ func (e *Engine) placeBlob(ctx context.Context, src, dst endpoint, desc v1.Descr
 // Waiting for another image's upload holds no slot, so waiters never
 // starve the uploads they wait for.
 func (e *Engine) transferLimited(ctx context.Context, src, dst endpoint, desc v1.Descriptor, from []string) (blobOutcome, int64, error) {
+	sem := e.blobSem
+	if _, reg := dst.(*registryEndpoint); reg && desc.Size <= smallBlobMax {
+		// Read whole before it is sent: never holds two request slots,
+		// so as many as the registry limit may be in flight.
+		sem = e.smallSem
+	}
 	select {
-	case e.blobSem <- struct{}{}:
+	case sem <- struct{}{}:
 	case <-ctx.Done():
 		return 0, 0, ctx.Err()
 	}
-	defer func() { <-e.blobSem }()
+	defer func() { <-sem }()
 	return e.transferBlob(ctx, src, dst, desc, from)
 }
 
@@ -206,32 +213,77 @@ func (e *Engine) transferBlob(ctx context.Context, src, dst endpoint, desc v1.De
 		return blobCopied, desc.Size, nil
 	}
 	rd := dst.(*registryEndpoint)
-	// A mount we are told about implies the blob is not in our repo yet, but
-	// HEAD first anyway when we know nothing: it is the cheapest request and
-	// makes re-runs upload nothing.
+	small := desc.Size <= smallBlobMax
 	cached := "" // mount source taken from the persistent cache (a hint)
 	if len(mountFrom) == 0 {
-		ok, err := rd.hasBlob(ctx, digest)
-		if err != nil {
-			return 0, 0, fmt.Errorf("checking blob %s in %s: %w", digest, dst, err)
-		}
-		if ok {
-			return blobSkipped, 0, nil
-		}
-		e.forgetHolder(rd, digest, rd.repo)
+		// Nothing in this run put the blob at this registry yet. A mount
+		// from a repository known to hold it (the source repository on the
+		// same registry, or the blob-location cache) answers "present" in
+		// one request and needs no HEAD first: a refused mount opens the
+		// upload at once.
 		if rs, same := src.(*registryEndpoint); same && rs.c.host == rd.c.host && rs.repo != rd.repo {
 			mountFrom = []string{rs.repo}
 		} else if cached = e.cachedHolder(rd, digest); cached != "" {
-			// An earlier run put it in another repository here.
 			mountFrom = []string{cached}
+		} else if !small || e.blobLocs == nil {
+			// A blob nobody knows about: HEAD first, one cheap request
+			// that saves re-sending it when it is already there. Small
+			// blobs skip it when the blob-location cache is on: it knows
+			// what earlier airlock runs (an interrupted one too) put here,
+			// and a small upload costs about what the HEAD does; a
+			// registry that has the blob from elsewhere stores it again.
+			ok, err := rd.hasBlob(ctx, digest)
+			if err != nil {
+				return 0, 0, fmt.Errorf("checking blob %s in %s: %w", digest, dst, err)
+			}
+			if ok {
+				return blobSkipped, 0, nil
+			}
+			e.forgetHolder(rd, digest, rd.repo)
 		}
 	}
 	var out blobOutcome
 	var n int64
+	var data []byte // a small blob, read and verified once, re-sent from memory on retries
+	load := func() error {
+		if data != nil {
+			return nil
+		}
+		r := e.newBlobReader(ctx, src, desc)
+		b, err := io.ReadAll(r)
+		r.Close()
+		n += r.read
+		if r.verifyErr != nil {
+			return permanent(r.verifyErr)
+		}
+		if err != nil {
+			return err
+		}
+		data = b
+		return nil
+	}
 	err := retry(ctx, e.opts.RetryTimes, e.log, "copy blob "+digest, func() error {
 		from := ""
 		if len(mountFrom) > 0 {
 			from = mountFrom[0]
+		}
+		if small && from == "" {
+			if err := load(); err != nil {
+				return err
+			}
+			// One request where the registry takes the blob in the POST
+			// (OCI single-request upload); otherwise POST + PUT.
+			created, loc, err := rd.c.uploadSmall(ctx, rd.repo, digest, data)
+			if err != nil {
+				return err
+			}
+			if !created {
+				if err := rd.c.putBlob(ctx, loc, digest, desc.Size, bytes.NewReader(data)); err != nil {
+					return err
+				}
+			}
+			out = blobCopied
+			return nil
 		}
 		mounted, loc, err := rd.c.startUpload(ctx, rd.repo, digest, from)
 		if err != nil && from != "" && from == cached && !transient(err) && ctx.Err() == nil {
@@ -256,16 +308,23 @@ func (e *Engine) transferBlob(ctx context.Context, src, dst endpoint, desc v1.De
 			mountFrom, cached = nil, ""
 		}
 		// Mount refused (or none asked): upload to the location given.
-		r := e.newBlobReader(ctx, src, desc)
-		defer r.Close()
-		var body io.Reader = r
-		if desc.Size == 0 {
-			body = http.NoBody
-		}
-		err = rd.c.putBlob(ctx, loc, digest, desc.Size, body)
-		n += r.read
-		if r.verifyErr != nil {
-			return permanent(r.verifyErr)
+		if small {
+			if err := load(); err != nil {
+				return err
+			}
+			err = rd.c.putBlob(ctx, loc, digest, desc.Size, bytes.NewReader(data))
+		} else {
+			r := e.newBlobReader(ctx, src, desc)
+			defer r.Close()
+			var body io.Reader = r
+			if desc.Size == 0 {
+				body = http.NoBody
+			}
+			err = rd.c.putBlob(ctx, loc, digest, desc.Size, body)
+			n += r.read
+			if r.verifyErr != nil {
+				return permanent(r.verifyErr)
+			}
 		}
 		if err != nil {
 			return err

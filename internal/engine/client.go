@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -99,7 +101,27 @@ type hostClient struct {
 	scheme string
 	http   *http.Client
 	e      *Engine
+
+	// Whether the registry takes a blob in its upload POST (OCI
+	// single-request upload): learnt from the first small upload, which
+	// runs alone (monoMu) so the others know before they send.
+	monoMu    sync.Mutex
+	monoState atomic.Int32 // monoUnknown, monoYes, monoNo
 }
+
+const (
+	monoUnknown int32 = iota
+	monoYes
+	monoNo
+)
+
+// smallBlobMax is the size up to which a blob is read into memory (and
+// verified) before it is uploaded: it is sent without a HEAD first, in the
+// POST itself where the registry allows it, and from memory on a retry.
+// 256 KiB is also what Go's HTTP server (and so distribution) reads and
+// discards of a body its handler ignored, keeping the connection: a
+// registry without single-request uploads ignores the first probe's body.
+const smallBlobMax = 256 << 10
 
 func isLoopback(host string) bool {
 	h := host
@@ -188,7 +210,16 @@ func (p *hostPool) dial(ctx context.Context, host string) (*hostClient, error) {
 	if auth == nil {
 		auth = authn.Anonymous
 	}
-	rt, err := transport.NewWithContext(ctx, reg, auth, limited, nil)
+	var rt http.RoundTripper
+	if strings.EqualFold(pr.Scheme, "bearer") {
+		// Token registries: go-containerregistry pings once more and
+		// fetches the first token.
+		rt, err = transport.NewWithContext(ctx, reg, auth, limited, nil)
+	} else {
+		// Anonymous or basic auth: the ping above told us all there is to
+		// know; do not ping a second time.
+		rt, err = transport.FromToken(reg, auth, limited, pr, nil)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticating to %s: %w", host, err)
 	}
@@ -234,7 +265,7 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	resp, err := t.inner.RoundTrip(req)
+	resp, err := t.inner.RoundTrip(t.pool.e.reqs.count(req))
 	if err != nil {
 		<-l.sem
 		return nil, err
@@ -503,15 +534,21 @@ func (c *hostClient) startUpload(ctx context.Context, repo, digest, from string)
 	if resp.StatusCode == http.StatusCreated {
 		return true, "", nil
 	}
+	loc, err := uploadLocation(resp)
+	return false, loc, err
+}
+
+// uploadLocation is the absolute URL of the upload a 202 opened.
+func uploadLocation(resp *http.Response) (string, error) {
 	loc := resp.Header.Get("Location")
 	if loc == "" {
-		return false, "", fmt.Errorf("POST %s: registry returned no upload Location", redactURL(resp.Request.URL))
+		return "", fmt.Errorf("POST %s: registry returned no upload Location", redactURL(resp.Request.URL))
 	}
 	lu, err := resp.Request.URL.Parse(loc)
 	if err != nil {
-		return false, "", fmt.Errorf("upload location %q: %w", loc, err)
+		return "", fmt.Errorf("upload location %q: %w", loc, err)
 	}
-	return false, lu.String(), nil
+	return lu.String(), nil
 }
 
 // putBlob finishes an upload with one monolithic PUT streaming body.
@@ -538,4 +575,67 @@ func (c *hostClient) putBlob(ctx context.Context, location, digest string, size 
 	}
 	resp.Body.Close()
 	return nil
+}
+
+// uploadSmall uploads a small blob held in memory: one POST carrying it
+// (?digest=) where the registry supports that, else the POST that opens the
+// upload, whose location the caller PUTs data to (created=false).
+func (c *hostClient) uploadSmall(ctx context.Context, repo, digest string, data []byte) (created bool, location string, err error) {
+	if c.monoState.Load() == monoUnknown {
+		c.monoMu.Lock()
+		if c.monoState.Load() == monoUnknown {
+			created, location, err = c.postBlob(ctx, repo, digest, data)
+			var he *httpError
+			switch {
+			case err == nil && created:
+				c.monoState.Store(monoYes)
+			case err == nil:
+				c.monoState.Store(monoNo)
+			case errors.As(err, &he) && !transient(err):
+				// Refused outright (some registries reject a body on the
+				// POST): never again, upload the ordinary way.
+				c.monoState.Store(monoNo)
+				created, location, err = c.startUploadPlain(ctx, repo, digest)
+			}
+			c.monoMu.Unlock()
+			c.e.log.Debug("registry single-request blob upload", "host", c.host, "supported", c.monoState.Load() == monoYes)
+			return created, location, err
+		}
+		c.monoMu.Unlock()
+	}
+	if c.monoState.Load() == monoYes {
+		return c.postBlob(ctx, repo, digest, data)
+	}
+	return c.startUploadPlain(ctx, repo, digest)
+}
+
+func (c *hostClient) startUploadPlain(ctx context.Context, repo, digest string) (bool, string, error) {
+	_, loc, err := c.startUpload(ctx, repo, digest, "")
+	return false, loc, err
+}
+
+// postBlob is the single-request upload: POST .../blobs/uploads/?digest=D
+// with the blob as the body. 201: stored. 202: the registry ignored the
+// body and opened an ordinary upload at location.
+func (c *hostClient) postBlob(ctx context.Context, repo, digest string, data []byte) (created bool, location string, err error) {
+	u := fmt.Sprintf("%s://%s/v2/%s/blobs/uploads/?digest=%s", c.scheme, c.host, repo, url.QueryEscape(digest))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(data))
+	if err != nil {
+		return false, "", permanent(err)
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return false, "", redactErr(err)
+	}
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		resp.Body.Close()
+		return true, "", nil
+	case http.StatusAccepted:
+		resp.Body.Close()
+		loc, err := uploadLocation(resp)
+		return false, loc, err
+	}
+	return false, "", newHTTPError(resp)
 }

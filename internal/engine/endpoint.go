@@ -28,8 +28,9 @@ type endpoint interface {
 
 	getManifest(ctx context.Context, reference string) (data []byte, mediaType string, err error)
 	headManifest(ctx context.Context, reference string) (manifestInfo, bool, error)
-	// putManifest stores a manifest by digest (children and parents).
-	putManifest(ctx context.Context, digest string, data []byte, mediaType string) error
+	// putManifest stores a manifest by digest (children and parents); a
+	// registry endpoint also takes a tag (stored and tagged at once).
+	putManifest(ctx context.Context, reference string, data []byte, mediaType string) error
 	// name points tag (or, when tag is "", a digest-only name) at a stored
 	// top-level manifest. source is the full reference it came from.
 	name(ctx context.Context, tag string, desc v1.Descriptor, data []byte, source string) error
@@ -120,8 +121,8 @@ func (r *registryEndpoint) headManifest(ctx context.Context, reference string) (
 	return r.c.headManifest(ctx, r.repo, reference)
 }
 
-func (r *registryEndpoint) putManifest(ctx context.Context, digest string, data []byte, mediaType string) error {
-	return r.c.putManifest(ctx, r.repo, digest, data, mediaType)
+func (r *registryEndpoint) putManifest(ctx context.Context, reference string, data []byte, mediaType string) error {
+	return r.c.putManifest(ctx, r.repo, reference, data, mediaType)
 }
 
 func (r *registryEndpoint) name(ctx context.Context, tag string, desc v1.Descriptor, data []byte, _ string) error {

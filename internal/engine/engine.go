@@ -79,11 +79,15 @@ type Options struct {
 	// destination registry must accept.
 	KeepManifestList bool
 
-	// Parallel is how many plan items are copied at once (default 8).
+	// Parallel is how many plan items are copied at once (default twice
+	// MaxPerRegistry). Items mostly wait for blob and request slots, so
+	// many at once keep the registry busy with the blobs of many images,
+	// each image's manifests going out as soon as its own blobs landed.
 	Parallel int
-	// ParallelBlobs bounds blob transfers in flight across all items
-	// (default 12): enough to overlap latency, few enough not to thrash
-	// small machines.
+	// ParallelBlobs bounds transfers of large blobs in flight across all
+	// items (default 12): enough to overlap latency, few enough not to
+	// thrash small machines. Small blobs (read into memory first, so they
+	// hold one request slot at a time) are bounded by MaxPerRegistry only.
 	ParallelBlobs int
 	// MaxPerRegistry bounds concurrent requests per registry host
 	// (default 16, minimum 2). Blob transfers across all images share it;
@@ -190,6 +194,10 @@ type Stats struct {
 	BlobsSkipped  int64         `json:"blobsSkipped"` // already present
 	Bytes         int64         `json:"bytes"`        // blob bytes transferred
 	Duration      time.Duration `json:"durationNs"`
+	// Requests is every HTTP request the run sent, by kind, and the
+	// connections it opened; RequestsByHost splits them by registry host.
+	Requests       RequestCounts            `json:"requests,omitzero"`
+	RequestsByHost map[string]RequestCounts `json:"requestsByHost,omitempty"`
 }
 
 // MBPerSecond is the transfer rate of the run (MB = 10^6 bytes).
@@ -259,21 +267,23 @@ type Engine struct {
 	base     http.RoundTripper // baseTransport, built once
 	baseOnce sync.Once
 	filter   *platformFilter
-	// blobSem bounds concurrent blob transfers (ParallelBlobs).
-	blobSem chan struct{}
-	stats   statCounters
+	// blobSem bounds concurrent transfers of large blobs (ParallelBlobs),
+	// smallSem those of small ones (MaxPerRegistry).
+	blobSem, smallSem chan struct{}
+	stats             statCounters
+	reqs              requestCounter
 }
 
 // New checks opts and returns an Engine.
 func New(opts Options) (*Engine, error) {
-	if opts.Parallel <= 0 {
-		opts.Parallel = 8
-	}
 	if opts.ParallelBlobs <= 0 {
 		opts.ParallelBlobs = 12
 	}
 	if opts.MaxPerRegistry <= 0 {
 		opts.MaxPerRegistry = 16
+	}
+	if opts.Parallel <= 0 {
+		opts.Parallel = 2 * max(opts.MaxPerRegistry, 2)
 	}
 	// A blob copy holds a download and an upload slot at once; when both
 	// are on one host (same-registry copy whose mount is refused, or a
@@ -312,6 +322,7 @@ func New(opts Options) (*Engine, error) {
 		e.filter = f
 	}
 	e.blobSem = make(chan struct{}, opts.ParallelBlobs)
+	e.smallSem = make(chan struct{}, opts.MaxPerRegistry)
 	e.hosts = newHostPool(e)
 	e.blobs = newBlobLedger()
 	e.blobLocs = newBlobLocations(opts.BlobCacheFile, opts.Logger)

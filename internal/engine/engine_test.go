@@ -61,6 +61,11 @@ func (c *counter) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.URL.Query().Get("mount") != "" && resp.StatusCode == http.StatusCreated {
 			c.mounts++
 		}
+		if d := req.URL.Query().Get("digest"); d != "" && resp.StatusCode == http.StatusCreated {
+			// single-request upload: the blob was in the POST
+			repo := strings.TrimPrefix(p[:strings.Index(p, "/blobs/uploads/")], "/v2/")
+			c.uploads[d] = append(c.uploads[d], repo)
+		}
 	case strings.Contains(p, "/blobs/"):
 		kind = req.Method + " blob"
 	case strings.Contains(p, "/manifests/"):

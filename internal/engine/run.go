@@ -25,6 +25,7 @@ func (e *Engine) Run(ctx context.Context, p plan.Plan) (*Report, error) {
 	}
 	start := time.Now()
 	before := e.snapshot()
+	reqsBefore := e.reqs.snapshot()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer e.startBlobCache()() // written during the run and when it ends, however it ends
@@ -64,6 +65,10 @@ func (e *Engine) Run(ctx context.Context, p plan.Plan) (*Report, error) {
 		Bytes:        after.bytes - before.bytes,
 		Duration:     time.Since(start),
 	}
+	st.RequestsByHost, st.Requests = requestDelta(reqsBefore, e.reqs.snapshot())
+	if len(st.RequestsByHost) == 0 {
+		st.RequestsByHost = nil
+	}
 	var failed []ItemResult
 	for _, it := range rep.Items {
 		switch it.Status {
@@ -79,6 +84,7 @@ func (e *Engine) Run(ctx context.Context, p plan.Plan) (*Report, error) {
 		}
 	}
 	rep.Stats = st
+	e.logRequests(st)
 	e.log.Info("mirror finished", "images", st.Images, "copied", st.ImagesCopied, "skipped", st.ImagesSkipped,
 		"failed", st.ImagesFailed, "missing", st.ImagesMissing, "manifests", st.Manifests,
 		"blobsCopied", st.BlobsCopied, "blobsMounted", st.BlobsMounted, "blobsSkipped", st.BlobsSkipped,
@@ -195,8 +201,9 @@ func (e *Engine) copyItem(ctx context.Context, it plan.Item) ItemResult {
 	// Re-run fast path: a pinned source whose manifest and tag are already
 	// at every destination costs one or two HEADs per destination, and no
 	// source request at all.
+	known := make([]destState, len(it.Dests)) // what the re-run check learnt per destination
 	if pinned && e.filter == nil && !e.opts.DryRun {
-		if ok, err := e.allComplete(ctx, it, reference); err != nil {
+		if ok, err := e.allComplete(ctx, it, reference, known); err != nil {
 			return fail(err)
 		} else if ok {
 			res.Digest = reference
@@ -240,7 +247,7 @@ func (e *Engine) copyItem(ctx context.Context, it plan.Item) ItemResult {
 	e.stats.plannedBytes.Add(res.Size * int64(len(it.Dests)))
 	res.Status = StatusSkipped
 	for i, d := range it.Dests {
-		copied, n, err := e.copyTo(ctx, src, top, it, d)
+		copied, n, err := e.copyTo(ctx, src, top, it, d, known[i])
 		res.Bytes += n
 		res.Dests[i].Digest = top.desc.Digest.String()
 		if err != nil {
@@ -265,9 +272,20 @@ func v1Descriptor(reference string, pinned bool) Descriptor {
 	return Descriptor{Digest: hashOf(reference)}
 }
 
-// allComplete reports whether digest (and the tag) is at every destination.
-func (e *Engine) allComplete(ctx context.Context, it plan.Item, digest string) (bool, error) {
-	for _, d := range it.Dests {
+// destState is what allComplete learnt about one destination, so copyTo
+// does not ask again.
+type destState int
+
+const (
+	destUnknown destState = iota
+	destAbsent            // 404 for the tag (or, without a tag, the digest)
+	destTagged            // the tag (or digest) is there with the digest: an index whose children are to check
+)
+
+// allComplete reports whether digest (and the tag) is at every destination,
+// and records in known what it learnt about each.
+func (e *Engine) allComplete(ctx context.Context, it plan.Item, digest string, known []destState) (bool, error) {
+	for i, d := range it.Dests {
 		dst, err := e.endpointFor(ctx, d)
 		if err != nil {
 			return false, err
@@ -285,12 +303,16 @@ func (e *Engine) allComplete(ctx context.Context, it plan.Item, digest string) (
 			return false, fmt.Errorf("checking %s: %w", d, err)
 		}
 		if !found {
+			known[i] = destAbsent
 			return false, nil
 		}
 		if info.Digest != "" && info.Digest != digest {
 			return false, nil
 		}
 		if types.MediaType(info.MediaType).IsIndex() {
+			if info.Digest == digest {
+				known[i] = destTagged
+			}
 			// Lists need their children checked, which needs the source
 			// manifest: leave them to the full path (GETs, no blobs).
 			return false, nil
@@ -307,8 +329,12 @@ func (e *Engine) allComplete(ctx context.Context, it plan.Item, digest string) (
 }
 
 // copyTo writes top (children first, manifests by digest, tag last) to d.
-// copied reports whether anything was written.
-func (e *Engine) copyTo(ctx context.Context, src endpoint, top *node, it plan.Item, d ref.Ref) (bool, int64, error) {
+// copied reports whether anything was written. known is what the re-run
+// check just learnt about d, not asked again: destAbsent starts the copy at
+// once (when the digest is there under another tag, the blob steps find
+// its blobs present or mount them, and the PUTs are idempotent);
+// destTagged means the top manifest and tag are there.
+func (e *Engine) copyTo(ctx context.Context, src endpoint, top *node, it plan.Item, d ref.Ref, known destState) (bool, int64, error) {
 	digest := top.desc.Digest.String()
 	if d.Digest != "" && d.Digest != digest {
 		return false, 0, fmt.Errorf("destination names digest %s but the image to write has digest %s", d.Digest, digest)
@@ -318,9 +344,11 @@ func (e *Engine) copyTo(ctx context.Context, src endpoint, top *node, it plan.It
 		return false, 0, err
 	}
 	tag := destTag(it, d)
-	_, found, err := dst.headManifest(ctx, digest)
-	if err != nil {
-		return false, 0, fmt.Errorf("checking %s: %w", d, err)
+	found := known == destTagged
+	if known == destUnknown {
+		if _, found, err = dst.headManifest(ctx, digest); err != nil {
+			return false, 0, fmt.Errorf("checking %s: %w", d, err)
+		}
 	}
 	if _, isStore := dst.(*storeEndpoint); isStore {
 		// In the store a manifest blob may exist (shared pool) without this
@@ -339,7 +367,7 @@ func (e *Engine) copyTo(ctx context.Context, src endpoint, top *node, it plan.It
 		found = complete
 	}
 	if found {
-		if tag == "" {
+		if tag == "" || known == destTagged {
 			return false, 0, nil
 		}
 		ti, tfound, err := dst.headManifest(ctx, tag)
@@ -383,11 +411,26 @@ func (e *Engine) copyTo(ctx context.Context, src endpoint, top *node, it plan.It
 	if err := g.Wait(); err != nil {
 		return false, bytes, err
 	}
-	if err := e.putManifests(ctx, dst, top); err != nil {
+	for _, c := range top.children {
+		if err := e.putManifests(ctx, dst, c); err != nil {
+			return false, bytes, err
+		}
+	}
+	// A registry stores a manifest PUT by tag as it stores one by digest:
+	// with a tag to write, that one PUT does both. The local store keeps
+	// the manifest and its name apart.
+	byTag := ""
+	if _, isReg := dst.(*registryEndpoint); isReg {
+		byTag = tag
+	}
+	tagged, err := e.putManifest(ctx, dst, top, byTag)
+	if err != nil {
 		return false, bytes, err
 	}
-	if err := dst.name(ctx, tag, top.desc, top.data, it.Source.String()); err != nil {
-		return false, bytes, fmt.Errorf("tagging %s: %w", d, err)
+	if !tagged {
+		if err := dst.name(ctx, tag, top.desc, top.data, it.Source.String()); err != nil {
+			return false, bytes, fmt.Errorf("tagging %s: %w", d, err)
+		}
 	}
 	return true, bytes, nil
 }
@@ -413,18 +456,31 @@ func (e *Engine) putManifests(ctx context.Context, dst endpoint, n *node) error 
 			return err
 		}
 	}
+	_, err := e.putManifest(ctx, dst, n, "")
+	return err
+}
+
+// putManifest writes n itself (by tag when tag is not "", else by digest)
+// unless this run already wrote it to dst's repository; tagged reports
+// whether the tag was written by this PUT.
+func (e *Engine) putManifest(ctx context.Context, dst endpoint, n *node, tag string) (tagged bool, err error) {
 	d := n.desc.Digest.String()
+	reference := d
+	if tag != "" {
+		reference = tag
+	}
 	// Once per repository and run, never twice at the same time: a
 	// concurrent re-PUT rewrites the registry's links while another image's
-	// index PUT checks them (see blobLedger).
+	// index PUT checks them (see blobLedger). A second image with the same
+	// digest finds it written and only adds its own tag, after this one.
 	ran, err := e.blobs.repos.do(ctx, "manifest "+dst.location()+" "+dst.repoName()+" "+d, func() error {
-		return dst.putManifest(ctx, d, n.data, string(n.desc.MediaType))
+		return dst.putManifest(ctx, reference, n.data, string(n.desc.MediaType))
 	})
 	if err != nil {
-		return fmt.Errorf("writing manifest %s to %s: %w", d, dst, err)
+		return false, fmt.Errorf("writing manifest %s to %s: %w", d, dst, err)
 	}
 	if ran {
 		e.stats.manifests.Add(1)
 	}
-	return nil
+	return ran && tag != "", nil
 }
