@@ -141,8 +141,9 @@ func TestHelmChartMirroredAndPulledWithHelm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ws := t.TempDir()
 	res, err := orchestrate.Mirror(context.Background(), orchestrate.Options{Mode: orchestrate.MirrorToMirror, Config: isc,
-		ConfigFile: "imageset.yaml", Dir: t.TempDir(), Dest: ref.MustParse("docker://" + dst.Host + "/mirror"), Engine: eng})
+		ConfigFile: "imageset.yaml", Dir: ws, Dest: ref.MustParse("docker://" + dst.Host + "/mirror"), Engine: eng})
 	if err != nil {
 		t.Fatalf("mirror-to-mirror: %v", err)
 	}
@@ -181,6 +182,11 @@ func TestHelmChartMirroredAndPulledWithHelm(t *testing.T) {
 		}
 	}
 	pullChart(t, env, helmBin, dst.Host+"/mirror", archiveDigest, chartItem.Digest)
+	// The cluster is redirected for the images; the chart is no image it pulls.
+	itms, err := os.ReadFile(filepath.Join(orchestrate.WorkingDir(ws), "cluster-resources", "itms-oc-mirror.yaml"))
+	if err != nil || !strings.Contains(string(itms), src.Host+"/tools") || strings.Contains(string(itms), "helm") {
+		t.Errorf("itms-oc-mirror.yaml (%v):\n%s", err, itms)
+	}
 
 	// mirror-to-disk, then disk-to-mirror into a fresh registry: the chart
 	// travels in the local store like any image.
