@@ -17,7 +17,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/engine"
-	"github.com/airlock-mirror/airlock/internal/mapping"
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/release"
 	"github.com/airlock-mirror/airlock/internal/release/graph"
@@ -353,33 +353,15 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("configuring the copy engine: %w", err)
 	}
-	payload, desc, err := release.Open(ctx, eng, o.from)
+	rp, err := orchestrate.PlanRelease(ctx, eng, orchestrate.ReleaseRequest{From: o.from, To: o.to, ToRelease: o.toRelease,
+		FromStore: o.FromDir != "", KeepManifestList: o.KeepManifestList, SkipReleaseImage: o.SkipReleaseImage})
 	if err != nil {
 		return err
 	}
-	if desc.MediaType.IsIndex() && !o.KeepManifestList {
-		return fmt.Errorf("release image %s is a multi-arch manifest list: pass --keep-manifest-list to mirror it whole (tags end in -multi), or give the digest of one architecture's release image", o.from)
-	}
-	digest := desc.Digest.String()
+	payload, digest, spec, p := rp.Payload, rp.Digest, rp.Spec, rp.Plan
 	sigs, err := o.loadSignatures(digest)
 	if err != nil {
 		return err
-	}
-
-	spec := release.MirrorSpec{
-		Release: o.from.WithDigest(digest), Payload: payload, To: o.to, ToRelease: o.toRelease,
-		KeepManifestList: o.KeepManifestList || desc.MediaType.IsIndex(),
-	}
-	if o.FromDir != "" {
-		store := o.from.Repo()
-		spec.FromStore = &store
-	}
-	p, err := release.PlanMirror(spec)
-	if err != nil {
-		return err
-	}
-	if o.SkipReleaseImage {
-		p.Items = p.Items[1:] // PlanMirror puts the release image first
 	}
 	fmt.Fprintf(o.streams.ErrOut, "Mirroring release %s (%s, %d components) from %s to %s\n",
 		payload.Version, payload.Architecture, len(payload.Components), o.from, o.destName())
@@ -429,11 +411,11 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 		fmt.Fprintf(out, "Update image:  %s\n", spec.ReleaseDestination())
 	}
 	fmt.Fprintf(out, "Mirror prefix: %s\n", o.to.Repository())
-	pairs := release.MirrorPairs(spec, releaseRepo)
-	ics, ids, err := release.InstallConfigSnippets(pairs)
+	m, err := orchestrate.WriteReleaseManifests(o.ToManifests, rp, releaseRepo)
 	if err != nil {
 		return err
 	}
+	ics, ids := m.ContentSources, m.DigestSources
 	switch o.PrintMirror {
 	case "all":
 		fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml (OpenShift 4.14 and later):\n\n%s", ids)
@@ -443,26 +425,8 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 	case "icsp":
 		fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml:\n\n%s", ics)
 	}
-	name := release.ResourceName(payload.Version)
-	idms, icsp, err := release.ClusterResources(pairs, name)
-	if err != nil {
-		return err
-	}
-	idmsPath := filepath.Join(o.ToManifests, "idms-"+name+".yaml")
-	icspPath := filepath.Join(o.ToManifests, "icsp-"+name+".yaml")
-	if err := atomicfile.Write(idmsPath, idms, 0o644); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(icspPath, icsp, 0o644); err != nil {
-		return err
-	}
+	idmsPath, icspPath, mappingPath := m.IDMS, m.ICSP, m.Mapping
 	fmt.Fprintf(out, "\nTo use the new mirrored repository for upgrades, apply the ImageDigestMirrorSet:\n\n  oc apply -f %s\n\n(clusters before 4.13: oc apply -f %s)\n", idmsPath, icspPath)
-	// The copies as a mapping file, so the mirror can be checked at any
-	// time with `airlock verify` (or re-driven with `airlock image mirror`).
-	mappingPath := filepath.Join(o.ToManifests, "mapping-"+name+".txt")
-	if err := atomicfile.Write(mappingPath, mapping.Format(p), 0o644); err != nil {
-		return err
-	}
 	verifyDir := ""
 	if o.FromDir != "" {
 		verifyDir = " --dir " + o.FromDir
@@ -486,18 +450,10 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 	return nil
 }
 
-// storedSignature is the signature ConfigMap a --to-dir run wrote into the
-// store's config/ directory, when reading that store (--from-dir) and the
-// file exists; "" otherwise.
+// storedSignature is the signature ConfigMap a --to-dir run wrote, when
+// reading that store (--from-dir); "" otherwise.
 func (o *ReleaseMirrorOptions) storedSignature(digest string) string {
-	if o.FromDir == "" {
-		return ""
-	}
-	p := filepath.Join(o.FromDir, "config", signature.FileName(digest))
-	if _, err := os.Stat(p); err != nil {
-		return ""
-	}
-	return p
+	return orchestrate.StoredSignature(o.FromDir, digest)
 }
 
 func (o *ReleaseMirrorOptions) destName() string {
@@ -540,16 +496,8 @@ func (o *ReleaseMirrorOptions) loadSignatures(digest string) ([][]byte, error) {
 }
 
 func writeSignatureConfigMap(dir, digest string, sigs [][]byte, out io.Writer) error {
-	cm, err := signature.ConfigMap(digest, sigs)
+	path, err := orchestrate.WriteSignatureConfigMap(dir, digest, sigs)
 	if err != nil {
-		return err
-	}
-	b, err := json.MarshalIndent(cm, "", "  ")
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(dir, signature.FileName(digest))
-	if err := atomicfile.Write(path, append(b, '\n'), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nRelease signature ConfigMap written; apply it so the cluster-version operator can verify the release offline:\n\n  oc apply -f %s\n", path)
