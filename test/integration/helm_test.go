@@ -99,9 +99,10 @@ var imageLineRE = regexp.MustCompile(`(?m)^\s*(?:-\s*)?image:\s*"?([^"\s]+)"?\s*
 // TestHelmChartMirroredAndPulledWithHelm: a chart packaged and indexed by
 // the real helm CLI and served as an HTTP chart repository on 127.0.0.1 is
 // collected into a plan whose images are exactly those `helm template`
-// prints; the plan mirrors to a registry, every image arrives with its
-// source digest, and `helm pull oci://` fetches the chart from the mirror
-// byte-identical to the repository's archive.
+// prints; mirror-to-mirror (orchestrate.Mirror) and `airlock mirror -c`
+// mirror-to-disk then disk-to-mirror (the binary) bring every image with its
+// source digest, and `helm pull oci://` fetches the chart from both mirrors
+// byte-identical to the repository's archive, with the plan's digest.
 func TestHelmChartMirroredAndPulledWithHelm(t *testing.T) {
 	helmBin := goTool(t, helmModule)
 	env := helmEnv(t)
@@ -188,22 +189,28 @@ func TestHelmChartMirroredAndPulledWithHelm(t *testing.T) {
 		t.Errorf("itms-oc-mirror.yaml (%v):\n%s", err, itms)
 	}
 
-	// mirror-to-disk, then disk-to-mirror into a fresh registry: the chart
-	// travels in the local store like any image.
-	store := t.TempDir()
-	deng, err := engine.New(engine.Options{Transport: src.Transport, Insecure: true, StoreDir: store})
-	if err != nil {
+	// mirror-to-disk, then disk-to-mirror into a fresh registry, with the
+	// airlock binary as a user runs it: the chart travels in the local
+	// store like any image.
+	iscFile := filepath.Join(t.TempDir(), "imageset.yaml")
+	if err := os.WriteFile(iscFile, []byte(`apiVersion: mirror.openshift.io/v2alpha1
+kind: ImageSetConfiguration
+mirror:
+  helm:
+    repositories:
+    - name: local
+      url: `+repo.URL+`
+      charts:
+      - name: demo
+        version: 1.2.0
+        imagePaths: ["{.spec.custom[*].image}"]
+`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := orchestrate.Mirror(context.Background(), orchestrate.Options{Mode: orchestrate.MirrorToDisk, Config: isc,
-		ConfigFile: "imageset.yaml", Dir: store, Engine: deng}); err != nil {
-		t.Fatalf("mirror-to-disk: %v", err)
-	}
+	store := filepath.Join(t.TempDir(), "store")
+	mustRun(t, env, "", airlockBin, "mirror", "-c", iscFile, "--insecure", "file://"+store)
 	dst2 := regtest.Start(t)
-	if _, err := orchestrate.Mirror(context.Background(), orchestrate.Options{Mode: orchestrate.DiskToMirror, Config: isc,
-		ConfigFile: "imageset.yaml", Dir: store, Dest: ref.MustParse("docker://" + dst2.Host + "/dr"), Engine: deng}); err != nil {
-		t.Fatalf("disk-to-mirror: %v", err)
-	}
+	mustRun(t, env, "", airlockBin, "mirror", "-c", iscFile, "--insecure", "--from", "file://"+store, "docker://"+dst2.Host+"/dr")
 	pullChart(t, env, helmBin, dst2.Host+"/dr", archiveDigest, chartItem.Digest)
 	for _, it := range items {
 		if it.Kind == plan.KindImage {
