@@ -73,13 +73,18 @@ func IsBlobHead(r *http.Request) bool {
 // IsUpload matches blob upload requests (POST, PATCH, PUT under /blobs/uploads/).
 func IsUpload(r *http.Request) bool { return uploadPathRE.MatchString(r.URL.Path) }
 
-// IsUploadData matches the upload requests that carry blob bytes.
+// IsUploadData matches the upload requests that carry blob bytes (PUT,
+// PATCH, and the single-request upload: POST with ?digest=).
 func IsUploadData(r *http.Request) bool {
-	return IsUpload(r) && (r.Method == http.MethodPut || r.Method == http.MethodPatch)
+	return IsUpload(r) && (r.Method == http.MethodPut || r.Method == http.MethodPatch ||
+		(r.Method == http.MethodPost && r.URL.Query().Get("digest") != ""))
 }
 
 // IsManifest matches any manifest request.
 func IsManifest(r *http.Request) bool { return manifestPathRE.MatchString(r.URL.Path) }
+
+// IsManifestHead matches manifest existence checks.
+func IsManifestHead(r *http.Request) bool { return r.Method == http.MethodHead && IsManifest(r) }
 
 // IsManifestPut matches manifest writes.
 func IsManifestPut(r *http.Request) bool { return r.Method == http.MethodPut && IsManifest(r) }

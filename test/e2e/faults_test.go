@@ -31,7 +31,7 @@ func TestMirrorThroughFaults(t *testing.T) {
 	dstProxy, err := NewProxy(dst.Host,
 		&Rule{Name: "upload-503", Match: IsUploadData, Every: 3, Times: 2, Action: Status, Code: 503},
 		&Rule{Name: "manifest-put-500", Match: IsManifestPut, Every: 2, Times: 1, Action: Status, Code: 500},
-		&Rule{Name: "dst-429", Match: IsBlobHead, Every: 4, Times: 1, Action: TooManyRequests, RetryAfter: 1},
+		&Rule{Name: "dst-429", Match: IsManifestHead, Every: 4, Times: 1, Action: TooManyRequests, RetryAfter: 1},
 	)
 	if err != nil {
 		t.Fatal(err)
