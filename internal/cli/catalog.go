@@ -509,7 +509,7 @@ func (o *CatalogFilterOptions) writeDatabase(ctx context.Context, arg string, c,
 		if err != nil {
 			return err
 		}
-		if res, err = pruneImageDatabase(ctx, eng, r, filtered, o.OutputDB); err != nil {
+		if res, err = orchestrate.PruneImageDatabase(ctx, eng, r, filtered, o.OutputDB); err != nil {
 			return fmt.Errorf("--output-db %s: %w", o.OutputDB, err)
 		}
 	}
@@ -518,7 +518,7 @@ func (o *CatalogFilterOptions) writeDatabase(ctx context.Context, arg string, c,
 		how = "whole packages"
 	}
 	fmt.Fprintf(out, "wrote pruned sqlite database %s: %d package(s), %d bundle(s), %s\n", o.OutputDB, len(res.Catalog.Config.Packages), len(res.Catalog.Config.Bundles), how)
-	for _, n := range pruneNotes(res) {
+	for _, n := range orchestrate.PruneNotes(res) {
 		fmt.Fprintf(out, "note: %s\n", n)
 	}
 	return nil

@@ -8,11 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -287,14 +285,14 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	// same as the selection, unless the selection cannot be expressed in
 	// sqlite and whole packages had to be kept.
 	pruneSQLite := filtered && o.Index != nil && cat.Format == catalog.FormatSQLite && !o.ConvertToFBC
-	var prunedDB *prunedDatabase
+	var prunedDB *orchestrate.PrunedDatabase
 	if pruneSQLite {
-		prunedDB, err = pruneSQLiteDatabase(ctx, eng, *o.Index, selected)
+		prunedDB, err = orchestrate.PruneSQLiteDatabase(ctx, eng, *o.Index, selected)
 		if err != nil {
 			return fmt.Errorf("pruning sqlite catalog %s: %w", o.Index, err)
 		}
 		defer prunedDB.Close()
-		for _, n := range pruneNotes(prunedDB.Result) {
+		for _, n := range orchestrate.PruneNotes(prunedDB.Result) {
 			fmt.Fprintf(o.streams.ErrOut, "note: %s\n", n)
 		}
 		selected = prunedDB.Result.Catalog
@@ -407,7 +405,7 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	if rep != nil {
 		failed = len(rep.Failed())
 		if failed > 0 {
-			printFailedBundles(o.streams.ErrOut, rep)
+			orchestrate.PrintFailedBundles(o.streams.ErrOut, rep)
 		}
 	}
 	switch {
@@ -419,138 +417,6 @@ func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 		return catErr
 	}
 	return nil
-}
-
-// prunedDatabase is a sqlite catalog image's index database pruned to a
-// selection, in a temporary directory until Close.
-type prunedDatabase struct {
-	Path   string
-	Result *catalog.PruneResult
-	dir    string
-}
-
-func (p *prunedDatabase) Close() { os.RemoveAll(p.dir) }
-
-// pruneNotes say how a database was pruned, for the user.
-func pruneNotes(r *catalog.PruneResult) []string {
-	var notes []string
-	if !r.Exact {
-		notes = append(notes, fmt.Sprintf("the sqlite database could not be pruned to the exact selection (%s), so whole packages are kept and mirrored: %d bundle(s) beyond the selection: %s; use --convert-to-fbc --base OPM_IMAGE for the exact selection",
-			r.Inexact, len(r.ExtraBundles), strings.Join(r.ExtraBundles, ", ")))
-	}
-	if len(r.ExtraChannelEntries) > 0 {
-		notes = append(notes, fmt.Sprintf("sqlite lists a bundle in a channel when a bundle kept there replaces or skips it, so these channels also list bundles kept in another channel (package/channel/bundle): %s",
-			strings.Join(r.ExtraChannelEntries, ", ")))
-	}
-	return notes
-}
-
-// pruneImageDatabase extracts the index database of the sqlite catalog
-// image src (the same on every platform, so read from the first one) and
-// writes to dst a copy pruned to keep.
-func pruneImageDatabase(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog, dst string) (*catalog.PruneResult, error) {
-	img, err := anyPlatformImage(ctx, imgs, src)
-	if err != nil {
-		return nil, err
-	}
-	tmp, err := os.MkdirTemp("", "airlock-index-db-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
-	orig := filepath.Join(tmp, "index.db")
-	if err := catalog.ExtractDatabase(ctx, img, orig); err != nil {
-		return nil, fmt.Errorf("reading the database of %s: %w", src, err)
-	}
-	return catalog.PruneSQLite(ctx, orig, dst, keep)
-}
-
-// pruneSQLiteDatabase is pruneImageDatabase into a temporary directory.
-func pruneSQLiteDatabase(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog) (*prunedDatabase, error) {
-	tmp, err := os.MkdirTemp("", "airlock-pruned-db-*")
-	if err != nil {
-		return nil, err
-	}
-	p := &prunedDatabase{dir: tmp, Path: filepath.Join(tmp, "index.db")}
-	if p.Result, err = pruneImageDatabase(ctx, imgs, src, keep, p.Path); err != nil {
-		p.Close()
-		return nil, err
-	}
-	return p, nil
-}
-
-// pruneSQLiteImage pushes to dst the sqlite catalog image src with its
-// index database pruned to keep.
-func pruneSQLiteImage(ctx context.Context, imgs catalogimage.Images, src ref.Ref, keep *catalog.Catalog, dst ref.Ref) (*catalogimage.Result, error) {
-	p, err := pruneSQLiteDatabase(ctx, imgs, src, keep)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	res, err := catalogimage.ReplaceDatabase(ctx, imgs, src, p.Path, dst)
-	if err != nil {
-		return nil, err
-	}
-	res.Notes = append(res.Notes, pruneNotes(p.Result)...)
-	return res, nil
-}
-
-func anyPlatformImage(ctx context.Context, imgs catalogimage.Images, r ref.Ref) (v1.Image, error) {
-	desc, err := imgs.Resolve(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	if !desc.MediaType.IsIndex() {
-		return imgs.Image(ctx, r)
-	}
-	idx, err := imgs.Index(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range im.Manifests {
-		if m.MediaType.IsImage() && (m.Platform == nil || m.Platform.OS != "unknown") {
-			return idx.Image(m.Digest)
-		}
-	}
-	return nil, fmt.Errorf("catalog %s: index has no platform image", r)
-}
-
-// printFailedBundles lists, per bundle, the images that failed: the unit a
-// user acts on ("which operators will not install?").
-func printFailedBundles(w io.Writer, rep *engine.Report) {
-	type failure struct{ image, err string }
-	byBundle := map[string][]failure{}
-	for _, it := range rep.Failed() {
-		msg := "unknown error"
-		if it.Err != nil {
-			msg = it.Err.Error()
-		} else if it.Error != "" {
-			msg = it.Error
-		}
-		bundles := it.Origin.Bundles
-		if len(bundles) == 0 {
-			bundles = []string{"(no bundle)"}
-		}
-		for _, b := range bundles {
-			byBundle[b] = append(byBundle[b], failure{it.Source.String(), msg})
-		}
-	}
-	names := make([]string, 0, len(byBundle))
-	for b := range byBundle {
-		names = append(names, b)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(w, "failed bundles (%d): their operators will not install from the mirror until these images are copied:\n", len(names))
-	for _, b := range names {
-		fmt.Fprintf(w, "  bundle %s:\n", b)
-		for _, f := range byBundle[b] {
-			fmt.Fprintf(w, "    %s: %s\n", f.image, f.err)
-		}
-	}
 }
 
 func (o *CatalogMirrorOptions) indexName() string {
@@ -890,7 +756,7 @@ func (f *CatalogRebuildFlags) Rebuild(ctx context.Context, eng catalogimage.Imag
 	case src.Format == catalog.FormatSQLite:
 		// Keep the format the image's opm can serve: prune its database
 		// and replace it in the image.
-		return pruneSQLiteImage(ctx, eng, *srcImage, filtered, to)
+		return orchestrate.PruneSQLiteImage(ctx, eng, *srcImage, filtered, to)
 	default:
 		return catalogimage.Rebuild(ctx, eng, *srcImage, filtered, to)
 	}
