@@ -115,14 +115,9 @@ func (o *DeleteOptions) Complete(args []string) error {
 	}
 	d := ref.Ref{Transport: ref.Docker, Registry: host, Path: strings.Trim(prefix, "/")}
 	o.dest = d
-	if o.StorageConfig != "" {
-		sf, err := registry.LoadStorageFile(o.StorageConfig)
-		if err != nil {
-			return fmt.Errorf("--storage-config: %w", err)
-		}
-		o.storage = sf
-	}
-	return nil
+	sf, err := storageFlag(o.StorageConfig)
+	o.storage = sf
+	return err
 }
 
 // Validate checks the flags of the chosen step.

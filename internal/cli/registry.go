@@ -603,6 +603,18 @@ func (o *RegistryGCOptions) Complete() error {
 	return notServed(o.Root)
 }
 
+// storageFlag reads --storage-config FILE ("" means filesystem storage).
+func storageFlag(path string) (registry.StorageFile, error) {
+	if path == "" {
+		return registry.StorageFile{}, nil
+	}
+	sf, err := registry.LoadStorageFile(path)
+	if err != nil {
+		return sf, fmt.Errorf("--storage-config: %w", err)
+	}
+	return sf, nil
+}
+
 // notServed refuses a storage directory an 'airlock registry serve' process
 // holds: garbage collection beside a live registry would delete blobs a
 // push in flight has uploaded but not yet referenced.

@@ -113,14 +113,9 @@ func (o *RegistryPruneOptions) Complete() error {
 		}
 		o.policy.Protect = append(o.policy.Protect, re)
 	}
-	if o.StorageConfig != "" {
-		sf, err := registry.LoadStorageFile(o.StorageConfig)
-		if err != nil {
-			return fmt.Errorf("--storage-config: %w", err)
-		}
-		o.storage = sf
-	}
-	return nil
+	sf, err := storageFlag(o.StorageConfig)
+	o.storage = sf
+	return err
 }
 
 // Validate needs at least one policy and a storage nobody serves.
