@@ -36,6 +36,8 @@ files in a directory with -o DIR.`,
 	cmd.AddCommand(newClusterInstallConfigCommand(streams))
 	cmd.AddCommand(newClusterDisableDefaultSourcesCommand(streams))
 	cmd.AddCommand(newClusterRuntimeConfigCommand(streams))
+	cmd.AddCommand(newClusterInventoryCommand(streams))
+	cmd.AddCommand(newClusterCheckCommand(streams))
 	return cmd
 }
 
