@@ -150,7 +150,9 @@ The command exits non-zero when anything is missing.
 // checkFailed is returned when images are missing: exit code 1 after the report.
 type checkFailed struct{ n int }
 
-func (e checkFailed) Error() string { return fmt.Sprintf("%d images the cluster needs are not in the mirror", e.n) }
+func (e checkFailed) Error() string {
+	return fmt.Sprintf("%d images the cluster needs are not in the mirror", e.n)
+}
 
 // Run loads, checks and reports.
 func (o *ClusterCheckOptions) Run(ctx context.Context) error {
