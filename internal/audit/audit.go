@@ -55,6 +55,7 @@ type Record struct {
 	Images   int       `json:"images"`
 	Bytes    int64     `json:"bytes"`             // bytes sent
 	Written  []string  `json:"written,omitempty"` // destination references written, by digest
+	Planned  []string  `json:"planned,omitempty"` // every destination the run's plan names
 	Deleted  []string  `json:"deleted,omitempty"`
 	Added    []string  `json:"added,omitempty"`   // images new since the previous run
 	Removed  []string  `json:"removed,omitempty"` // images dropped since the previous run

@@ -84,9 +84,17 @@ missing.txt and copies nothing.`,
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run(cmd.Context())
+			res, err := o.Run(cmd.Context())
+			o.recordMirror(cmd.Context(), "mirror", commandLine(cmd, args), res, err)
+			return err
 		},
 	}
+	o.AddFlags(cmd)
+	return cmd
+}
+
+// AddFlags registers the flags of `mirror` (sync shares them).
+func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	o.RegistryFlags.AddFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVarP(&o.Config, "config", "c", "", "ImageSetConfiguration file (required)")
@@ -99,7 +107,6 @@ missing.txt and copies nothing.`,
 	fs.IntVar(&o.ParallelLayers, "parallel-layers", o.ParallelLayers, "blobs of one image copied at once (1-10)")
 	fs.IntVar(&o.RetryTimes, "retry-times", o.RetryTimes, "retries of a failed request")
 	fs.StringVar(&o.GraphURL, "graph-url", "", "update graph endpoint (default $"+graph.URLEnv+" or "+graph.DefaultURL+")")
-	return cmd
 }
 
 func fileDir(flag, s string) (string, error) {
@@ -188,18 +195,19 @@ func (o *MirrorOptions) Validate() error {
 	return nil
 }
 
-// Run builds the engine and runs the workflow.
-func (o *MirrorOptions) Run(ctx context.Context) error {
+// Run builds the engine and runs the workflow; the result (nil when the
+// run could not start) is what the audit trail records.
+func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
 	opts, err := o.EngineOptions(o.dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	opts.Parallel, opts.ParallelBlobs, opts.RetryTimes = o.ParallelImages, o.ParallelLayers, o.RetryTimes
 	opts.DryRun = o.DryRun
 	opts.Progress = o.streams.ErrOut
 	eng, err := engine.New(opts)
 	if err != nil {
-		return fmt.Errorf("configuring the copy engine: %w", err)
+		return nil, fmt.Errorf("configuring the copy engine: %w", err)
 	}
 	warn := func(s string) { fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", s) }
 	fmt.Fprintf(o.streams.ErrOut, "%s: %s\n", o.mode, o.Config)
@@ -211,7 +219,7 @@ func (o *MirrorOptions) Run(ctx context.Context) error {
 	if res != nil {
 		o.print(res)
 	}
-	return err
+	return res, err
 }
 
 func (o *MirrorOptions) print(res *orchestrate.Result) {

@@ -80,7 +80,7 @@ must not race a push.`,
   airlock registry prune --root /srv/mirror --keep-versions 1 --dry-run -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o.args = os.Args[1:]
+			o.args = commandLine(cmd, args)
 			if err := o.Complete(); err != nil {
 				return err
 			}

@@ -70,6 +70,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newVerifyCommand(streams))
 	root.AddCommand(newCatalogCommand(streams))
 	root.AddCommand(newHistoryCommand(streams))
+	root.AddCommand(newSyncCommand(streams))
 	root.AddCommand(newDeleteCommand(streams))
 	root.AddCommand(newMirrorCommand(streams))
 	root.AddCommand(newClusterCommand(streams))
