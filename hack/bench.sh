@@ -18,6 +18,12 @@
 #   AIRLOCK_FLAGS   extra flags for `airlock image mirror`
 #   BENCH_OUT       file to write (<repo>/BENCHMARKS.md); "-" = do not write
 #   SRC_ADDR/DST_ADDR  registry addresses (127.0.0.1:5101 / 127.0.0.1:5102)
+#   WORKLOADS       which workloads ("large small"): large = the shared 1.5 GB
+#                   one; small = many small images (hack/benchsmall), with its
+#                   registry-ingest-manifests row and no-op re-run
+#   SMALL_IMAGES    images of the small workload (2000)
+#   GOBENCH         1 (default) runs airlock's Go benchmarks; 0 skips them
+# TOOLS (run.sh's list) selects the peer rows of both workloads.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -62,7 +68,9 @@ workload_ok() {
 	curl -fs -o /dev/null -H "Accept: $ACCEPT_MANIFESTS" \
 		"http://$SRC_ADDR/v2/$(head -n1 "$WL_DIR/images.txt" | sed "s|^$SRC_ADDR/||; s|@|/manifests/|")"
 }
-if workload_ok; then
+if ! [[ " ${WORKLOADS:-large small} " == *" large "* ]]; then
+	:
+elif workload_ok; then
 	log "workload SCALE=$SCALE SEED=$SEED already in $WL_DIR and the source registry"
 else
 	log "building workload SCALE=$SCALE SEED=$SEED"
@@ -73,42 +81,97 @@ fi
 # left by an earlier bench would name repositories of a wiped registry.
 export AIRLOCK_BLOB_CACHE="$BENCH_DIR/airlock-blob-locations.json"
 rm -f "$AIRLOCK_BLOB_CACHE"
+WORKLOADS=${WORKLOADS:-large small}
+SMALL_IMAGES=${SMALL_IMAGES:-2000}
+want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# noop_measure OUT MAPPING: mirror everything once into a fresh destination,
+# then time the second, identical run (it should only check, never copy);
+# writes OUT/noop.tsv and sets noop_wall, noop_rss, noop_rc.
+noop_measure() {
+	local out=$1 noop_log="$1/logs/airlock-noop.log" t0 t1
+	"$BENCH_SRC/registries.sh" reset-dst 2>>"$out/logs/registries.log"
+	rm -f "$AIRLOCK_BLOB_CACHE"
+	MAPPING=$2 bash -c "$AIRLOCK_CMD --log-level debug" >"$out/logs/airlock-fill.log" 2>&1 || die "airlock fill run failed, see $out/logs/airlock-fill.log"
+	t0=$(date +%s.%N)
+	noop_rc=0
+	MAPPING=$2 /usr/bin/time -v -o "$out/logs/airlock-noop.time" bash -c "$AIRLOCK_CMD --log-level debug" >"$noop_log" 2>&1 || noop_rc=$?
+	t1=$(date +%s.%N)
+	noop_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')
+	noop_rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$out/logs/airlock-noop.time")
+	"$BENCH_SRC/registries.sh" reset-dst 2>>"$out/logs/registries.log"
+	printf 'airlock-noop\t%s\t%s\t%s\n' "$noop_wall" "$noop_rss" "$noop_rc" >"$out/noop.tsv"
+	log "no-op re-run: ${noop_wall}s, peak RSS ${noop_rss} MB, rc=$noop_rc"
+}
 
 # The airlock command, as run.sh runs it (MAPPING and BENCH_DIR come from run.sh).
 AIRLOCK_CMD="$AIRLOCK image mirror -f \"\$MAPPING\" --insecure --report \"\$BENCH_DIR/airlock-errors.txt\" $AIRLOCK_FLAGS"
 
 # The machine may be shared: record how busy it was, to read the numbers.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-before=$(ls -1 "$RESULTS_DIR" 2>/dev/null | sort | tail -n1 || true)
-log "run.sh with airlock: $AIRLOCK_CMD"
-EXTRA_NAME=airlock EXTRA_CMD="$AIRLOCK_CMD" "$BENCH_SRC/run.sh" | tee "$BENCH_DIR/bench-table.txt"
-run_id=$(ls -1 "$RESULTS_DIR" | sort | tail -n1)
-[ -n "$run_id" ] && [ "$run_id" != "$before" ] || die "run.sh wrote no new results directory in $RESULTS_DIR"
-OUT="$RESULTS_DIR/$run_id"
-DETAIL="$OUT/results-detail.tsv"
-[ -s "$DETAIL" ] || die "no $DETAIL"
+# run_bench WL_DIR [env...]: run.sh over one workload; prints the new results directory.
+run_bench() {
+	local wl=$1 before id
+	shift
+	before=$(ls -1 "$RESULTS_DIR" 2>/dev/null | sort | tail -n1 || true)
+	env WL_DIR="$wl" "$@" "$BENCH_SRC/run.sh" >>"$BENCH_DIR/bench-table.txt"
+	id=$(ls -1 "$RESULTS_DIR" | sort | tail -n1)
+	[ -n "$id" ] && [ "$id" != "$before" ] || die "run.sh wrote no new results directory in $RESULTS_DIR"
+	echo "$id"
+}
+: >"$BENCH_DIR/bench-table.txt"
+run_id="" OUT="" DETAIL=""
+if want large; then
+	log "run.sh with airlock: $AIRLOCK_CMD"
+	run_id=$(run_bench "$WL_DIR" EXTRA_NAME=airlock EXTRA_CMD="$AIRLOCK_CMD")
+	OUT="$RESULTS_DIR/$run_id"
+	DETAIL="$OUT/results-detail.tsv"
+	[ -s "$DETAIL" ] || die "no $DETAIL"
+	log "no-op re-run measurement"
+	noop_measure "$OUT" "$WL_DIR/mapping.txt"
+fi
 
-# No-op re-run: mirror everything once into a fresh destination, then time
-# the second, identical run (it should only check, never copy).
-log "no-op re-run measurement"
-"$BENCH_SRC/registries.sh" reset-dst 2>>"$OUT/logs/registries.log"
-export MAPPING="$WL_DIR/mapping.txt"
-noop_log="$OUT/logs/airlock-noop.log"
-bash -c "$AIRLOCK_CMD" >"$OUT/logs/airlock-fill.log" 2>&1 || die "airlock fill run failed, see $OUT/logs/airlock-fill.log"
-t0=$(date +%s.%N)
-noop_rc=0
-/usr/bin/time -v -o "$OUT/logs/airlock-noop.time" bash -c "$AIRLOCK_CMD" >"$noop_log" 2>&1 || noop_rc=$?
-t1=$(date +%s.%N)
-noop_wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b - a}')
-noop_rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2/1024}' "$OUT/logs/airlock-noop.time")
-"$BENCH_SRC/registries.sh" reset-dst 2>>"$OUT/logs/registries.log"
-printf 'airlock-noop\t%s\t%s\t%s\n' "$noop_wall" "$noop_rss" "$noop_rc" >"$OUT/noop.tsv"
-log "no-op re-run: ${noop_wall}s, peak RSS ${noop_rss} MB, rc=$noop_rc"
+# The many-small-images workload: pushed next to the large one (workload.sh
+# wipes the source registry, so it is re-pushed when it is gone).
+SWL="$BENCH_DIR/workload-small-$SMALL_IMAGES"
+if want small; then
+	BENCHSMALL="$BENCH_DIR/benchsmall"
+	(cd "$ROOT" && CGO_ENABLED=0 go build -o "$BENCHSMALL" ./hack/benchsmall) || die "building hack/benchsmall"
+	small_ok() {
+		[ -f "$SWL/totals.env" ] || return 1
+		local l
+		for l in "$(head -n1 "$SWL/images.txt")" "$(tail -n1 "$SWL/images.txt")"; do
+			curl -fs -o /dev/null -H "Accept: $ACCEPT_MANIFESTS" "http://$SRC_ADDR/v2/$(echo "$l" | sed "s|^$SRC_ADDR/||; s|@|/manifests/|")" || return 1
+		done
+	}
+	if small_ok; then
+		log "small workload already in $SWL and the source registry"
+	else
+		log "pushing the small workload ($SMALL_IMAGES images) to $SRC_ADDR"
+		"$BENCHSMALL" push -src "$SRC_ADDR" -dst "$DST_ADDR" -dir "$SWL" -images "$SMALL_IMAGES" || die "pushing the small workload"
+	fi
+	rm -f "$AIRLOCK_BLOB_CACHE"
+	small_id=$(run_bench "$SWL" EXTRA_NAME=airlock EXTRA_CMD="$AIRLOCK_CMD")
+	SOUT="$RESULTS_DIR/$small_id"
+	ingest_cmd="$BENCHSMALL ingest -dir \"\$WL_DIR\" -storage \"\$SRC_STORAGE\" -dst \"\$DST_ADDR\" -p \"\$PARALLEL\""
+	ing_id=$(run_bench "$SWL" TOOLS=extra EXTRA_NAME="registry-ingest-manifests-p${PARALLEL:-4}" EXTRA_CMD="$ingest_cmd")
+	tail -n +2 "$RESULTS_DIR/$ing_id/results-detail.tsv" >>"$SOUT/results-detail.tsv"
+	cp -r "$RESULTS_DIR/$ing_id/logs/." "$SOUT/logs/"
+	log "small workload no-op re-run"
+	noop_measure "$SOUT" "$SWL/mapping.txt"
+	# request counts of the airlock rows (from --log-level debug of the no-op run and the JSON-free first run)
+	small_noop_wall=$noop_wall small_noop_rss=$noop_rss small_noop_rc=$noop_rc
+	if [ -n "$OUT" ]; then
+		read -r noop_wall noop_rss noop_rc < <(cut -f2-4 "$OUT/noop.tsv")
+	fi
+fi
+cat "$BENCH_DIR/bench-table.txt"
 
 # Go benchmarks of airlock's own hot paths, each in its own process so its
 # peak RSS is its own: catalog load+filter+write (community catalog and a
 # synthetic one 10x its size), catalog -> plan, release payload read,
 # streaming a large blob, cached htpasswd checks.
+OUT=${OUT:-$SOUT}
 log "Go benchmarks"
 gob_dir="$OUT/gobench"
 mkdir -p "$gob_dir"
@@ -124,6 +187,7 @@ gobench() { # package benchmark-regexp benchtime
 			t = ns >= 1e9 ? sprintf("%.2f s", ns / 1e9) : ns >= 1e6 ? sprintf("%.1f ms", ns / 1e6) : sprintf("%.1f µs", ns / 1e3)
 			printf "%s\t%s\t%.1f\t%s\t%s\n", re, t, bop / 1e6, al, rss }' "$gob_dir/$re.txt" >>"$OUT/gobench.tsv"
 }
+if [ "${GOBENCH:-1}" = 1 ]; then
 gobench internal/catalog BenchmarkLoadFilterWriteCommunity 3x
 gobench internal/catalog BenchmarkLoadFilterWriteCommunity10x 1x
 gobench internal/catalog BenchmarkPruneSQLite 3x
@@ -132,8 +196,13 @@ gobench internal/release BenchmarkReadRealPayload 10x
 gobench internal/engine BenchmarkCopyLargeBlob 3x
 gobench internal/engine BenchmarkPlan10kImages 1x
 gobench internal/registry/htpasswd BenchmarkAuthenticateCached 1000x
+fi
 
 [ "$BENCH_OUT" != "-" ] || exit 0
+if [ -z "$DETAIL" ]; then
+	log "the large workload was not run (WORKLOADS=$WORKLOADS): BENCHMARKS.md not written; results in ${SOUT:-nowhere}"
+	exit 0
+fi
 
 # --- BENCHMARKS.md ----------------------------------------------------------
 # shellcheck source=/dev/null
@@ -153,6 +222,38 @@ read -r peer peer_wall < <(awk -F'\t' 'NR > 1 && $1 != "airlock" && $1 !~ /^(phy
 	sort -k2,2g | head -n1) || true
 peer=${peer:-none}
 peer_wall=${peer_wall:-}
+# small_section: the many-small-images table and its reading.
+small_section() {
+	local d="$SOUT/results-detail.tsv" a ing t w
+	scol() { awk -F'\t' -v t="$1" -v c="$2" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $1 == t { print $(h[c]); exit }' "$d"; }
+	# shellcheck source=/dev/null
+	. "$SWL/totals.env"
+	a=$(scol airlock wall_s)
+	ing=$(scol "registry-ingest-manifests-p${PARALLEL:-4}" wall_s)
+	echo
+	echo "## Many small images"
+	echo
+	echo "$(hack_small_line)"
+	echo
+	echo "| tool | wall s | MB/s | peak RSS MB | sum RSS MB | user s | sys s | dst reg CPU s | src sent MB | dst read MB | verified |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+	awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $5, $3, $4, $6, $7, $9, $10, $11, $13 }' "$d"
+	echo
+	echo "No-op re-run of the $WL_IMAGES images: **${small_noop_wall} s** (goal < 5 s), peak RSS ${small_noop_rss} MB, exit $small_noop_rc."
+	echo
+	echo "- airlock: ${a} s, verified $(scol airlock verified); peak RSS $(scol airlock peak_rss_mb) MB (goal < 150 MB)."
+	for t in regsync-p${PARALLEL:-4} skopeo-sync skopeo-copy-p${PARALLEL:-4} crane-copy-p${PARALLEL:-4}; do
+		w=$(scol "$t" wall_s)
+		[ -z "$w" ] || echo "- airlock / $t = $(ratio "$a" "$w") (goal ≤ 0.5 for regsync and skopeo)."
+	done
+	echo "- airlock / registry-ingest-manifests (every unique blob POST + PUT once, mounts, every manifest PUT, P${PARALLEL:-4}, from the source's files) = $(ratio "$a" "$ing") (goal ≤ 1.5)."
+	echo "- airlock's requests (first run into the empty destination, \`--log-level debug\`): $(grep -m1 'msg=requests ' "$SOUT/logs/airlock-fill.log" | sed 's/.*msg=requests //')"
+	echo "- airlock's requests (no-op re-run): $(grep -m1 'msg=requests ' "$SOUT/logs/airlock-noop.log" | sed 's/.*msg=requests //')"
+	echo "- Raw results: \`$SOUT\`."
+}
+hack_small_line() {
+	echo "Workload (hack/benchsmall): $WL_IMAGES images in $WL_REPOS repositories ($WL_INDEXES two-platform indexes), $WL_MANIFESTS manifests, 5 layers of 4-64 KiB per image (one of 50 shared base layers), $WL_UNIQUE_BLOBS unique blobs, $(awk -v b="$WL_UNIQUE_BYTES" 'BEGIN{printf "%.1f MB", b/1e6}'); same registries and verification as above."
+}
 tmp=$(mktemp "$(dirname "$BENCH_OUT")/.BENCHMARKS.md.tmp-XXXXXX")
 {
 	echo "# Benchmarks"
@@ -190,6 +291,9 @@ tmp=$(mktemp "$(dirname "$BENCH_OUT")/.BENCHMARKS.md.tmp-XXXXXX")
 	echo "  sends each unique blob once (≈ the unique bytes above); one that does not sends the per-repository total."
 	if [ "$SCALE" != 1 ]; then
 		echo "- SCALE=$SCALE is a reduced run: fixed costs weigh more; the goals are stated for SCALE=1."
+	fi
+	if [ -n "${SOUT:-}" ]; then
+		small_section
 	fi
 	echo
 	echo
