@@ -93,6 +93,51 @@ run "$AIRLOCK" verify -f "$WORK/release-manifests/mapping-release-4.12.0.txt" --
 # (and matches where the mapping pins a digest).
 run "$AIRLOCK" verify -f "$WORK/catalog-manifests/mapping.txt" "${TLS[@]}" --dest-only
 
+step "Hand the mirror to the cluster: trust, pull secret, install-config, OperatorHub, node mirrors"
+run "$AIRLOCK" cluster trust --ca "$WORK/mirror/certs/ca.crt" --registry "$MIRROR" -o "$WORK/handoff"
+# The cluster's existing pull secret (a stand-in for the one from console.redhat.com).
+printf '{"auths":{"cloud.openshift.com":{"auth":"ZGVtbzpkZW1v"}}}\n' >"$WORK/cluster-pull-secret.json"
+run "$AIRLOCK" cluster pull-secret --pull-secret "$WORK/cluster-pull-secret.json" --authfile "$WORK/auth.json" \
+	--registry "$MIRROR" -o "$WORK/handoff"
+run "$AIRLOCK" cluster install-config --from "$WORK/release-manifests" --from "$WORK/catalog-manifests" \
+	--ca "$WORK/mirror/certs/ca.crt" --authfile "$WORK/auth.json" --registry "$MIRROR" -o "$WORK/handoff"
+run "$AIRLOCK" cluster disable-default-sources -o "$WORK/handoff"
+run "$AIRLOCK" cluster runtime-config --from "$WORK/release-manifests" --from "$WORK/catalog-manifests" \
+	--runtime crio -o "$WORK/handoff/nodes"
+ls "$WORK/handoff"
+grep -v -e '^  -----' -e '^  [A-Za-z0-9+/=]*$' -e '^pullSecret:' "$WORK/handoff/install-config-fragment.yaml" | sed -n '1,12p'
+
+# A recorded cluster export, as `oc get clusterversion,subscriptions,clusterserviceversions,
+# catalogsources,pods,imagedigestmirrorsets -A -o json` writes it: a 4.12.0 cluster whose
+# pods run three release components and an operator's image.
+"$AIRLOCK" release info --from-dir "$WORK/usb" file://openshift/release:4.12.0-x86_64 >"$WORK/release-components.txt"
+mapfile -t comps < <(grep -o '[0-9.:]*/openshift-release-dev/ocp-v4.0-art-dev@sha256:[0-9a-f]*' "$WORK/release-components.txt" | head -n3)
+opimg=$(grep -o '^[^#=]*@sha256:[0-9a-f]*' "$WORK/catalog-manifests/mapping.txt" | head -n1)
+pod() { printf '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"%s","namespace":"%s"},"spec":{"containers":[{"name":"c","image":"%s"}]},"status":{"phase":"Running","containerStatuses":[{"name":"c","image":"%s","imageID":"%s"}]}}' "$1" "$2" "$3" "$3" "$3"; }
+export_items() {
+	printf '{"apiVersion":"config.openshift.io/v1","kind":"ClusterVersion","metadata":{"name":"version"},"spec":{"channel":"stable-4.12"},"status":{"desired":{"version":"4.12.0","image":"%s/openshift-release-dev/ocp-release:4.12.0-x86_64"},"history":[{"state":"Completed","version":"4.12.0","image":"%s/openshift-release-dev/ocp-release:4.12.0-x86_64"}]}}' "$UP" "$UP"
+	printf ',%s' "$(pod etcd-master-0 openshift-etcd "${comps[0]}")" "$(pod apiserver-0 openshift-kube-apiserver "${comps[1]}")" \
+		"$(pod operator-0 openshift-config-operator "${comps[2]}")" "$(pod kepler-0 kepler-operator "$opimg")"
+}
+printf '{"apiVersion":"v1","kind":"List","items":[%s]}\n' "$(export_items)" >"$WORK/cluster.json"
+
+step "Is everything this cluster runs in the mirror? (cluster check against the recorded export)"
+run "$AIRLOCK" cluster check --from "$WORK/cluster.json" --mirror "$MIRROR" \
+	--mirror-sets "$WORK/release-manifests" --mirror-sets "$WORK/catalog-manifests" "${TLS[@]}"
+run "$AIRLOCK" cluster inventory --from "$WORK/cluster.json" -o "$WORK/handoff"
+
+step "The same cluster with an app nobody mirrored and a mirror set with a wrong path: check fails and says why"
+mkdir -p "$WORK/bad-sets"
+printf 'apiVersion: config.openshift.io/v1\nkind: ImageDigestMirrorSet\nmetadata: {name: idms-shop-0}\nspec:\n  imageDigestMirrors:\n  - source: %s/shop\n    mirrors: [%s/wrong/shop]\n' "$UP" "$MIRROR" >"$WORK/bad-sets/idms-shop.yaml"
+printf '{"apiVersion":"v1","kind":"List","items":[%s,%s,%s]}\n' "$(export_items)" \
+	"$(pod web-0 shop "$UP/shop/web@sha256:$(printf 'e%.0s' $(seq 64))")" \
+	"$(pod cache-0 shop "docker.io/library/redis@sha256:$(printf 'd%.0s' $(seq 64))")" >"$WORK/cluster-broken.json"
+if run "$AIRLOCK" cluster check --from "$WORK/cluster-broken.json" --mirror "$MIRROR" --mirror-sets "$WORK/release-manifests" \
+	--mirror-sets "$WORK/catalog-manifests" --mirror-sets "$WORK/bad-sets" "${TLS[@]}"; then
+	echo "cluster check passed on a cluster whose images are missing" >&2
+	exit 1
+fi
+
 step "What the mirror holds"
 run "$AIRLOCK" registry ls "$MIRROR" "${TLS[@]}"
 run "$AIRLOCK" release info --from-dir "$WORK/usb" file://openshift/release:4.12.0-x86_64 >"$WORK/release-info.txt"
