@@ -103,17 +103,7 @@ func Collect(c *catalog.Catalog, o Options) (*Result, error) {
 	// index.docker.io/...): one plan item per normalised reference.
 	byName := map[string]*plan.Item{}
 	for _, img := range imgs {
-		src := img.Parsed
-		if src.Transport == "" {
-			src.Transport = ref.Docker
-		}
-		if !src.HasTagOrDigest() {
-			src.Tag = "latest"
-		}
-		kind := plan.KindRelated
-		if img.Kind == catalog.KindBundle {
-			kind = plan.KindBundle
-		}
+		src, kind := Source(img)
 		key := src.Name()
 		it := byName[key]
 		if it == nil {
@@ -174,6 +164,25 @@ func Collect(c *catalog.Catalog, o Options) (*Result, error) {
 	}
 	return res, nil
 }
+
+// Source is a catalog image as a plan source, normalised (docker://,
+// latest when it names neither tag nor digest), and its plan kind.
+func Source(img catalog.Image) (ref.Ref, plan.Kind) {
+	src := img.Parsed
+	if src.Transport == "" {
+		src.Transport = ref.Docker
+	}
+	if !src.HasTagOrDigest() {
+		src.Tag = "latest"
+	}
+	if img.Kind == catalog.KindBundle {
+		return src, plan.KindBundle
+	}
+	return src, plan.KindRelated
+}
+
+// MergeSorted is the sorted union of a and b.
+func MergeSorted(a, b []string) []string { return mergeSorted(a, b) }
 
 func mergeSorted(a, b []string) []string {
 	seen := make(map[string]bool, len(a)+len(b))

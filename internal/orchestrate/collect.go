@@ -4,12 +4,11 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-
+	"github.com/airlock-mirror/airlock/internal/catalogimage"
+	"github.com/airlock-mirror/airlock/internal/catalogmirror"
 	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
@@ -18,13 +17,7 @@ import (
 
 // Images is the read (and, for rebuilt catalogs, write) access collectors
 // and the executor need; *engine.Engine provides it on every transport.
-type Images interface {
-	Resolve(ctx context.Context, r ref.Ref) (v1.Descriptor, error)
-	Image(ctx context.Context, r ref.Ref) (v1.Image, error)
-	Index(ctx context.Context, r ref.Ref) (v1.ImageIndex, error)
-	WriteImage(ctx context.Context, r ref.Ref, img v1.Image) error
-	WriteIndex(ctx context.Context, r ref.Ref, idx v1.ImageIndex) error
-}
+type Images = catalogimage.Images
 
 // Input is what every section collector gets.
 type Input struct {
@@ -217,18 +210,7 @@ func joinUnique(a, b string) string {
 	return a + "," + b
 }
 
-func mergeSorted(a, b []string) []string {
-	seen := make(map[string]bool, len(a)+len(b))
-	var out []string
-	for _, s := range append(append([]string{}, a...), b...) {
-		if !seen[s] {
-			seen[s] = true
-			out = append(out, s)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func mergeSorted(a, b []string) []string { return catalogmirror.MergeSorted(a, b) }
 
 type patterns []struct {
 	text string

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
+	"github.com/airlock-mirror/airlock/internal/catalogmirror"
 	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
@@ -125,17 +126,7 @@ func collectCatalog(ctx context.Context, in *Input, op imageset.Operator) (*Cata
 	}
 	byName := map[string]*plan.Item{}
 	for _, img := range imgs {
-		s := img.Parsed
-		if s.Transport == "" {
-			s.Transport = ref.Docker
-		}
-		if !s.HasTagOrDigest() {
-			s.Tag = "latest"
-		}
-		kind := plan.KindRelated
-		if img.Kind == catalog.KindBundle {
-			kind = plan.KindBundle
-		}
+		s, kind := catalogmirror.Source(img)
 		it := byName[s.Name()]
 		if it == nil {
 			it = &plan.Item{Source: s, Dests: []ref.Ref{DestFor(s, in.Root)}, Kind: kind,
