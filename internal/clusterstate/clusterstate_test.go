@@ -276,3 +276,24 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestInventoryReleaseNextToClusterImage: components in the namespace of
+// the release image the cluster runs are the release's, whatever registry
+// it came from; other pod images are additionalImages.
+func TestInventoryReleaseNextToClusterImage(t *testing.T) {
+	st := &State{
+		Version: ClusterVersion{Channel: "stable-4.12", Version: "4.12.0", Image: "registry.local:5000/openshift-release-dev/ocp-release:4.12.0-x86_64"},
+		Pods: []Pod{{Namespace: "openshift-etcd", Name: "etcd", Images: []string{"registry.local:5000/openshift-release-dev/ocp-v4.0-art-dev@" + fakeDigest('1')}},
+			{Namespace: "shop", Name: "web", Images: []string{"registry.local:5000/shop/web@" + fakeDigest('2')}}},
+	}
+	cfg, _, err := Inventory(st, InventoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Mirror.AdditionalImages) != 1 || cfg.Mirror.AdditionalImages[0].Name != "registry.local:5000/shop/web@"+fakeDigest('2') {
+		t.Errorf("additionalImages: %+v", cfg.Mirror.AdditionalImages)
+	}
+	if ch := cfg.Mirror.Platform.Channels; len(ch) != 1 || ch[0].MinVersion != "4.12.0" || ch[0].ShortestPath {
+		t.Errorf("channels: %+v", ch)
+	}
+}

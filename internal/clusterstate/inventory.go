@@ -88,11 +88,17 @@ func Inventory(st *State, o InventoryOptions) (*imageset.ImageSetConfiguration, 
 		sort.Slice(op.Packages, func(i, j int) bool { return op.Packages[i].Name < op.Packages[j].Name })
 		cfg.Mirror.Operators = append(cfg.Mirror.Operators, *op)
 	}
+	// Release components live next to the release image the cluster runs
+	// (quay.io/openshift-release-dev/ocp-release -> .../ocp-v4.0-art-dev).
+	releaseNS := []string{releaseRepoPrefix}
+	if img := sourceName(st.MirrorSets, st.Version.Image); strings.Count(img, "/") >= 2 {
+		releaseNS = append(releaseNS, img[:strings.LastIndex(strings.SplitN(img, "@", 2)[0], "/")+1])
+	}
 	extra := map[string]bool{}
 	for _, p := range st.Pods {
 		for _, img := range p.Images {
 			src := sourceName(st.MirrorSets, img)
-			if covered[src] || covered[img] || strings.HasPrefix(src, releaseRepoPrefix) {
+			if covered[src] || covered[img] || hasAnyPrefix(src, releaseNS) {
 				continue
 			}
 			extra[src] = true
@@ -137,4 +143,13 @@ func below(image, prefix string) (string, bool) {
 		return rest, true
 	}
 	return "", false
+}
+
+func hasAnyPrefix(s string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
 }
