@@ -1,10 +1,8 @@
 package clusterstate
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,29 +16,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
+	"github.com/airlock-mirror/airlock/internal/testutil/golden"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // export writes testdata/cluster-export.json with the placeholders filled.
 func export(t *testing.T, vals map[string]string) string {
@@ -139,7 +118,7 @@ func TestInventory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "inventory.yaml", y)
+	golden.Check(t, "inventory.yaml", y)
 	if len(notes) != 0 {
 		t.Errorf("notes: %v", notes)
 	}

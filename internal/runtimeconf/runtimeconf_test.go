@@ -1,9 +1,7 @@
 package runtimeconf
 
 import (
-	"bytes"
 	"context"
-	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,29 +19,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/airlock-mirror/airlock/internal/clusterres"
+	"github.com/airlock-mirror/airlock/internal/testutil/golden"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 // releaseRules are the mirror sets of a release and an operator mirrored
 // with the source path kept (oc-mirror naming), plus a tag mirror.
@@ -65,18 +44,18 @@ func TestGolden(t *testing.T) {
 	if len(files) != 2 || files[0].Path != "certs.d/quay.io/hosts.toml" || files[1].Path != "certs.d/registry.redhat.io/hosts.toml" {
 		t.Fatalf("containerd files: %+v", files)
 	}
-	golden(t, "hosts-quay.io.toml", files[0].Data)
-	golden(t, "hosts-registry.redhat.io.toml", files[1].Data)
+	golden.Check(t, "hosts-quay.io.toml", files[0].Data)
+	golden.Check(t, "hosts-registry.redhat.io.toml", files[1].Data)
 	rc, err := RegistriesConf(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "registries.conf", rc[0].Data)
+	golden.Check(t, "registries.conf", rc[0].Data)
 	k3, err := K3s(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "registries.yaml", k3[0].Data)
+	golden.Check(t, "registries.yaml", k3[0].Data)
 }
 
 // TestRegistriesConfParsedBySysregistries reads the drop-in back with
