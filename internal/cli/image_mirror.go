@@ -127,7 +127,7 @@ re-run with -f.`,
 	fs.BoolVar(&o.ContinueOnError, "continue-on-error", true, "keep copying the other images when one fails (false = --fail-fast)")
 	fs.BoolVar(&o.FailFast, "fail-fast", false, "stop at the first image that fails")
 	fs.IntVar(&o.MaxPerRegistry, "max-per-registry", 0, "maximum concurrent requests to one registry (0 = engine default, 16)")
-	fs.IntVar(&o.Parallel, "parallel", 0, "images copied at once (0 = engine default, twice --max-per-registry)")
+	fs.IntVar(&o.Parallel, "parallel", 0, "images copied at once (0 = engine default, 8)")
 	fs.IntVar(&o.RetryTimes, "retry-times", 5, "retries of a transient failure (reset, timeout, 408/429/5xx) with exponential backoff; 0 = no retries")
 	fs.Float64Var(&o.RateLimit, "rate-limit", 0, "maximum requests per second to one registry (0 = unlimited)")
 	fs.StringVar(&o.Dir, "dir", "", "local store directory that file:// destinations are written to (and read from unless --from-dir)")

@@ -79,10 +79,12 @@ type Options struct {
 	// destination registry must accept.
 	KeepManifestList bool
 
-	// Parallel is how many plan items are copied at once (default twice
-	// MaxPerRegistry). Items mostly wait for blob and request slots, so
-	// many at once keep the registry busy with the blobs of many images,
-	// each image's manifests going out as soon as its own blobs landed.
+	// Parallel is how many plan items are copied at once (default 8).
+	// Their blobs share the blob and request slots, so small blobs of
+	// several images are in flight together, each image's manifests
+	// going out as soon as its own blobs landed. (More items at once
+	// reorders which repository reaches a shared blob first, and a resumed
+	// run then re-uploads blobs it could mount: see docs/REQUESTS.md.)
 	Parallel int
 	// ParallelBlobs bounds transfers of large blobs in flight across all
 	// items (default 12): enough to overlap latency, few enough not to
@@ -283,7 +285,7 @@ func New(opts Options) (*Engine, error) {
 		opts.MaxPerRegistry = 16
 	}
 	if opts.Parallel <= 0 {
-		opts.Parallel = 2 * max(opts.MaxPerRegistry, 2)
+		opts.Parallel = 8
 	}
 	// A blob copy holds a download and an upload slot at once; when both
 	// are on one host (same-registry copy whose mount is refused, or a

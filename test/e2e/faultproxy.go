@@ -303,7 +303,8 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	if r.Method == http.MethodPut && IsUpload(r) && resp.StatusCode == http.StatusCreated {
+	if IsUploadData(r) && r.Method != http.MethodPatch && resp.StatusCode == http.StatusCreated {
+		// a completed upload: PUT, or a single-request POST with the blob
 		p.mu.Lock()
 		if p.uploaded == nil {
 			p.uploaded = map[string]int{}
