@@ -23,8 +23,8 @@ import (
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
 	"github.com/airlock-mirror/airlock/internal/engine"
-	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )

@@ -63,6 +63,30 @@ type Snapshot struct {
 // Repo returns the repository named name, or nil.
 func (s *Snapshot) Repo(name string) *Repo { return s.repoByName[name] }
 
+// Catalog returns the catalog tagged ref ("repo:tag"), following an alias
+// (another tag of the same catalog image) to the one holding the content.
+func (s *Snapshot) Catalog(ref string) *Catalog {
+	for _, c := range s.Catalogs {
+		if c.Ref() == ref {
+			if c.AliasOf != "" && c.AliasOf != ref {
+				return s.Catalog(c.AliasOf)
+			}
+			return c
+		}
+	}
+	return nil
+}
+
+// Release returns the release tagged ref ("repo:tag"), or nil.
+func (s *Snapshot) Release(ref string) *Release {
+	for _, r := range s.Releases {
+		if r.Ref() == ref {
+			return r
+		}
+	}
+	return nil
+}
+
 // Manifest returns the scanned manifest with this digest, or nil.
 func (s *Snapshot) Manifest(digest string) *Manifest { return s.byDigest[digest] }
 

@@ -44,7 +44,7 @@ func Apply(ctx context.Context, s *regscan.Snapshot, d *Decision, a Access) (Res
 	var res Result
 	deletes := append([]Target(nil), d.Delete...)
 	for _, c := range d.Catalogs {
-		view := findCatalog(s, c.Ref)
+		view := s.Catalog(c.Ref)
 		if view == nil {
 			return res, fmt.Errorf("catalog %s is no longer in the snapshot", c.Ref)
 		}
@@ -80,15 +80,6 @@ func Apply(ctx context.Context, s *regscan.Snapshot, d *Decision, a Access) (Res
 		return res, fmt.Errorf("%d deletions failed: %s", len(res.Failures), strings.Join(res.Failures, "; "))
 	}
 	return res, nil
-}
-
-func findCatalog(s *regscan.Snapshot, r string) *regscan.Catalog {
-	for _, c := range s.Catalogs {
-		if c.Ref() == r {
-			return c
-		}
-	}
-	return nil
 }
 
 func (a Access) repo(r string) (name.Repository, error) {

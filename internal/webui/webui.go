@@ -188,14 +188,14 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		data, tmpl = rp, "repo"
 	case "catalog":
-		c := catalogIn(s, q.Get("ref"))
+		c := s.Catalog(q.Get("ref"))
 		if c == nil {
 			u.fail(w, api, http.StatusNotFound, errors.New("no catalog "+q.Get("ref")))
 			return
 		}
 		data, tmpl = c, "catalog"
 	case "package":
-		c := catalogIn(s, q.Get("catalog"))
+		c := s.Catalog(q.Get("catalog"))
 		var pk *regscan.Package
 		if c != nil {
 			for _, x := range c.Packages {
@@ -210,7 +210,7 @@ func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		data, tmpl = packagePage{Catalog: c, Package: pk}, "package"
 	case "release":
-		rel := releaseIn(s, q.Get("ref"))
+		rel := s.Release(q.Get("ref"))
 		if rel == nil {
 			u.fail(w, api, http.StatusNotFound, errors.New("no release "+q.Get("ref")))
 			return
@@ -282,27 +282,6 @@ func overviewOf(s *regscan.Snapshot) overview {
 type packagePage struct {
 	Catalog *regscan.Catalog `json:"catalog"`
 	Package *regscan.Package `json:"package"`
-}
-
-func catalogIn(s *regscan.Snapshot, ref string) *regscan.Catalog {
-	for _, c := range s.Catalogs {
-		if c.Ref() == ref {
-			if c.AliasOf != "" {
-				return catalogIn(s, c.AliasOf)
-			}
-			return c
-		}
-	}
-	return nil
-}
-
-func releaseIn(s *regscan.Snapshot, ref string) *regscan.Release {
-	for _, r := range s.Releases {
-		if r.Ref() == ref {
-			return r
-		}
-	}
-	return nil
 }
 
 // Hit is one search result.
