@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -38,7 +39,9 @@ import (
 // and maxEntries blobs in all (least recently used evicted). It is loaded
 // once per Engine, on first use, and written with atomicfile during a run
 // (periodically, see startBlobCache) and at the end of Run, so an
-// interrupted run leaves what it learned. Before writing, what is on disk
+// interrupted run leaves what it learned; every change in between is also
+// appended to a journal beside it (bloblocations_journal.go), so a killed
+// run leaves it too. Before writing, what is on disk
 // is merged in when it changed since it was last read, so concurrent
 // airlock processes sharing the file add up their knowledge; when two
 // writes race, the last rename wins and the other's newest entries are lost
@@ -70,6 +73,13 @@ type blobLocations struct {
 	diskSum  [sha256.Size]byte // of the file as we last read or wrote it
 
 	saveMu sync.Mutex // one save at a time
+
+	// intents are small-blob uploads begun without a HEAD and not yet
+	// resolved (intentKey -> true): see the journal.
+	intents map[string]bool
+
+	jmu           sync.Mutex // one journal append at a time (per process)
+	journalWarned bool       // about a failed append (once is enough)
 }
 
 // locFile is the on-disk format:
@@ -113,26 +123,36 @@ func newBlobLocations(path string, log *slog.Logger) *blobLocations {
 		now:        time.Now,
 		m:          map[string]map[string]*locEntry{},
 		gone:       map[string]map[string]bool{},
+		intents:    map[string]bool{},
 	}
 }
 
 func (c *blobLocations) load() {
 	c.loadOnce.Do(func() {
 		f, sum, err := readLocFile(c.path)
+		lines, jerr := readJournal(c.journalPath())
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.lastSave = time.Now()
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return
 		case err != nil:
 			c.log.Warn("blob location cache ignored: starting with an empty one, which replaces it at the next save",
 				"file", c.path, "err", err)
 			c.changes++ // replace the broken file even if the run learns nothing
-			return
+		default:
+			c.diskSum = sum
+			c.mergeLocked(f)
 		}
-		c.diskSum = sum
-		c.mergeLocked(f)
+		if jerr != nil {
+			c.log.Debug("blob location cache: journal unreadable, ignored", "file", c.journalPath(), "err", jerr)
+		}
+		if len(lines) > 0 {
+			// A run that ended without its final save (killed) left
+			// these: fold them into the snapshot at the next save.
+			c.replayLocked(lines)
+			c.changes++
+		}
 		c.evictLocked()
 	})
 }
@@ -168,48 +188,52 @@ func readLocFile(path string) (f *locFile, sum [sha256.Size]byte, err error) {
 // stale are left out.
 func (c *blobLocations) mergeLocked(f *locFile) {
 	for loc, digests := range f.Locations {
-		if !strings.HasPrefix(loc, "docker://") {
-			continue
-		}
 		for digest, in := range digests {
-			if in == nil || !strings.Contains(digest, ":") {
-				continue
-			}
-			gone := c.gone[loc+" "+digest]
-			var repos []string
-			for _, r := range in.Repos {
-				if r != "" && !gone[r] && !slices.Contains(repos, r) {
-					repos = append(repos, r)
-				}
-			}
-			if len(repos) == 0 {
-				continue
-			}
-			byDigest := c.m[loc]
-			if byDigest == nil {
-				byDigest = map[string]*locEntry{}
-				c.m[loc] = byDigest
-			}
-			cur := byDigest[digest]
-			if cur == nil {
-				byDigest[digest] = &locEntry{T: in.T, Repos: repos[:min(len(repos), c.maxRepos)]}
-				c.n++
-				continue
-			}
-			first, second := cur.Repos, repos
-			if in.T > cur.T {
-				first, second = repos, cur.Repos
-				cur.T = in.T
-			}
-			merged := slices.Clone(first)
-			for _, r := range second {
-				if !slices.Contains(merged, r) {
-					merged = append(merged, r)
-				}
-			}
-			cur.Repos = merged[:min(len(merged), c.maxRepos)]
+			c.merge1Locked(loc, digest, in, false)
 		}
 	}
+}
+
+// merge1Locked adds one entry (see mergeLocked); with later, in is newer
+// than what the cache holds even at the same timestamp (a journal line
+// replayed in order).
+func (c *blobLocations) merge1Locked(loc, digest string, in *locEntry, later bool) {
+	if !strings.HasPrefix(loc, "docker://") || in == nil || !strings.Contains(digest, ":") {
+		return
+	}
+	gone := c.gone[loc+" "+digest]
+	var repos []string
+	for _, r := range in.Repos {
+		if r != "" && !gone[r] && !slices.Contains(repos, r) {
+			repos = append(repos, r)
+		}
+	}
+	if len(repos) == 0 {
+		return
+	}
+	byDigest := c.m[loc]
+	if byDigest == nil {
+		byDigest = map[string]*locEntry{}
+		c.m[loc] = byDigest
+	}
+	cur := byDigest[digest]
+	if cur == nil {
+		byDigest[digest] = &locEntry{T: in.T, Repos: repos[:min(len(repos), c.maxRepos)]}
+		c.n++
+		return
+	}
+	first, second := cur.Repos, repos
+	if in.T > cur.T || later && in.T == cur.T {
+		first, second = repos, cur.Repos
+		cur.T = in.T
+	}
+	merged := slices.Clone(first)
+	for _, r := range second {
+		if !slices.Contains(merged, r) {
+			merged = append(merged, r)
+		}
+	}
+	cur.Repos = merged[:min(len(merged), c.maxRepos)]
 }
 
 // evictLocked drops the least recently changed entries beyond maxEntries.
@@ -266,7 +290,6 @@ func (c *blobLocations) record(loc, digest, repo string) {
 	}
 	c.load()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if g := c.gone[loc+" "+digest]; g != nil {
 		delete(g, repo)
 	}
@@ -282,13 +305,32 @@ func (c *blobLocations) record(loc, digest, repo string) {
 		c.n++
 	}
 	en.T = c.now().Unix()
-	if len(en.Repos) > 0 && en.Repos[0] == repo {
+	ikey := intentKey(loc, digest, repo)
+	resolves := c.intents[ikey]
+	delete(c.intents, ikey)
+	if len(en.Repos) > 0 && en.Repos[0] == repo && !resolves {
+		c.mu.Unlock()
 		return // already the most recent: nothing worth a write
 	}
 	en.Repos = slices.DeleteFunc(en.Repos, func(r string) bool { return r == repo })
 	en.Repos = slices.Insert(en.Repos, 0, repo)
 	en.Repos = en.Repos[:min(len(en.Repos), c.maxRepos)]
 	c.changes++
+	t := en.T
+	c.mu.Unlock()
+	c.appendJournal(journalLine{L: loc, D: digest, R: repo, T: t})
+}
+
+// holds reports whether the cache lists repo of loc as holding digest.
+func (c *blobLocations) holds(loc, digest, repo string) bool {
+	if c == nil {
+		return false
+	}
+	c.load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	en := c.m[loc][digest]
+	return en != nil && slices.Contains(en.Repos, repo)
 }
 
 // forget drops repo as a holder of digest: the registry says it does not
@@ -299,15 +341,12 @@ func (c *blobLocations) forget(loc, digest, repo string) {
 	}
 	c.load()
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	en := c.m[loc][digest]
-	if en == nil || !slices.Contains(en.Repos, repo) {
+	ikey := intentKey(loc, digest, repo)
+	resolves := c.intents[ikey]
+	delete(c.intents, ikey)
+	if !c.dropLocked(loc, digest, repo) && !resolves {
+		c.mu.Unlock()
 		return
-	}
-	en.Repos = slices.DeleteFunc(en.Repos, func(r string) bool { return r == repo })
-	if len(en.Repos) == 0 {
-		delete(c.m[loc], digest)
-		c.n--
 	}
 	key := loc + " " + digest
 	if c.gone[key] == nil {
@@ -315,6 +354,22 @@ func (c *blobLocations) forget(loc, digest, repo string) {
 	}
 	c.gone[key][repo] = true
 	c.changes++
+	c.mu.Unlock()
+	c.appendJournal(journalLine{L: loc, D: digest, R: repo, X: true})
+}
+
+// dropLocked removes repo from digest's holders; false when it was not one.
+func (c *blobLocations) dropLocked(loc, digest, repo string) bool {
+	en := c.m[loc][digest]
+	if en == nil || !slices.Contains(en.Repos, repo) {
+		return false
+	}
+	en.Repos = slices.DeleteFunc(en.Repos, func(r string) bool { return r == repo })
+	if len(en.Repos) == 0 {
+		delete(c.m[loc], digest)
+		c.n--
+	}
+	return true
 }
 
 // save writes the cache when something changed since the last write (or
@@ -338,6 +393,12 @@ func (c *blobLocations) save(force bool) error {
 	seen := c.diskSum
 	c.mu.Unlock()
 
+	// No appends (of any process) while the journal is folded in and
+	// emptied.
+	unlock := c.lockJournal()
+	defer unlock()
+	lines, jerr := readJournal(c.journalPath())
+
 	// Merge the file when someone else replaced it since we last saw it
 	// (its content, not its stat: renames reuse inodes within one clock
 	// tick).
@@ -354,9 +415,11 @@ func (c *blobLocations) save(force bool) error {
 	if f != nil {
 		c.mergeLocked(f)
 	}
+	c.replayLocked(lines)
 	c.evictLocked()
 	data, err := json.Marshal(locFile{Version: blobLocationsVersion, Locations: c.m})
 	written := c.changes
+	intents := slices.Sorted(maps.Keys(c.intents))
 	c.mu.Unlock()
 	if err != nil {
 		return err
@@ -371,6 +434,11 @@ func (c *blobLocations) save(force bool) error {
 	}
 	c.changes -= written
 	c.diskSum = sha256.Sum256(data)
+	if jerr == nil {
+		// Every line is in the snapshot now (an unreadable journal is
+		// kept: its lines may still be read by a later save).
+		c.resetJournal(intents)
+	}
 	return nil
 }
 

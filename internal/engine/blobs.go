@@ -225,13 +225,17 @@ func (e *Engine) transferBlob(ctx context.Context, src, dst endpoint, desc v1.De
 			mountFrom = []string{rs.repo}
 		} else if cached = e.cachedHolder(rd, digest); cached != "" {
 			mountFrom = []string{cached}
-		} else if !small || e.blobLocs == nil {
+		} else if !small || e.blobLocs == nil || e.blobLocs.holds(rd.location(), digest, rd.repo) ||
+			e.blobLocs.uncertain(rd.location(), digest, rd.repo) {
 			// A blob nobody knows about: HEAD first, one cheap request
 			// that saves re-sending it when it is already there. Small
-			// blobs skip it when the blob-location cache is on: it knows
-			// what earlier airlock runs (an interrupted one too) put here,
+			// blobs skip it when the blob-location cache is on and does
+			// not list this repository: the cache (with its journal)
+			// knows what earlier airlock runs, killed ones too, put here,
 			// and a small upload costs about what the HEAD does; a
 			// registry that has the blob from elsewhere stores it again.
+			// When the cache lists this repository, or a killed run was
+			// sending the blob there, the HEAD settles it.
 			ok, err := rd.hasBlob(ctx, digest)
 			if err != nil {
 				return 0, 0, fmt.Errorf("checking blob %s in %s: %w", digest, dst, err)
@@ -240,6 +244,10 @@ func (e *Engine) transferBlob(ctx context.Context, src, dst endpoint, desc v1.De
 				return blobSkipped, 0, nil
 			}
 			e.forgetHolder(rd, digest, rd.repo)
+		} else {
+			// Sent without asking: journal the intent first so that a
+			// kill before the result is recorded leaves "may be there".
+			e.blobLocs.intend(rd.location(), digest, rd.repo)
 		}
 	}
 	var out blobOutcome

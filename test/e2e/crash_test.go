@@ -250,9 +250,9 @@ func TestCrashResumeRegistry(t *testing.T) {
 		case pres.any[d]:
 			// Held in another repository of the destination: a mount
 			// would have moved no bytes. The engine's blob-location cache
-			// is saved every 30 s and when a run ends, so a SIGKILL
-			// forgets what it learned since the last save; this is a
-			// cost, not a correctness issue.
+			// journals every placement, so only a kill in the instant
+			// between an upload's completion and its journal line can
+			// cause this; a cost, not a correctness issue.
 			remounted += blobs[d]
 			t.Logf("final run re-uploaded blob %s (%d bytes) held in another destination repository; a cross-repository mount would have been free", d, blobs[d])
 		}
