@@ -31,6 +31,7 @@ type MirrorOptions struct {
 	ParallelLayers int
 	RetryTimes     int
 	GraphURL       string
+	Strict         bool
 
 	mode    orchestrate.Mode
 	dir     string
@@ -107,6 +108,7 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.IntVar(&o.ParallelLayers, "parallel-layers", o.ParallelLayers, "blobs of one image copied at once (1-10)")
 	fs.IntVar(&o.RetryTimes, "retry-times", o.RetryTimes, "retries of a failed request")
 	fs.StringVar(&o.GraphURL, "graph-url", "", "update graph endpoint (default $"+graph.URLEnv+" or "+graph.DefaultURL+")")
+	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
 }
 
 func fileDir(flag, s string) (string, error) {
@@ -172,9 +174,14 @@ func (o *MirrorOptions) Complete(args []string) error {
 	if o.cfgData, err = os.ReadFile(o.Config); err != nil {
 		return fmt.Errorf("reading the config: %w", err)
 	}
-	if o.cfg, err = imageset.Parse(o.cfgData, o.Config); err != nil {
+	cfg, warns, err := imageset.ParseWarn(o.cfgData, o.Config, o.Strict)
+	for _, w := range warns {
+		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w.Error())
+	}
+	if err != nil {
 		return err
 	}
+	o.cfg = cfg
 	return nil
 }
 

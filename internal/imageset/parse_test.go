@@ -84,25 +84,39 @@ func TestParseFullSchema(t *testing.T) {
 	}
 }
 
+// TestParseErrors: every bad-config case names the file, the line and the
+// field path, and says what is wrong.
 func TestParseErrors(t *testing.T) {
 	head := "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\n"
+	op := head + "mirror:\n  operators:\n    - catalog: x:1\n      packages:\n"
 	cases := []struct {
 		name, doc string
 		want      []string
 	}{
-		{"unknown field", head + "mirror:\n  operators:\n    - catalog: x:1\n      packages:\n        - name: a\n          minversion: 1.0.0\n", []string{"isc.yaml", `unknown field "mirror.operators[0].packages[0].minversion"`}},
-		{"wrong kind", "apiVersion: mirror.openshift.io/v2alpha1\nkind: Other\n", []string{`kind "Other"`}},
-		{"wrong api", "apiVersion: mirror.openshift.io/v1alpha2\nkind: ImageSetConfiguration\n", []string{`apiVersion "mirror.openshift.io/v1alpha2"`}},
-		{"bad semver", head + "mirror:\n  operators:\n    - catalog: x:1\n      packages:\n        - name: a\n          minVersion: one\n", []string{"operators[0].packages[0] (a)", `minVersion "one"`}},
-		{"min > max", head + "mirror:\n  operators:\n    - catalog: x:1\n      packages:\n        - name: a\n          channels:\n            - {name: s, minVersion: 2.0.0, maxVersion: 1.0.0}\n", []string{"channels[0] (s)", "greater than maxVersion"}},
-		{"range mixing", head + "mirror:\n  operators:\n    - catalog: x:1\n      packages:\n        - name: a\n          minVersion: 1.0.0\n          channels:\n            - {name: s, maxVersion: 2.0.0}\n", []string{"both on the package and on this channel"}},
-		{"dup package", head + "mirror:\n  operators:\n    - catalog: x:1\n      packages:\n        - name: a\n        - name: a\n", []string{"packages[1] (a)", "listed twice"}},
-		{"dup channel", head + "mirror:\n  operators:\n    - catalog: x:1\n      packages:\n        - name: a\n          channels: [{name: s}, {name: s}]\n", []string{"channels[1] (s)", "listed twice"}},
-		{"dup catalog", head + "mirror:\n  operators:\n    - catalog: x:1\n    - catalog: x:1\n", []string{"operators[1]", "listed twice"}},
-		{"arch and platforms", head + "mirror:\n  platform:\n    architectures: [amd64]\n    platforms: [{os: linux, architecture: amd64}]\n", []string{"mutually exclusive"}},
-		{"bad regexp", head + "mirror:\n  blockedImages:\n    - name: \"a(b\"\n", []string{"blockedImages[0]", "not a valid regular expression"}},
-		{"bad targetCatalog", head + "mirror:\n  operators:\n    - catalog: x:1\n      targetCatalog: reg.io/ns/idx:v1\n", []string{"targetCatalog"}},
-		{"not yaml", "mirror: [", []string{"isc.yaml"}},
+		{"unknown field", op + "        - name: a\n          minversion: 1.0.0\n",
+			[]string{`isc.yaml:8: mirror.operators[0].packages[0].minversion: unknown field "minversion" (did you mean "minVersion"?)`}},
+		{"unknown field far from any", head + "mirror:\n  zzzz: 1\n", []string{`isc.yaml:4: mirror.zzzz: unknown field "zzzz"; fields here: additionalImages, blockedImages, helm, operators, platform, samples`}},
+		{"v1 leftover", head + "storageConfig:\n  local: {path: /x}\n", []string{`isc.yaml:3: storageConfig: field "storageConfig" is not part of mirror.openshift.io/v2alpha1: oc-mirror v1's metadata backend`}},
+		{"wrong type", op + "        - name: a\n          channels: stable\n", []string{`isc.yaml:8: mirror.operators[0].packages[0].channels: want a list, found "stable"`}},
+		{"unquoted number", op + "        - name: a\n          minVersion: 4.18\n", []string{`isc.yaml:8: mirror.operators[0].packages[0].minVersion: 4.18 is read as a float, not a string: quote it ("4.18")`}},
+		{"wrong kind", "apiVersion: mirror.openshift.io/v2alpha1\nkind: Other\n", []string{`isc.yaml:2: kind: kind "Other"`}},
+		{"wrong api", "apiVersion: mirror.openshift.io/v1alpha2\nkind: ImageSetConfiguration\n", []string{`isc.yaml:1: apiVersion: apiVersion "mirror.openshift.io/v1alpha2"`, "oc-mirror v1's format"}},
+		{"bad semver", op + "        - name: a\n          minVersion: one\n", []string{`isc.yaml:8: mirror.operators[0].packages[0].minVersion: package a: minVersion "one" is not a semantic version`}},
+		{"min > max", op + "        - name: a\n          channels:\n            - {name: s, minVersion: 2.0.0, maxVersion: 1.0.0}\n",
+			[]string{`isc.yaml:9: mirror.operators[0].packages[0].channels[0].minVersion: channel a/s: minVersion 2.0.0 is greater than maxVersion 1.0.0`}},
+		{"release min > max", head + "mirror:\n  platform:\n    channels:\n      - name: stable-4.18\n        minVersion: 4.18.5\n        maxVersion: 4.18.1\n",
+			[]string{`isc.yaml:7: mirror.platform.channels[0].minVersion: channel stable-4.18: minVersion 4.18.5 is greater than maxVersion 4.18.1`}},
+		{"range mixing", op + "        - name: a\n          minVersion: 1.0.0\n          channels:\n            - {name: s, maxVersion: 2.0.0}\n",
+			[]string{`isc.yaml:10: mirror.operators[0].packages[0].channels[0]: channel a/s: a version range is set both on the package and on this channel`}},
+		{"dup package", op + "        - name: a\n        - name: a\n", []string{`isc.yaml:8: mirror.operators[0].packages[1]: package a listed twice in the same catalog`}},
+		{"dup channel", op + "        - name: a\n          channels: [{name: s}, {name: s}]\n", []string{`isc.yaml:8: mirror.operators[0].packages[0].channels[1]: channel a/s listed twice`}},
+		{"dup catalog", head + "mirror:\n  operators:\n    - catalog: x:1\n    - catalog: x:1\n", []string{`isc.yaml:6: mirror.operators[1]: catalog x:1 listed twice`}},
+		{"dup key", head + "mirror:\n  operators:\n    - catalog: x:1\n      catalog: y:1\n", []string{`isc.yaml:6:`, `"catalog" already defined at line 5`}},
+		{"arch and platforms", head + "mirror:\n  platform:\n    architectures: [amd64]\n    platforms: [{os: linux, architecture: amd64}]\n", []string{`isc.yaml:4: mirror.platform: architectures and platforms are mutually exclusive`}},
+		{"bad regexp", head + "mirror:\n  blockedImages:\n    - name: \"a(b\"\n", []string{`isc.yaml:5: mirror.blockedImages[0].name: "a(b" is not a valid regular expression`}},
+		{"bad targetCatalog", head + "mirror:\n  operators:\n    - catalog: x:1\n      targetCatalog: reg.io/ns/idx:v1\n", []string{`isc.yaml:6: mirror.operators[0].targetCatalog: "reg.io/ns/idx:v1"`}},
+		{"not yaml", "mirror: [", []string{"isc.yaml", "not valid YAML"}},
+		{"empty", "", []string{"isc.yaml: the file is empty"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,10 +126,36 @@ func TestParseErrors(t *testing.T) {
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not contain %q", err, w)
+					t.Errorf("error\n  %s\ndoes not contain\n  %s", err, w)
 				}
 			}
 		})
+	}
+}
+
+// TestParseWarnLenient: unknown fields and v1 leftovers are warnings with
+// their line when not strict, the rest of the file is used, and every
+// error of a file is reported at once.
+func TestParseWarnLenient(t *testing.T) {
+	doc := "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nstorageConfig:\n  local: {path: /x}\nmirror:\n  additionalImages:\n    - name: reg.io/a:1\n      targetrepo: b\n"
+	cfg, warns, err := ParseWarn([]byte(doc), "isc.yaml", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mirror.AdditionalImages[0].Name != "reg.io/a:1" {
+		t.Errorf("config not read: %+v", cfg.Mirror)
+	}
+	if len(warns) != 2 || warns[0].Line != 3 || warns[0].Path != "storageConfig" ||
+		warns[1].Line != 8 || !strings.Contains(warns[1].Error(), `unknown field "targetrepo" is ignored (did you mean "targetRepo"?)`) {
+		t.Errorf("warnings: %v", warns)
+	}
+	if _, _, err := ParseWarn([]byte(doc), "isc.yaml", true); err == nil || len(err.(Problems)) != 2 {
+		t.Errorf("strict: want 2 errors, got %v", err)
+	}
+	bad := "apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  blockedImages: [{name: \"(\"}]\n  operators:\n    - catalog: x:1\n      packages: [{name: a, minVersion: x}]\n"
+	_, _, err = ParseWarn([]byte(bad), "isc.yaml", false)
+	if ps, ok := err.(Problems); !ok || len(ps) != 2 {
+		t.Errorf("want both problems at once, got %v", err)
 	}
 }
 

@@ -25,6 +25,11 @@ type ImageSetConfiguration struct {
 	// the default (500).
 	ArchiveSize int64  `json:"archiveSize,omitempty"`
 	Mirror      Mirror `json:"mirror"`
+
+	// file and lines are where the config was parsed from, so problems
+	// found later (a package the catalog lacks) name the line too.
+	file  string
+	lines lineIndex
 }
 
 // DeleteImageSetConfiguration lists what a delete run removes.
