@@ -74,6 +74,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newDeleteCommand(streams))
 	root.AddCommand(newMirrorCommand(streams))
 	root.AddCommand(newConfigCommand(streams))
+	root.AddCommand(newPlanCommand(streams))
 	root.AddCommand(newClusterCommand(streams))
 
 	return root

@@ -405,11 +405,13 @@ func writeFileAtomic(path string, b []byte) error {
 }
 
 // onlyOurs reports whether a directory without oci-layout holds nothing but
-// what Open itself creates first (a store whose creation was interrupted).
+// what Open itself creates first (a store whose creation was interrupted),
+// or the working-dir/ that
+// `airlock plan` and `mirror` keep beside the store (oc-mirror's layout).
 func onlyOurs(entries []fs.DirEntry) bool {
 	for _, e := range entries {
 		n := e.Name()
-		if n != "blobs" && n != indexFile && n != lockFile && !strings.HasPrefix(n, tmpPrefix) {
+		if n != "blobs" && n != indexFile && n != lockFile && n != "working-dir" && !strings.HasPrefix(n, tmpPrefix) {
 			return false
 		}
 	}
