@@ -131,6 +131,7 @@ copy does not stop the others, and the bundles affected are listed at the end
 	}
 	fs := cmd.Flags()
 	o.RegistryFlags.AddFlags(fs)
+	o.RegistryFlags.AddSignatureFlags(fs)
 	fs.BoolVar(&o.ManifestsOnly, "manifests-only", false, "write mapping.txt and the cluster resources, copy nothing")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "write the manifests and show what would be copied (with sizes); copy nothing")
 	fs.IntVar(&o.MaxComponents, "max-components", o.MaxComponents, "maximum path components of a destination repository; deeper paths are folded with '-' (0 = no limit)")

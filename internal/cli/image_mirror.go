@@ -118,6 +118,7 @@ re-run with -f.`,
 	}
 	fs := cmd.Flags()
 	o.RegistryFlags.AddFlags(fs)
+	o.RegistryFlags.AddSignatureFlags(fs)
 	addOCRegistryAliases(fs, &o.RegistryFlags)
 	fs.StringArrayVarP(&o.Filenames, "filename", "f", nil, "mapping file (SRC DST [DST...] or SRC=DST per line); repeatable; - reads stdin")
 	fs.StringVar(&o.FilterByOS, "filter-by-os", "", "regular expression over os/arch[/variant]: copy only matching children of a manifest list (changes the digest unless --keep-manifest-list); default: all platforms, digest kept")

@@ -97,6 +97,7 @@ missing.txt and copies nothing.`,
 // AddFlags registers the flags of `mirror` (sync shares them).
 func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	o.RegistryFlags.AddFlags(cmd.Flags())
+	o.RegistryFlags.AddSignatureFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVarP(&o.Config, "config", "c", "", "ImageSetConfiguration file (required)")
 	fs.StringVar(&o.From, "from", "", "disk-to-mirror: the file://DIR a mirror-to-disk run wrote")

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"strings"
 	"net"
 	"net/http"
 	"os"
@@ -36,6 +37,21 @@ type RegistryFlags struct {
 	// restarted after an interruption mounts what the earlier run uploaded
 	// instead of uploading it again; "" disables it (--blob-cache).
 	BlobCache string
+
+	// Signatures, NoReferrers and ReferrersFilter are the signature flags
+	// of the commands that copy (AddSignatureFlags).
+	Signatures      string
+	NoReferrers     bool
+	ReferrersFilter []string
+}
+
+// AddSignatureFlags registers --signatures, --no-referrers and
+// --referrers-filter (commands that copy images).
+func (f *RegistryFlags) AddSignatureFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.Signatures, "signatures", string(engine.SignaturesBestEffort),
+		"signatures of each image: best-effort copies every cosign signature/attestation/SBOM (sha256-<hex>.sig/.att/.sbom) and OCI referrer found and lists unsigned images; strict fails an unsigned image; remove copies none")
+	fs.BoolVar(&f.NoReferrers, "no-referrers", false, "do not copy OCI 1.1 referrers (cosign tag-style signatures are still copied)")
+	fs.StringSliceVar(&f.ReferrersFilter, "referrers-filter", nil, "copy only referrers of these artifact types (artifactType=TYPE or TYPE, repeatable)")
 }
 
 // BlobCacheEnv names the environment variable that sets the default of
@@ -176,7 +192,16 @@ func (f *RegistryFlags) EngineOptions(storeDir string) (engine.Options, error) {
 	if err != nil {
 		return engine.Options{}, err
 	}
-	return engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: storeDir, BlobCacheFile: f.BlobCache}, nil
+	sm, err := engine.ParseSignatureMode(f.Signatures)
+	if err != nil {
+		return engine.Options{}, fmt.Errorf("--signatures: %w", err)
+	}
+	var filter []string
+	for _, t := range f.ReferrersFilter {
+		filter = append(filter, strings.TrimPrefix(t, "artifactType="))
+	}
+	return engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: storeDir, BlobCacheFile: f.BlobCache,
+		Signatures: sm, NoReferrers: f.NoReferrers, ReferrersFilter: filter}, nil
 }
 
 // NewEngine is a copy engine configured with EngineOptions(storeDir).

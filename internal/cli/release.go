@@ -259,6 +259,7 @@ DIR/config).`,
 		},
 	}
 	o.AddFlags(cmd.Flags())
+	o.AddSignatureFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVar(&o.From, "from", "", "release image to mirror, by tag or digest (file://openshift/release:TAG with --from-dir)")
 	fs.StringVar(&o.To, "to", "", "destination repository for the release and its components, e.g. mirror.local:5000/ocp/release")

@@ -18,7 +18,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/time/rate"
 )
 
@@ -107,6 +109,11 @@ type hostClient struct {
 	// runs alone (monoMu) so the others know before they send.
 	monoMu    sync.Mutex
 	monoState atomic.Int32 // monoUnknown, monoYes, monoNo
+	// Whether the registry has the referrers API: learnt from the first
+	// query, which runs alone (refMu) so a registry without it is asked
+	// once, not once per image in flight.
+	refMu    sync.Mutex
+	refState atomic.Int32 // monoUnknown, monoYes, monoNo
 }
 
 const (
@@ -638,4 +645,88 @@ func (c *hostClient) postBlob(ctx context.Context, repo, digest string, data []b
 		return false, loc, err
 	}
 	return false, "", newHTTPError(resp)
+}
+
+// maxTagPages bounds tag-list pagination (1000 tags a page).
+const maxTagPages = 1000
+
+// listTags lists the tags of repo, following Link pagination; a repository
+// that does not exist has none.
+func (c *hostClient) listTags(ctx context.Context, repo string) ([]string, error) {
+	var all []string
+	next := fmt.Sprintf("%s://%s/v2/%s/tags/list?n=1000", c.scheme, c.host, repo)
+	for page := 0; next != "" && page < maxTagPages; page++ {
+		resp, err := c.send(ctx, http.MethodGet, next, nil, http.StatusOK, http.StatusNotFound)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode == http.StatusNotFound {
+			resp.Body.Close()
+			return all, nil
+		}
+		var body struct {
+			Tags []string `json:"tags"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, maxManifestSize)).Decode(&body)
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("tag list of %s: %w", repo, err)
+		}
+		all = append(all, body.Tags...)
+		next = nextLink(resp, c.scheme+"://"+c.host)
+	}
+	return all, nil
+}
+
+// nextLink is the next page of a paginated list (RFC 5988 Link header,
+// relative to base), or "".
+func nextLink(resp *http.Response, base string) string {
+	l := resp.Header.Get("Link")
+	if l == "" {
+		return ""
+	}
+	u, _, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(l), "<"), ">")
+	if !ok || !strings.Contains(l, `rel="next"`) {
+		return ""
+	}
+	if strings.HasPrefix(u, "/") {
+		return base + u
+	}
+	return u
+}
+
+// referrers lists the manifests of repo whose subject is digest, with the
+// OCI 1.1 referrers API; supported is false when the registry lacks the API
+// (404 on the endpoint), for the caller to try the tag-schema fallback.
+func (c *hostClient) referrers(ctx context.Context, repo, digest string) (descs []v1.Descriptor, supported bool, err error) {
+	if c.refState.Load() == monoUnknown {
+		c.refMu.Lock()
+		defer c.refMu.Unlock()
+	}
+	if c.refState.Load() == monoNo {
+		return nil, false, nil
+	}
+	resp, err := c.send(ctx, http.MethodGet, c.url(repo, "referrers", digest),
+		http.Header{"Accept": {string(types.OCIImageIndex)}}, http.StatusOK, http.StatusNotFound)
+	if err != nil {
+		var he *httpError
+		if errors.As(err, &he) && (he.Status == http.StatusBadRequest || he.Status == http.StatusMethodNotAllowed) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		// A registry with the API answers 200 and an empty list for a
+		// subject without referrers: 404 means it lacks the API, and is
+		// not asked again by this engine.
+		c.refState.Store(monoNo)
+		return nil, false, nil
+	}
+	c.refState.Store(monoYes)
+	var im v1.IndexManifest
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxManifestSize)).Decode(&im); err != nil {
+		return nil, true, fmt.Errorf("referrers of %s@%s: %w", repo, digest, err)
+	}
+	return im.Manifests, true, nil
 }

@@ -36,6 +36,14 @@ type endpoint interface {
 	name(ctx context.Context, tag string, desc v1.Descriptor, data []byte, source string) error
 
 	hasBlob(ctx context.Context, digest string) (bool, error)
+	// tags lists the repository's tags (cosign's tag-style signatures are
+	// found there).
+	tags(ctx context.Context) ([]string, error)
+	// referrers lists the manifests whose subject is digest (OCI 1.1
+	// referrers: signatures, SBOMs, attestations). tags is the
+	// repository's tag list when known (nil otherwise): a registry without
+	// the referrers API is only asked for the fallback tag when it exists.
+	referrers(ctx context.Context, digest string, tags map[string]bool) ([]v1.Descriptor, error)
 	// openBlob reads a blob from offset; start is where the returned body
 	// actually begins (0 when the source cannot seek).
 	openBlob(ctx context.Context, digest string, offset int64) (body io.ReadCloser, start int64, err error)
@@ -132,6 +140,40 @@ func (r *registryEndpoint) name(ctx context.Context, tag string, desc v1.Descrip
 	return r.c.putManifest(ctx, r.repo, tag, data, string(desc.MediaType))
 }
 
+func (r *registryEndpoint) tags(ctx context.Context) ([]string, error) {
+	return r.c.listTags(ctx, r.repo)
+}
+
+// referrers asks the referrers API and, on a registry without it, reads
+// the referrers tag schema's index (tag sha256-<hex>). That tag is also
+// oc-mirror's name for a digest-only image: a manifest there that hashes
+// to the subject itself is that image, not a referrers index.
+func (r *registryEndpoint) referrers(ctx context.Context, digest string, tags map[string]bool) ([]v1.Descriptor, error) {
+	descs, supported, err := r.c.referrers(ctx, r.repo, digest)
+	if err != nil || supported {
+		return descs, err
+	}
+	fallback := strings.Replace(digest, ":", "-", 1)
+	if tags != nil && !tags[fallback] {
+		return nil, nil
+	}
+	data, _, err := r.c.getManifest(ctx, r.repo, fallback)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if digestOf(data) == digest {
+		return nil, nil
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(data, &im); err != nil || !im.MediaType.IsIndex() {
+		return nil, nil
+	}
+	return im.Manifests, nil
+}
+
 func (r *registryEndpoint) hasBlob(ctx context.Context, digest string) (bool, error) {
 	return r.c.hasBlob(ctx, r.repo, digest)
 }
@@ -225,7 +267,7 @@ func (s *storeEndpoint) putManifest(_ context.Context, digest string, data []byt
 	return nil
 }
 
-func (s *storeEndpoint) name(_ context.Context, tag string, desc v1.Descriptor, _ []byte, source string) error {
+func (s *storeEndpoint) name(_ context.Context, tag string, desc v1.Descriptor, data []byte, source string) error {
 	ann := map[string]string{}
 	if source != "" {
 		ann[store.AnnotationSource] = source
@@ -244,7 +286,21 @@ func (s *storeEndpoint) name(_ context.Context, tag string, desc v1.Descriptor, 
 	if !s.plain {
 		ann[store.AnnotationRef] = n
 	}
+	// A referrer: remembered with its subject so the store answers the
+	// referrers query of a later copy out of it (disk-to-mirror).
+	if subject, artifactType := subjectOf(data); subject != "" {
+		ann[store.AnnotationSubject] = subject
+		if artifactType != "" {
+			ann[store.AnnotationArtifactType] = artifactType
+		}
+	}
 	return s.s.Record(n, desc, ann)
+}
+
+func (s *storeEndpoint) tags(context.Context) ([]string, error) { return s.s.Tags(s.repo) }
+
+func (s *storeEndpoint) referrers(_ context.Context, digest string, _ map[string]bool) ([]v1.Descriptor, error) {
+	return s.s.Referrers(s.repo, digest)
 }
 
 func (s *storeEndpoint) hasBlob(_ context.Context, digest string) (bool, error) {

@@ -113,6 +113,18 @@ type Options struct {
 	// copied, writing nothing.
 	DryRun bool
 
+	// Signatures says what happens to the signatures of each image:
+	// cosign tag-style signatures, attestations and SBOMs
+	// (sha256-<hex>.sig/.att/.sbom) and OCI 1.1 referrers of every manifest
+	// written are copied with it (best-effort, the default), required
+	// (strict) or left behind (remove).
+	Signatures SignatureMode
+	// NoReferrers skips OCI referrers (tag-style signatures still copied).
+	NoReferrers bool
+	// ReferrersFilter, when set, copies only referrers of these artifact
+	// types.
+	ReferrersFilter []string
+
 	// BlobCacheFile is a file remembering, across runs, which repositories
 	// of each destination registry hold which blobs; "" disables it. Within
 	// one run the engine mounts a blob already uploaded to another
@@ -176,8 +188,16 @@ type ItemResult struct {
 	// the copy needs (known after resolving; in a dry run the size to move).
 	Size int64 `json:"size,omitempty"`
 	// Bytes is how many blob bytes this item actually transferred.
-	Bytes  int64  `json:"bytes"`
-	Status Status `json:"status"`
+	Bytes int64 `json:"bytes"`
+	// SignaturesChecked: the item's signatures and referrers were looked
+	// for (not on a re-run that found the image complete, nor with
+	// SignaturesRemove); Signed: its top-level manifest has a signature.
+	SignaturesChecked bool `json:"signaturesChecked,omitempty"`
+	Signed            bool `json:"signed,omitempty"`
+	// Attachments are the signatures, attestations, SBOMs and referrers
+	// copied with the image.
+	Attachments []Attachment `json:"attachments,omitempty"`
+	Status      Status       `json:"status"`
 	// Err is why the item failed (nil otherwise); Error is its text for JSON.
 	Err   error  `json:"-"`
 	Error string `json:"error,omitempty"`
@@ -274,6 +294,7 @@ type Engine struct {
 	blobSem, smallSem chan struct{}
 	stats             statCounters
 	reqs              requestCounter
+	tags              tagCache
 }
 
 // New checks opts and returns an Engine.
@@ -303,6 +324,11 @@ func New(opts Options) (*Engine, error) {
 	if opts.RateLimit < 0 {
 		return nil, fmt.Errorf("rate limit %v: must be >= 0", opts.RateLimit)
 	}
+	sm, err := ParseSignatureMode(string(opts.Signatures))
+	if err != nil {
+		return nil, err
+	}
+	opts.Signatures = sm
 	if opts.ProgressInterval <= 0 {
 		opts.ProgressInterval = 5 * time.Second
 	}

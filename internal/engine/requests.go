@@ -31,6 +31,8 @@ type RequestCounts struct {
 	ManifestHEAD int64 `json:"manifestHead,omitempty"` // HEAD .../manifests/<ref>
 	ManifestGET  int64 `json:"manifestGet,omitempty"`  // GET .../manifests/<ref>
 	ManifestPUT  int64 `json:"manifestPut,omitempty"`  // PUT .../manifests/<ref>
+	TagList      int64 `json:"tagList,omitempty"`      // GET .../tags/list (cosign tag-style signatures)
+	Referrers    int64 `json:"referrers,omitempty"`    // GET .../referrers/<digest> (OCI 1.1)
 	Other        int64 `json:"other,omitempty"`        // anything else (redirected blob GETs, tag lists)
 	// Connections is the TCP connections dialled; TLSHandshakes the TLS
 	// sessions set up on them. With keep-alive (and HTTP/2 over TLS) both
@@ -41,7 +43,7 @@ type RequestCounts struct {
 
 // Total is every request (connections are not requests).
 func (c RequestCounts) Total() int64 {
-	return c.Ping + c.Token + c.Blobs() + c.Manifests() + c.Other
+	return c.Ping + c.Token + c.Blobs() + c.Manifests() + c.TagList + c.Referrers + c.Other
 }
 
 // Blobs is the requests about blobs (checks, reads, uploads, mounts).
@@ -56,7 +58,7 @@ func (c RequestCounts) sub(o RequestCounts) RequestCounts {
 	return RequestCounts{c.Ping - o.Ping, c.Token - o.Token, c.BlobHEAD - o.BlobHEAD, c.BlobGET - o.BlobGET,
 		c.BlobPOST - o.BlobPOST, c.BlobPOSTBody - o.BlobPOSTBody, c.BlobMount - o.BlobMount, c.BlobPUT - o.BlobPUT,
 		c.BlobPATCH - o.BlobPATCH, c.ManifestHEAD - o.ManifestHEAD, c.ManifestGET - o.ManifestGET,
-		c.ManifestPUT - o.ManifestPUT, c.Other - o.Other, c.Connections - o.Connections, c.TLSHandshakes - o.TLSHandshakes}
+		c.ManifestPUT - o.ManifestPUT, c.TagList - o.TagList, c.Referrers - o.Referrers, c.Other - o.Other, c.Connections - o.Connections, c.TLSHandshakes - o.TLSHandshakes}
 }
 
 func (c RequestCounts) add(o RequestCounts) RequestCounts {
@@ -72,7 +74,8 @@ func (c RequestCounts) logAttrs() []any {
 	}{{"ping", c.Ping}, {"token", c.Token}, {"blobHEAD", c.BlobHEAD}, {"blobGET", c.BlobGET},
 		{"blobPOST", c.BlobPOST}, {"blobPOSTBody", c.BlobPOSTBody}, {"blobMount", c.BlobMount},
 		{"blobPUT", c.BlobPUT}, {"blobPATCH", c.BlobPATCH}, {"manifestHEAD", c.ManifestHEAD},
-		{"manifestGET", c.ManifestGET}, {"manifestPUT", c.ManifestPUT}, {"other", c.Other},
+		{"manifestGET", c.ManifestGET}, {"manifestPUT", c.ManifestPUT}, {"tagList", c.TagList},
+		{"referrers", c.Referrers}, {"other", c.Other},
 		{"connections", c.Connections}, {"tlsHandshakes", c.TLSHandshakes}}
 	var out []any
 	for _, a := range all {
@@ -99,6 +102,8 @@ const (
 	kindManifestHEAD
 	kindManifestGET
 	kindManifestPUT
+	kindTagList
+	kindReferrers
 	kindOther
 	kindConn
 	kindTLS
@@ -143,6 +148,10 @@ func classify(req *http.Request) requestKind {
 		case http.MethodPut:
 			return kindManifestPUT
 		}
+	case strings.HasPrefix(p, "/v2/") && strings.HasSuffix(p, "/tags/list") && req.Method == http.MethodGet:
+		return kindTagList
+	case strings.HasPrefix(p, "/v2/") && strings.Contains(p, "/referrers/") && req.Method == http.MethodGet:
+		return kindReferrers
 	case req.URL.Query().Has("scope") || req.URL.Query().Has("service") || isTokenForm(req):
 		return kindToken
 	}
@@ -212,7 +221,7 @@ func (rc *requestCounter) snapshot() map[string]RequestCounts {
 		out[h] = RequestCounts{Ping: v[kindPing], Token: v[kindToken], BlobHEAD: v[kindBlobHEAD], BlobGET: v[kindBlobGET],
 			BlobPOST: v[kindBlobPOST], BlobPOSTBody: v[kindBlobPOSTBody], BlobMount: v[kindBlobMount], BlobPUT: v[kindBlobPUT],
 			BlobPATCH: v[kindBlobPATCH], ManifestHEAD: v[kindManifestHEAD], ManifestGET: v[kindManifestGET],
-			ManifestPUT: v[kindManifestPUT], Other: v[kindOther], Connections: v[kindConn], TLSHandshakes: v[kindTLS]}
+			ManifestPUT: v[kindManifestPUT], TagList: v[kindTagList], Referrers: v[kindReferrers], Other: v[kindOther], Connections: v[kindConn], TLSHandshakes: v[kindTLS]}
 	}
 	return out
 }

@@ -78,7 +78,9 @@ func TestRequestBudget(t *testing.T) {
 	p := knownPlan(t, src, dst)
 	mod := withCache(t)
 	// Plain HTTP: the ping tries HTTPS first, then HTTP (2 per host).
-	srcFirst := RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10}
+	// Signatures: one tag list per source repository (3) and one
+	// referrers query per manifest written (5).
+	srcFirst := RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10, TagList: 3, Referrers: 5}
 
 	rep := runCounted(t, newTestEngine(t, nil, mod), p)
 	for _, it := range p.Items {
@@ -95,9 +97,10 @@ func TestRequestBudget(t *testing.T) {
 		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
 
 	// No-op re-run: one HEAD per tag; the index is read from the source to
-	// HEAD its 2 children at the destination.
+	// HEAD its 2 children at the destination, and its signatures looked
+	// for (a signature added upstream since is copied).
 	rep = runCounted(t, newTestEngine(t, nil, mod), p)
-	checkRequests(t, "no-op re-run", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 3}, dst.Host,
+	checkRequests(t, "no-op re-run", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 3, TagList: 1, Referrers: 3}, dst.Host,
 		RequestCounts{Ping: 2, ManifestHEAD: 5})
 	if rep.Stats.ImagesSkipped != 3 {
 		t.Errorf("re-run: %d images skipped, want 3", rep.Stats.ImagesSkipped)
@@ -113,11 +116,30 @@ func TestRequestBudget(t *testing.T) {
 		p2.Add(plan.Item{Source: it.Source, Dests: []ref.Ref{d}})
 	}
 	rep = runCounted(t, newTestEngine(t, nil, mod), p2)
-	checkRequests(t, "new repositories with the cache", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 5}, dst.Host,
+	checkRequests(t, "new repositories with the cache", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 5, TagList: 3, Referrers: 5}, dst.Host,
 		RequestCounts{Ping: 2, BlobMount: 11, ManifestHEAD: 3, ManifestPUT: 5})
 	for _, it := range p2.Items {
 		validateRemote(t, it.Dests[0].String())
 	}
+}
+
+// TestRequestBudgetWithoutSignatures: --signatures remove costs nothing
+// for signatures; a source without the referrers API is asked once (404)
+// and then only for fallback tags its tag list has.
+func TestRequestBudgetWithoutSignatures(t *testing.T) {
+	src := regtest.Start(t)
+	dst := regtest.Start(t)
+	p := knownPlan(t, src, dst)
+	rep := runCounted(t, newTestEngine(t, nil, func(o *Options) { o.Signatures = SignaturesRemove; withCache(t)(o) }), p)
+	checkRequests(t, "--signatures remove", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10}, dst.Host,
+		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
+
+	plain := regtest.Start(t, regtest.WithPlainDistribution())
+	dst2 := regtest.Start(t)
+	p2 := knownPlan(t, plain, dst2)
+	rep = runCounted(t, newTestEngine(t, nil, withCache(t)), p2)
+	checkRequests(t, "source without referrers API", rep, plain.Host, RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10, TagList: 3, Referrers: 1}, dst2.Host,
+		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
 }
 
 // TestRequestBudgetWithoutSingleRequestUpload is the first run against
@@ -130,7 +152,7 @@ func TestRequestBudgetWithoutSingleRequestUpload(t *testing.T) {
 	dst := regtest.Start(t, regtest.WithPlainDistribution())
 	p := knownPlan(t, src, dst)
 	rep := runCounted(t, newTestEngine(t, nil, withCache(t)), p)
-	checkRequests(t, "first run", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10}, dst.Host,
+	checkRequests(t, "first run", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10, TagList: 3, Referrers: 5}, dst.Host,
 		RequestCounts{Ping: 2, BlobPOSTBody: 1, BlobPOST: 9, BlobPUT: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
 	for _, it := range p.Items {
 		validateRemote(t, it.Dests[0].String())
@@ -152,7 +174,7 @@ func TestConnectionsAreReused(t *testing.T) {
 	rep := runCounted(t, newTestEngine(t, tr, func(o *Options) { o.Keychain = keys; withCache(t)(o) }), p)
 	one := RequestCounts{Ping: 1, Connections: 1, TLSHandshakes: 1}
 	srcWant, dstWant := one, one
-	srcWant.ManifestGET, srcWant.BlobGET = 5, 10
+	srcWant.ManifestGET, srcWant.BlobGET, srcWant.TagList, srcWant.Referrers = 5, 10, 3, 5
 	dstWant.BlobPOSTBody, dstWant.BlobMount, dstWant.ManifestHEAD, dstWant.ManifestPUT = 10, 1, 3, 5
 	checkRequests(t, "TLS run", rep, src.Host, srcWant, dst.Host, dstWant)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,6 +174,12 @@ func destTag(it plan.Item, d ref.Ref) string {
 }
 
 func (e *Engine) copyItem(ctx context.Context, it plan.Item) ItemResult {
+	return e.copyItemAt(ctx, it, 0)
+}
+
+// copyItemAt copies it; depth is 0 for a plan item, n for an attachment of
+// depth n (see copyAttachments).
+func (e *Engine) copyItemAt(ctx context.Context, it plan.Item, depth int) ItemResult {
 	res := ItemResult{Source: it.Source, Kind: it.Kind, Origin: it.Origin}
 	for _, d := range it.Dests {
 		res.Dests = append(res.Dests, DestResult{Ref: d})
@@ -236,7 +243,20 @@ func (e *Engine) copyItem(ctx context.Context, it plan.Item) ItemResult {
 		return fail(err)
 	}
 	res.Size = top.size()
+	var atts []Attachment
+	if e.opts.Signatures != SignaturesRemove && depth < maxAttachDepth {
+		atts = e.discover(ctx, src, tree, top, depth)
+		if depth == 0 {
+			res.SignaturesChecked = true
+			res.Signed = signed(top.desc.Digest.String(), atts)
+			if e.opts.Signatures == SignaturesStrict && !res.Signed {
+				return fail(fmt.Errorf("no signature for %s (neither a cosign %s tag nor a signature referrer) and --signatures strict: not copied",
+					top.desc.Digest, strings.Replace(top.desc.Digest.String(), ":", "-", 1)+".sig"))
+			}
+		}
+	}
 	if e.opts.DryRun {
+		res.Attachments = atts
 		res.Status = StatusPlanned
 		for i := range res.Dests {
 			res.Dests[i].Status, res.Dests[i].Digest = StatusPlanned, top.desc.Digest.String()
@@ -260,6 +280,16 @@ func (e *Engine) copyItem(ctx context.Context, it plan.Item) ItemResult {
 			res.Dests[i].Status = StatusCopied
 		} else {
 			res.Dests[i].Status = StatusSkipped
+		}
+	}
+	if len(atts) > 0 {
+		var n int64
+		res.Attachments, n = e.copyAttachments(ctx, it, atts)
+		res.Bytes += n
+		for _, a := range res.Attachments {
+			if a.Status == StatusFailed && a.Depth == 1 && a.IsSignature() && e.opts.Signatures == SignaturesStrict {
+				return fail(fmt.Errorf("copying signature %s: %s", a.Digest, a.Error))
+			}
 		}
 	}
 	return res

@@ -80,12 +80,69 @@ func Summary(w io.Writer, r *engine.Report) {
 	fmt.Fprintf(w, "manifests written: %d; blobs: %d copied, %d mounted, %d already present\n", s.Manifests, s.BlobsCopied, s.BlobsMounted, s.BlobsSkipped)
 	// MB (10^6) next to the rate, which is in MB/s as the benchmarks count.
 	fmt.Fprintf(w, "transferred %.1f MB (%s) in %s (%.1f MB/s)\n", float64(s.Bytes)/1e6, Bytes(s.Bytes), s.Duration.Round(10*time.Millisecond), s.MBPerSecond())
+	Signatures(w, r)
 	for _, it := range r.Items {
 		switch it.Status {
 		case engine.StatusMissing:
 			fmt.Fprintf(w, "missing: %s%s: %s\n", it.Source, at(it), oneLine(errText(it)))
 		case engine.StatusFailed:
 			fmt.Fprintf(w, "FAILED:  %s%s: %s\n", it.Source, at(it), oneLine(errText(it)))
+		}
+	}
+}
+
+// maxUnsignedListed bounds the unsigned images named in a summary; the
+// JSON report has them all.
+const maxUnsignedListed = 10
+
+// Signatures writes the signature line of a run: how many of the images
+// whose signatures were looked for are signed, how many signatures,
+// attestations, SBOMs and other referrers were copied, and the unsigned
+// images (the first few). Nothing when none was looked for (--signatures
+// remove, or a re-run that found every image complete).
+func Signatures(w io.Writer, r *engine.Report) {
+	checked, signed, atts, failed := 0, 0, 0, 0
+	var unsigned []string
+	for _, it := range r.Items {
+		if !it.SignaturesChecked {
+			continue
+		}
+		checked++
+		if it.Signed {
+			signed++
+		} else {
+			unsigned = append(unsigned, it.Source.String())
+		}
+		for _, a := range it.Attachments {
+			if a.Status == engine.StatusFailed {
+				failed++
+			} else {
+				atts++
+			}
+		}
+	}
+	if checked == 0 {
+		return
+	}
+	fmt.Fprintf(w, "signatures: %d of %d images signed; %d signatures, attestations, SBOMs and referrers carried", signed, checked, atts)
+	if failed > 0 {
+		fmt.Fprintf(w, ", %d FAILED", failed)
+	}
+	fmt.Fprintln(w)
+	if len(unsigned) > 0 && signed > 0 {
+		// Only worth listing in a mirror where signing is the norm.
+		more := ""
+		if len(unsigned) > maxUnsignedListed {
+			more = fmt.Sprintf(" (and %d more; -o json lists all)", len(unsigned)-maxUnsignedListed)
+			unsigned = unsigned[:maxUnsignedListed]
+		}
+		fmt.Fprintf(w, "unsigned: %s%s\n", strings.Join(unsigned, ", "), more)
+	}
+	for _, it := range r.Items {
+		for _, a := range it.Attachments {
+			if a.Status == engine.StatusFailed {
+				fmt.Fprintf(w, "FAILED:  %s of %s (%s): %s\n", a.Kind, it.Source, a.Subject, oneLine(a.Error))
+			}
 		}
 	}
 }

@@ -57,6 +57,11 @@ const (
 	// (equal to AnnotationRefName in a store; kept separately because plain
 	// oci:// layouts name images by tag only).
 	AnnotationRef = "io.airlock.image.ref"
+	// AnnotationSubject holds the digest a referrer (signature, SBOM,
+	// attestation) refers to, and AnnotationArtifactType its artifact
+	// type, so the store answers referrers queries as a registry does.
+	AnnotationSubject      = "io.airlock.image.subject"
+	AnnotationArtifactType = "io.airlock.image.artifactType"
 
 	layoutFile  = "oci-layout"
 	indexFile   = "index.json"
@@ -293,6 +298,50 @@ func (s *Store) Lookup(name string) (v1.Descriptor, error) {
 		}
 	}
 	return v1.Descriptor{}, fmt.Errorf("image %s in store %s: %w", name, s.dir, ErrNotFound)
+}
+
+// Referrers lists the entries of repo recorded as referrers of subject,
+// each with its artifact type, as the OCI referrers API lists them.
+func (s *Store) Referrers(repo, subject string) ([]v1.Descriptor, error) {
+	im, err := s.Index()
+	if err != nil {
+		return nil, err
+	}
+	var out []v1.Descriptor
+	seen := map[string]bool{}
+	for _, d := range im.Manifests {
+		if d.Annotations[AnnotationSubject] != subject || seen[d.Digest.String()] {
+			continue
+		}
+		if r := d.Annotations[AnnotationRef]; repo != "" && repoOf(r) != repo {
+			continue
+		}
+		seen[d.Digest.String()] = true
+		out = append(out, v1.Descriptor{MediaType: d.MediaType, Size: d.Size, Digest: d.Digest,
+			ArtifactType: d.Annotations[AnnotationArtifactType]})
+	}
+	return out, nil
+}
+
+// Tags lists the tags of repo ("" in a plain layout: every name).
+func (s *Store) Tags(repo string) ([]string, error) {
+	im, err := s.Index()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range im.Manifests {
+		n := d.Annotations[AnnotationRefName]
+		if n == "" || strings.Contains(n, "@") {
+			continue
+		}
+		if repo == "" {
+			out = append(out, n)
+		} else if repoOf(n) == repo {
+			out = append(out, n[len(repo)+1:])
+		}
+	}
+	return out, nil
 }
 
 // repoOf strips ":tag" or "@digest" from a store name.
