@@ -114,6 +114,10 @@ type hostClient struct {
 	// once, not once per image in flight.
 	refMu    sync.Mutex
 	refState atomic.Int32 // monoUnknown, monoYes, monoNo
+	// fallbackMu serialises read-modify-write of referrers tags
+	// (repo + "@" + subject → *sync.Mutex): two referrers of one subject
+	// written at once must not drop each other from the index.
+	fallbackMu sync.Map
 }
 
 const (
@@ -478,7 +482,16 @@ func (c *hostClient) getManifest(ctx context.Context, repo, reference string) ([
 }
 
 func (c *hostClient) putManifest(ctx context.Context, repo, reference string, data []byte, mediaType string) error {
-	return retry(ctx, c.e.opts.RetryTimes, c.e.log, "PUT manifest "+repo+":"+reference, func() error {
+	_, err := c.putManifestAck(ctx, repo, reference, data, mediaType)
+	return err
+}
+
+// putManifestAck puts a manifest and reports whether the registry answered
+// with OCI-Subject: an OCI 1.1 registry that indexed the manifest's subject
+// for its referrers API says so; one that did not leaves the referrers tag
+// to the client.
+func (c *hostClient) putManifestAck(ctx context.Context, repo, reference string, data []byte, mediaType string) (subjectAck bool, err error) {
+	err = retry(ctx, c.e.opts.RetryTimes, c.e.log, "PUT manifest "+repo+":"+reference, func() error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.url(repo, "manifests", reference), strings.NewReader(string(data)))
 		if err != nil {
 			return permanent(err)
@@ -494,8 +507,10 @@ func (c *hostClient) putManifest(ctx context.Context, repo, reference string, da
 			return newHTTPError(resp)
 		}
 		resp.Body.Close()
+		subjectAck = resp.Header.Get("OCI-Subject") != ""
 		return nil
 	})
+	return subjectAck, err
 }
 
 // hasBlob HEADs a blob in repo.

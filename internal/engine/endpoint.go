@@ -8,6 +8,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -130,7 +131,68 @@ func (r *registryEndpoint) headManifest(ctx context.Context, reference string) (
 }
 
 func (r *registryEndpoint) putManifest(ctx context.Context, reference string, data []byte, mediaType string) error {
-	return r.c.putManifest(ctx, r.repo, reference, data, mediaType)
+	ack, err := r.c.putManifestAck(ctx, r.repo, reference, data, mediaType)
+	if err != nil || ack {
+		return err
+	}
+	subject, artifactType := subjectOf(data)
+	if subject == "" {
+		return nil
+	}
+	return r.addToReferrersTag(ctx, subject, v1.Descriptor{MediaType: types.MediaType(mediaType), Size: int64(len(data)),
+		Digest: hashOf(digestOf(data)), ArtifactType: artifactType, Annotations: annotationsOf(data)})
+}
+
+// addToReferrersTag keeps the OCI referrers tag schema for a registry that
+// did not index a pushed manifest's subject (no OCI-Subject in its answer:
+// distribution, docker-registry 2.8): the index at tag sha256-<hex of the
+// subject> lists the referrer, so cosign, oras and airlock itself find it
+// there. The tag is oc-mirror's name for a digest-only image too: when it
+// already holds a manifest that is not an index, it is left alone and the
+// referrer is reachable by digest only.
+func (r *registryEndpoint) addToReferrersTag(ctx context.Context, subject string, desc v1.Descriptor) error {
+	tag := strings.Replace(subject, ":", "-", 1)
+	mu, _ := r.c.fallbackMu.LoadOrStore(r.repo+"@"+subject, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	im := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
+	data, _, err := r.c.getManifest(ctx, r.repo, tag)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("reading referrers tag %s:%s: %w", r, tag, err)
+	default:
+		var old v1.IndexManifest
+		if json.Unmarshal(data, &old) != nil || !old.MediaType.IsIndex() || digestOf(data) == subject {
+			r.c.e.log.Warn("referrers tag holds an image: referrer reachable by digest only", "repository", r.String(), "tag", tag, "referrer", desc.Digest.String())
+			return nil
+		}
+		for _, m := range old.Manifests {
+			if m.Digest == desc.Digest {
+				return nil
+			}
+		}
+		im.Manifests = old.Manifests
+	}
+	im.Manifests = append(im.Manifests, desc)
+	out, err := json.Marshal(im)
+	if err != nil {
+		return err
+	}
+	if err := r.c.putManifest(ctx, r.repo, tag, out, string(types.OCIImageIndex)); err != nil {
+		return fmt.Errorf("writing referrers tag %s:%s: %w", r, tag, err)
+	}
+	return nil
+}
+
+// annotationsOf reads a manifest's annotations (a referrers index carries
+// them, so clients filter without fetching each referrer).
+func annotationsOf(data []byte) map[string]string {
+	var m struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	json.Unmarshal(data, &m)
+	return m.Annotations
 }
 
 func (r *registryEndpoint) name(ctx context.Context, tag string, desc v1.Descriptor, data []byte, _ string) error {
