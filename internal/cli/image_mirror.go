@@ -97,6 +97,10 @@ re-run with -f.`,
   # only the linux/amd64 image of a multi-arch source (this changes the digest)
   airlock image mirror --filter-by-os 'linux/amd64' quay.io/app/web:1.2=mirror.local:5000/app/web
 
+  # mirror only images whose cosign signatures verify with the key (containers-policy.json),
+  # failing every unsigned one; signatures, SBOMs and referrers travel with the images
+  airlock image mirror --policy policy.json --signatures strict -f mapping.txt
+
   # registry -> disk on the connected side, disk -> registry on the disconnected side
   airlock image mirror --dir /mnt/mirror quay.io/app/web:1.2 file://app/web
   airlock image mirror --from-dir /mnt/mirror file://app/web:1.2 mirror.local:5000/app/web

@@ -19,6 +19,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/auth"
 	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/sigpolicy"
 )
 
 // RegistryFlags are the flags of every command that talks to registries:
@@ -43,6 +44,10 @@ type RegistryFlags struct {
 	Signatures      string
 	NoReferrers     bool
 	ReferrersFilter []string
+	// Policy and RegistriesD are --policy and --registries.d: signatures
+	// checked before an image is copied.
+	Policy      string
+	RegistriesD string
 }
 
 // AddSignatureFlags registers --signatures, --no-referrers and
@@ -52,6 +57,8 @@ func (f *RegistryFlags) AddSignatureFlags(fs *pflag.FlagSet) {
 		"signatures of each image: best-effort copies every cosign signature/attestation/SBOM (sha256-<hex>.sig/.att/.sbom) and OCI referrer found and lists unsigned images; strict fails an unsigned image; remove copies none")
 	fs.BoolVar(&f.NoReferrers, "no-referrers", false, "do not copy OCI 1.1 referrers (cosign tag-style signatures are still copied)")
 	fs.StringSliceVar(&f.ReferrersFilter, "referrers-filter", nil, "copy only referrers of these artifact types (artifactType=TYPE or TYPE, repeatable)")
+	fs.StringVar(&f.Policy, "policy", "", "containers-policy.json: every image must satisfy its scope's requirements (sigstoreSigned with public keys, signedBy OpenPGP keys, reject, insecureAcceptAnything) before it is copied; one that does not is named and not mirrored")
+	fs.StringVar(&f.RegistriesD, "registries.d", "", "containers-registries.d directory: lookaside locations of the OpenPGP signatures --policy signedBy requirements read")
 }
 
 // BlobCacheEnv names the environment variable that sets the default of
@@ -200,8 +207,32 @@ func (f *RegistryFlags) EngineOptions(storeDir string) (engine.Options, error) {
 	for _, t := range f.ReferrersFilter {
 		filter = append(filter, strings.TrimPrefix(t, "artifactType="))
 	}
+	policy, err := f.loadPolicy()
+	if err != nil {
+		return engine.Options{}, err
+	}
 	return engine.Options{Keychain: kc, Transport: tr, Insecure: f.Insecure, StoreDir: storeDir, BlobCacheFile: f.BlobCache,
-		Signatures: sm, NoReferrers: f.NoReferrers, ReferrersFilter: filter}, nil
+		Signatures: sm, NoReferrers: f.NoReferrers, ReferrersFilter: filter, Policy: policy}, nil
+}
+
+// loadPolicy reads --policy (and --registries.d); nil without --policy.
+func (f *RegistryFlags) loadPolicy() (*sigpolicy.Policy, error) {
+	if f.Policy == "" {
+		if f.RegistriesD != "" {
+			return nil, fmt.Errorf("--registries.d is read for --policy signedBy requirements: give --policy too")
+		}
+		return nil, nil
+	}
+	p, err := sigpolicy.Load(f.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("--policy: %w", err)
+	}
+	if f.RegistriesD != "" {
+		if p.Lookaside, err = sigpolicy.LoadRegistriesD(f.RegistriesD); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // NewEngine is a copy engine configured with EngineOptions(storeDir).

@@ -283,4 +283,3 @@ func fetchManifest(t *testing.T, reg *regtest.Registry, repo, reference string) 
 	}
 	return desc.Manifest
 }
-

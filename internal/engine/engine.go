@@ -48,6 +48,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/sigpolicy"
 )
 
 // Options configure an Engine. The zero value works: anonymous, TLS with
@@ -119,6 +120,12 @@ type Options struct {
 	// written are copied with it (best-effort, the default), required
 	// (strict) or left behind (remove).
 	Signatures SignatureMode
+	// Policy, when set, is checked for every image before it is copied
+	// (containers-policy.json semantics): an image whose signatures do not
+	// satisfy its scope's requirements fails and is not copied. It also
+	// turns off the re-run fast path, so an image already mirrored is
+	// checked again.
+	Policy *sigpolicy.Policy
 	// NoReferrers skips OCI referrers (tag-style signatures still copied).
 	NoReferrers bool
 	// ReferrersFilter, when set, copies only referrers of these artifact
@@ -194,6 +201,8 @@ type ItemResult struct {
 	// SignaturesRemove); Signed: its top-level manifest has a signature.
 	SignaturesChecked bool `json:"signaturesChecked,omitempty"`
 	Signed            bool `json:"signed,omitempty"`
+	// PolicyVerified: the image satisfied Options.Policy.
+	PolicyVerified bool `json:"policyVerified,omitempty"`
 	// Attachments are the signatures, attestations, SBOMs and referrers
 	// copied with the image.
 	Attachments []Attachment `json:"attachments,omitempty"`

@@ -209,7 +209,7 @@ func (e *Engine) copyItemAt(ctx context.Context, it plan.Item, depth int) ItemRe
 	// at every destination costs one or two HEADs per destination, and no
 	// source request at all.
 	known := make([]destState, len(it.Dests)) // what the re-run check learnt per destination
-	if pinned && e.filter == nil && !e.opts.DryRun {
+	if pinned && e.filter == nil && !e.opts.DryRun && (e.opts.Policy == nil || depth > 0) {
 		if ok, err := e.allComplete(ctx, it, reference, known); err != nil {
 			return fail(err)
 		} else if ok {
@@ -244,9 +244,17 @@ func (e *Engine) copyItemAt(ctx context.Context, it plan.Item, depth int) ItemRe
 	}
 	res.Size = top.size()
 	var atts []Attachment
-	if e.opts.Signatures != SignaturesRemove && depth < maxAttachDepth {
+	if (e.opts.Signatures != SignaturesRemove || (e.opts.Policy != nil && depth == 0)) && depth < maxAttachDepth {
 		atts = e.discover(ctx, src, tree, top, depth)
-		if depth == 0 {
+		if e.opts.Policy != nil && depth == 0 {
+			if err := e.checkPolicy(ctx, src, it, tree.desc.Digest.String(), atts, depth); err != nil {
+				return fail(fmt.Errorf("not mirrored: %w", err))
+			}
+			res.PolicyVerified = true
+		}
+		if e.opts.Signatures == SignaturesRemove {
+			atts = nil
+		} else if depth == 0 {
 			res.SignaturesChecked = true
 			res.Signed = signed(top.desc.Digest.String(), atts)
 			if e.opts.Signatures == SignaturesStrict && !res.Signed {

@@ -101,9 +101,12 @@ const maxUnsignedListed = 10
 // images (the first few). Nothing when none was looked for (--signatures
 // remove, or a re-run that found every image complete).
 func Signatures(w io.Writer, r *engine.Report) {
-	checked, signed, atts, failed := 0, 0, 0, 0
+	checked, signed, atts, failed, verified := 0, 0, 0, 0, 0
 	var unsigned []string
 	for _, it := range r.Items {
+		if it.PolicyVerified {
+			verified++
+		}
 		if !it.SignaturesChecked {
 			continue
 		}
@@ -120,6 +123,9 @@ func Signatures(w io.Writer, r *engine.Report) {
 				atts++
 			}
 		}
+	}
+	if verified > 0 {
+		fmt.Fprintf(w, "policy: %d of %d images satisfied the signature policy (refused ones are listed with the failures)\n", verified, len(r.Items))
 	}
 	if checked == 0 {
 		return

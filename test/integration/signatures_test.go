@@ -1,13 +1,17 @@
 package integration
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
@@ -269,4 +273,128 @@ func TestSignaturesTravelWithImages(t *testing.T) {
 			t.Errorf("the image itself: %q", d)
 		}
 	})
+}
+
+// TestSignaturePolicyBeforeCopy: with --policy (containers-policy.json
+// requiring the cosign key) the images signed with it — a cosign v3 bundle
+// and a tag-style signature of an index — are mirrored, and an unsigned
+// image, one signed by another key and one whose signature was tampered
+// with are each refused by name and not copied.
+func TestSignaturePolicyBeforeCopy(t *testing.T) {
+	s := newSignedSource(t)
+	opt := remote.WithTransport(s.reg.Transport)
+	foreign, err := synth.Image(104, synth.WithLayerSize(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignD, err := synth.Push(foreign, s.reg.Ref("apps/foreign")+":v1", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKeys := t.TempDir()
+	mustRun(t, s.env, "", s.cosign, "generate-key-pair", "--output-key-prefix", filepath.Join(otherKeys, "other"))
+	mustRun(t, s.env, "", s.cosign, "sign", "--key", filepath.Join(otherKeys, "other.key"), "--use-signing-config=false", "--tlog-upload=false",
+		"--allow-http-registry", "--allow-insecure-registry", "-y", s.reg.Ref("apps/foreign")+"@"+foreignD)
+
+	tampered, err := synth.Image(105, synth.WithLayerSize(1024))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tamperedD, err := synth.Push(tampered, s.reg.Ref("apps/tampered")+":v1", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.sign(t, s.reg.Ref("apps/tampered")+"@"+tamperedD, "--new-bundle-format=false")
+	tamper(t, s.reg, "apps/tampered", strings.Replace(tamperedD, ":", "-", 1)+".sig")
+
+	dir := t.TempDir()
+	policy := filepath.Join(dir, "policy.json")
+	if err := os.WriteFile(policy, []byte(`{"default": [{"type": "reject"}], "transports": {"docker": {
+  "`+s.reg.Host+`/apps": [{"type": "sigstoreSigned", "keyPath": "`+s.pub+`"}]}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := regtest.Start(t)
+	args := []string{"image", "mirror", "--insecure", "--policy", policy, "-o", "json", "--report", filepath.Join(dir, "failed.txt")}
+	for _, repo := range []string{"signed", "multi", "unsigned", "foreign", "tampered"} {
+		args = append(args, s.reg.Ref("apps/"+repo)+":v1="+dst.Host+"/mirror/"+repo+":v1")
+	}
+	r := run(t, s.env, "", airlockBin, args...)
+	if r.err == nil {
+		t.Fatalf("--policy passed unsigned, foreign and tampered images:\n%s", r)
+	}
+	var rep struct {
+		Items []struct {
+			Status         string `json:"status"`
+			Error          string `json:"error"`
+			PolicyVerified bool   `json:"policyVerified"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || len(rep.Items) != 5 {
+		t.Fatalf("report (%v):\n%s", err, r.stdout)
+	}
+	for i, want := range []string{"", "", "no sigstore signature", "not signed by the policy's key", "not signed by the policy's key"} {
+		it := rep.Items[i]
+		if want == "" {
+			if it.Status != "copied" || !it.PolicyVerified {
+				t.Errorf("item %d: %s (verified %v): %s", i, it.Status, it.PolicyVerified, it.Error)
+			}
+			continue
+		}
+		if it.Status != "failed" || !strings.Contains(it.Error, want) || !strings.Contains(it.Error, policy) {
+			t.Errorf("item %d: %s %q, want failed saying %q and naming %s", i, it.Status, it.Error, want, policy)
+		}
+	}
+	for _, repo := range []string{"unsigned", "foreign", "tampered"} {
+		if d := dst.DigestOf(t, dst.Host+"/mirror/"+repo+":v1"); d != "" {
+			t.Errorf("%s was refused by the policy but copied", repo)
+		}
+		if !strings.Contains(r.stderr, "apps/"+repo) {
+			t.Errorf("the output does not name apps/%s:\n%s", repo, r.stderr)
+		}
+	}
+	if v := s.verify(t, dst.Host+"/mirror/multi@"+s.multiD); v.err != nil {
+		t.Errorf("cosign verify of the policy-checked index at the mirror: %v", v)
+	}
+}
+
+// tamper flips one byte of the cosign signature annotation of the
+// tag-style signature manifest at repo:tag and puts it back.
+func tamper(t *testing.T, reg *regtest.Registry, repo, tag string) {
+	t.Helper()
+	desc, err := remote.Get(mustName(t, reg.Ref(repo)+":"+tag), remote.WithTransport(reg.Transport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	layer := m["layers"].([]any)[0].(map[string]any)
+	ann := layer["annotations"].(map[string]any)
+	sig, err := base64.StdEncoding.DecodeString(ann["dev.cosignproject.cosign/signature"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[len(sig)/2] ^= 0x01
+	ann["dev.cosignproject.cosign/signature"] = base64.StdEncoding.EncodeToString(sig)
+	body, _ := json.Marshal(m)
+	req, err := reg.Request(http.MethodPut, "/v2/"+repo+"/manifests/"+tag, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", string(desc.MediaType))
+	resp, err := reg.Client().Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("putting the tampered signature: %v %v", err, resp)
+	}
+	resp.Body.Close()
+}
+
+func mustName(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

@@ -85,17 +85,27 @@ func ReadKeyring(path string) (openpgp.EntityList, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--verify-key: %w", err)
 	}
+	kr, err := ParseKeyring(data)
+	if err != nil {
+		return nil, fmt.Errorf("--verify-key %s: %w", path, err)
+	}
+	return kr, nil
+}
+
+// ParseKeyring parses OpenPGP public keys, ASCII-armored or binary.
+func ParseKeyring(data []byte) (openpgp.EntityList, error) {
 	var kr openpgp.EntityList
+	var err error
 	if bytes.Contains(data, []byte("-----BEGIN PGP")) {
 		kr, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
 	} else {
 		kr, err = openpgp.ReadKeyRing(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("--verify-key %s: not an OpenPGP public key: %w", path, err)
+		return nil, fmt.Errorf("not an OpenPGP public key: %w", err)
 	}
 	if len(kr) == 0 {
-		return nil, fmt.Errorf("--verify-key %s: no key in the file", path)
+		return nil, fmt.Errorf("no key in the file")
 	}
 	return kr, nil
 }
