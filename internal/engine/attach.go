@@ -10,6 +10,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/airlock-mirror/airlock/internal/plan"
+	"github.com/airlock-mirror/airlock/internal/ref"
 )
 
 // SignatureMode says what a copy does with the signatures of an image.
@@ -247,4 +248,32 @@ func subjectOf(data []byte) (subject, artifactType string) {
 		at = string(m.Config.MediaType)
 	}
 	return m.Subject.Digest.String(), at
+}
+
+// MissingAt reports whether dest holds the image digest and which of its
+// attachments (as a dry run discovered them at the source) it lacks: a
+// tag-style one by its tag, a referrer by its digest. It answers "were
+// the signatures mirrored too" without copying anything.
+func (e *Engine) MissingAt(ctx context.Context, dest ref.Ref, digest string, atts []Attachment) (imageThere bool, missing []Attachment, err error) {
+	ep, err := e.endpointFor(ctx, dest)
+	if err != nil {
+		return false, nil, err
+	}
+	if _, imageThere, err = ep.headManifest(ctx, digest); err != nil {
+		return false, nil, fmt.Errorf("%s: %w", dest, err)
+	}
+	for _, a := range atts {
+		reference := a.Digest
+		if a.Kind != AttachReferrer {
+			reference = a.Tag
+		}
+		info, found, err := ep.headManifest(ctx, reference)
+		if err != nil {
+			return imageThere, nil, fmt.Errorf("%s: %s: %w", dest, reference, err)
+		}
+		if !found || (a.Digest != "" && info.Digest != "" && info.Digest != a.Digest) {
+			missing = append(missing, a)
+		}
+	}
+	return imageThere, missing, nil
 }

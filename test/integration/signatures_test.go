@@ -212,6 +212,10 @@ func TestSignaturesTravelWithImages(t *testing.T) {
 			t.Errorf("report says signed: %v", signed)
 		}
 		check(t, dst.Host)
+		r := sigReport(t, s.env, mapping(dst.Host))
+		if r.err != nil || r.total.Signed != 2 || r.total.Unsigned != 1 || r.total.MissingAtDestination != 0 {
+			t.Errorf("signatures report after a full mirror: %+v\n%s", r.total, r.res)
+		}
 	})
 
 	t.Run("registry to disk to registry", func(t *testing.T) {
@@ -271,6 +275,12 @@ func TestSignaturesTravelWithImages(t *testing.T) {
 		}
 		if d := dst.DigestOf(t, dst.Host+"/mirror/signed:v1"); d != s.signedD {
 			t.Errorf("the image itself: %q", d)
+		}
+		// The report sees what the mirror lacks: both signed images'
+		// signatures; the unsigned image lacks nothing.
+		r := sigReport(t, s.env, mapping(dst.Host))
+		if r.err == nil || r.total.Signed != 2 || r.total.MissingAtDestination != 2 || !strings.Contains(r.res.stdout, "MISSING at "+dst.Host+"/mirror/multi:v1: sig ") {
+			t.Errorf("signatures report after --signatures remove: %+v\n%s", r.total, r.res)
 		}
 	})
 }
@@ -397,4 +407,40 @@ func mustName(t *testing.T, s string) name.Reference {
 		t.Fatal(err)
 	}
 	return r
+}
+
+type sigReportResult struct {
+	res   result
+	err   error
+	total struct {
+		Signed, Unsigned, MissingAtDestination int
+	}
+}
+
+// sigReport runs `airlock signatures report -f` over a mapping, in text
+// (kept for messages) and JSON (parsed).
+func sigReport(t *testing.T, env []string, mapping []string) sigReportResult {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "mapping.txt")
+	if err := os.WriteFile(file, []byte(strings.Join(mapping, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := run(t, env, "", airlockBin, "signatures", "report", "--insecure", "-f", file)
+	js := run(t, env, "", airlockBin, "signatures", "report", "--insecure", "-f", file, "-o", "json")
+	if (text.err == nil) != (js.err == nil) {
+		t.Errorf("text and json runs disagree: %v / %v", text.err, js.err)
+	}
+	out := sigReportResult{res: text, err: js.err}
+	var rep struct {
+		Total struct {
+			Signed               int `json:"signed"`
+			Unsigned             int `json:"unsigned"`
+			MissingAtDestination int `json:"missingAtDestination"`
+		} `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(js.stdout), &rep); err != nil {
+		t.Fatalf("signatures report -o json: %v\n%s", err, js)
+	}
+	out.total.Signed, out.total.Unsigned, out.total.MissingAtDestination = rep.Total.Signed, rep.Total.Unsigned, rep.Total.MissingAtDestination
+	return out
 }
