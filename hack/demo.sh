@@ -57,7 +57,7 @@ cat "$WORK/upstream/certs/ca.crt" "$WORK/mirror/certs/ca.crt" >"$WORK/cas.pem"
 TLS=(--ca-file "$WORK/cas.pem" -a "$WORK/auth.json")
 
 step "Fill upstream: catalog image of real packages, opm base, release 4.12.0 (synthetic images)"
-go run ./hack/demoseed --registry "$UP" --ca-file "$WORK/upstream/certs/ca.crt"
+go run ./hack/demoseed --registry "$UP" --ca-file "$WORK/upstream/certs/ca.crt" --sign-key-out "$WORK/cosign.pub"
 
 step "Log in to the mirror (podman-compatible auth.json)"
 printf 'demo-password' | run "$AIRLOCK" login "$MIRROR" -u admin --password-stdin "${TLS[@]}"
@@ -77,6 +77,45 @@ step "Mirror the release payload registry -> disk (the connected side)"
 run "$AIRLOCK" release mirror --from "$UP/openshift-release-dev/ocp-release:4.12.0-x86_64" \
 	--to-dir "$WORK/usb" "${TLS[@]}"
 
+step "The declarative way: one ImageSetConfiguration for release, operators and app images"
+cat >"$WORK/imageset.yaml" <<EOF
+apiVersion: mirror.openshift.io/v2alpha1
+kind: ImageSetConfiguration
+mirror:
+  platform:
+    release: $UP/openshift-release-dev/ocp-release:4.12.0-x86_64
+  operators:
+  - catalog: $UP/redhat/community-operator-index:v4.18
+    packages:
+    - name: kepler-operator
+    - name: ecr-secret-operator
+  additionalImages:
+  - name: $UP/apps/web:1.0
+  - name: $UP/apps/api:1.0
+EOF
+cat "$WORK/imageset.yaml"
+run "$AIRLOCK" config validate -c "$WORK/imageset.yaml" "${TLS[@]}"
+
+step "Plan before moving anything: images, blobs, bytes after dedup, free space on the disk"
+run "$AIRLOCK" plan -c "$WORK/imageset.yaml" "file://$WORK/m2d" "${TLS[@]}"
+
+step "Which images are signed upstream (per release, catalog, package)"
+run "$AIRLOCK" signatures report -c "$WORK/imageset.yaml" "${TLS[@]}" | sed -n '1,8p'
+
+step "A policy: app images must carry a signature by our key (containers-policy.json)"
+cat >"$WORK/policy.json" <<EOF
+{"default": [{"type": "insecureAcceptAnything"}],
+ "transports": {"docker": {"$UP/apps": [{"type": "sigstoreSigned", "keyPath": "$WORK/cosign.pub"}]}}}
+EOF
+cat "$WORK/policy.json"
+if run "$AIRLOCK" image mirror --policy "$WORK/policy.json" "$UP/apps/tools:2.1" "$MIRROR/apps/tools" "${TLS[@]}" --report "$WORK/refused.txt"; then
+	echo "the policy let an unsigned image through" >&2
+	exit 1
+fi
+
+step "Mirror to disk under that policy; signatures travel with the images"
+run "$AIRLOCK" mirror -c "$WORK/imageset.yaml" --policy "$WORK/policy.json" "file://$WORK/m2d" "${TLS[@]}"
+
 step "Upstream goes away: the rest runs without it"
 kill "${pids[0]}"
 wait "${pids[0]}" 2>/dev/null || true
@@ -85,6 +124,11 @@ step "Disk -> mirror registry (the disconnected side)"
 run "$AIRLOCK" release mirror --from-dir "$WORK/usb" --from file://openshift/release:4.12.0-x86_64 \
 	--release-source "$UP/openshift-release-dev/ocp-release" --to "$MIRROR/ocp4/openshift4" \
 	--to-manifests "$WORK/release-manifests" "${TLS[@]}"
+
+step "Disk -> mirror registry from the ImageSetConfiguration's store"
+run "$AIRLOCK" mirror -c "$WORK/imageset.yaml" --from "file://$WORK/m2d" "docker://$MIRROR/isc" "${TLS[@]}"
+run "$AIRLOCK" verify -f "$WORK/m2d/working-dir/mapping.txt" "${TLS[@]}"
+ls "$WORK/m2d/working-dir/cluster-resources"
 
 step "Verify the mirror: every release component by digest, every catalog image present"
 run "$AIRLOCK" verify -f "$WORK/release-manifests/mapping-release-4.12.0.txt" --dir "$WORK/usb" "${TLS[@]}"

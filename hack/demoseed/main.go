@@ -4,7 +4,8 @@
 // and related images are replaced by deterministic synthetic images pushed
 // to the same registry (some multi-arch), an opm base image, and a
 // synthetic OpenShift release image carrying the REAL 4.12.0
-// image-references (its components synthetic too).
+// image-references (its components synthetic too), and app images, some
+// signed as cosign signs them with a key.
 //
 // It is a development tool, not part of the airlock binary.
 package main
@@ -45,6 +46,7 @@ func run() error {
 	pkgs := flag.String("packages", "kepler-operator,ecr-secret-operator,rsct-operator,shipwright-operator", "packages to put in the catalog")
 	components := flag.Int("release-components", 24, "release components to keep of the 183 real ones (0 = all)")
 	layerSize := flag.Int("layer-size", 64<<10, "bytes of each synthetic layer")
+	pubOut := flag.String("sign-key-out", "", "push signed and unsigned app images (apps/web, apps/api signed; apps/tools not) and write the signing public key here")
 	flag.Parse()
 	if *host == "" {
 		return fmt.Errorf("--registry is required")
@@ -110,5 +112,8 @@ func run() error {
 		return err
 	}
 	fmt.Printf("release image %s@%s (%d components)\n", rel.Ref, rel.Digest, len(rel.Names))
+	if *pubOut != "" {
+		return apps(*host, tr, *pubOut)
+	}
 	return nil
 }

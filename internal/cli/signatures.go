@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -160,6 +161,9 @@ func (o *SignaturesReportOptions) Run(ctx context.Context) error {
 	// --signatures remove would look for none.
 	opts.DryRun, opts.Signatures, opts.Policy = true, engine.SignaturesBestEffort, nil
 	opts.Parallel = o.Parallel
+	// The dry run's own "mirror finished" line would only confuse: the
+	// report is the output.
+	opts.Logger = slog.New(slog.NewTextHandler(o.streams.ErrOut, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	eng, err := engine.New(opts)
 	if err != nil {
 		return fmt.Errorf("configuring the copy engine: %w", err)

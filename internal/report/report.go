@@ -135,7 +135,9 @@ func Signatures(w io.Writer, r *engine.Report) {
 		fmt.Fprintf(w, ", %d FAILED", failed)
 	}
 	fmt.Fprintln(w)
-	if len(unsigned) > 0 && signed > 0 {
+	if len(unsigned) > 0 && signed > 0 && signed < len(unsigned) {
+		fmt.Fprintf(w, "unsigned: %d images ('airlock signatures report' lists them per catalog, package and release)\n", len(unsigned))
+	} else if len(unsigned) > 0 && signed > 0 {
 		// Only worth listing in a mirror where signing is the norm.
 		more := ""
 		if len(unsigned) > maxUnsignedListed {
