@@ -167,3 +167,43 @@ func validateName(s string) string {
 	}
 	return ""
 }
+
+// ClusterCatalog is olm.operatorframework.io/v1 ClusterCatalog: how OLM v1
+// (operator-controller) reaches a catalog image, the cluster-scoped
+// counterpart of a CatalogSource. oc-mirror v2 writes one per catalog
+// (cc-*.yaml) beside the cs-*.yaml.
+type ClusterCatalog struct {
+	TypeMeta
+	Metadata ObjectMeta         `json:"metadata"`
+	Spec     ClusterCatalogSpec `json:"spec"`
+}
+
+// ClusterCatalogSpec is spec of a ClusterCatalog; Priority is always
+// written (0 included), as oc-mirror's struct does.
+type ClusterCatalogSpec struct {
+	Priority int                  `json:"priority"`
+	Source   ClusterCatalogSource `json:"source"`
+}
+
+// ClusterCatalogSource is spec.source: an image reference.
+type ClusterCatalogSource struct {
+	Type  string `json:"type"`
+	Image struct {
+		Ref string `json:"ref"`
+	} `json:"image"`
+}
+
+// NewClusterCatalog is the ClusterCatalog for a mirrored catalog image.
+func NewClusterCatalog(name, image string) (ClusterCatalog, error) {
+	if msg := validateName(name); msg != "" {
+		return ClusterCatalog{}, fmt.Errorf("ClusterCatalog name %q: %s", name, msg)
+	}
+	if image == "" {
+		return ClusterCatalog{}, fmt.Errorf("ClusterCatalog %s: no image", name)
+	}
+	cc := ClusterCatalog{TypeMeta: TypeMeta{APIVersion: "olm.operatorframework.io/v1", Kind: "ClusterCatalog"},
+		Metadata: ObjectMeta{Name: name}}
+	cc.Spec.Source.Type = "Image"
+	cc.Spec.Source.Image.Ref = image
+	return cc, nil
+}

@@ -285,6 +285,26 @@ func TestCatalogSourceGolden(t *testing.T) {
 	golden(t, "catalogsource-full.yaml", b)
 }
 
+// TestClusterCatalog: OLM v1's ClusterCatalog, cluster-scoped, priority
+// always written, the image as the mirror names it.
+func TestClusterCatalog(t *testing.T) {
+	cc, err := NewClusterCatalog("cc-redhat-operator-index-v4-18", "mirror.example.com:5000/redhat/redhat-operator-index:v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := yaml.Marshal(cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "clustercatalog.yaml", b)
+	if _, err := NewClusterCatalog("CC_Bad", "x.io/a:b"); err == nil || !strings.Contains(err.Error(), "CC_Bad") {
+		t.Errorf("bad name: %v", err)
+	}
+	if _, err := NewClusterCatalog("cc-ok", ""); err == nil {
+		t.Error("no image accepted")
+	}
+}
+
 func TestCatalogSourceRejects(t *testing.T) {
 	cases := map[string]CatalogSourceOptions{
 		"name":     {Name: "Red_Hat", Image: "x.io/a:b"},

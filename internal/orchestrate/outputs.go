@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strings"
 	"path/filepath"
 	"sort"
 
@@ -32,7 +33,7 @@ func category(k plan.Kind) string {
 // ClusterResources renders cluster-resources/ of a plan as the cluster
 // sees it (original sources → final destinations) and the catalogs pushed:
 // idms-oc-mirror.yaml (digest pulls), itms-oc-mirror.yaml (tag pulls), one
-// cs-<name>.yaml CatalogSource per catalog. With maxNested > 0 the mirror
+// cs-<name>.yaml CatalogSource and cc-<name>.yaml ClusterCatalog (OLM v1) per catalog. With maxNested > 0 the mirror
 // entries are repository-scoped (folded paths no longer end with the
 // source namespace), namespace-scoped where correct otherwise.
 func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int) (map[string][]byte, error) {
@@ -100,6 +101,16 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int) (m
 			return nil, err
 		}
 		files[name+".yaml"] = b
+		// OLM v1 reaches the same image through a ClusterCatalog.
+		ccName := "cc-" + strings.TrimPrefix(name, "cs-")
+		cc, err := clusterres.NewClusterCatalog(ccName, d.Name())
+		if err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", c.Source, err)
+		}
+		if b, err = clusterres.YAML(cc); err != nil {
+			return nil, err
+		}
+		files[ccName+".yaml"] = b
 	}
 	return files, nil
 }

@@ -354,7 +354,7 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 		golden(t, "cluster-resources/"+e.Name(), rr.Replace(mustRead(t, filepath.Join(crDir, e.Name()))))
 	}
 	sort.Strings(names)
-	if strings.Join(names, " ") != "cs-community-operator-index-v4-18.yaml idms-oc-mirror.yaml itms-oc-mirror.yaml" {
+	if strings.Join(names, " ") != "cc-community-operator-index-v4-18.yaml cs-community-operator-index-v4-18.yaml idms-oc-mirror.yaml itms-oc-mirror.yaml" {
 		t.Errorf("cluster-resources: %v", names)
 	}
 }
