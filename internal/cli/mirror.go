@@ -31,6 +31,8 @@ type MirrorOptions struct {
 	ParallelLayers int
 	RetryTimes     int
 	GraphURL       string
+	GraphDataURL   string
+	GraphBase      string
 	Strict         bool
 
 	mode    orchestrate.Mode
@@ -109,7 +111,18 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.IntVar(&o.ParallelLayers, "parallel-layers", o.ParallelLayers, "blobs of one image copied at once (1-10)")
 	fs.IntVar(&o.RetryTimes, "retry-times", o.RetryTimes, "retries of a failed request")
 	fs.StringVar(&o.GraphURL, "graph-url", "", "update graph endpoint (default $"+graph.URLEnv+" or "+graph.DefaultURL+")")
+	fs.StringVar(&o.GraphDataURL, "graph-data-url", "", "with mirror.platform.graph: the graph-data tarball (default: beside --graph-url, .../upgrades_info/graph-data)")
+	fs.StringVar(&o.GraphBase, "graph-base-image", orchestrate.DefaultGraphBase, "with mirror.platform.graph: the image the graph data is put on (its command copies the data for the Update Service)")
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
+}
+
+// graphData is the graph-data image configuration of the flags.
+func (o *MirrorOptions) graphData() orchestrate.GraphData {
+	u := o.GraphDataURL
+	if u == "" {
+		u = orchestrate.GraphDataURL(o.GraphURL)
+	}
+	return orchestrate.GraphData{URL: u, Base: o.GraphBase}
 }
 
 func fileDir(flag, s string) (string, error) {
@@ -222,7 +235,7 @@ func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
 	res, err := orchestrate.Mirror(ctx, orchestrate.Options{
 		Mode: o.mode, Config: o.cfg, ConfigFile: o.Config, ConfigData: o.cfgData, Dir: o.dir, Dest: o.dest,
 		DryRun: o.DryRun, Since: o.since, MaxNestedPaths: o.MaxNestedPaths, Engine: eng,
-		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn,
+		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn, GraphData: o.graphData(),
 	})
 	if res != nil {
 		o.print(res)

@@ -186,6 +186,7 @@ func (o *PlanOptions) Run(ctx context.Context) error {
 	cp, err := orchestrate.PlanConfig(ctx, orchestrate.PlanOptions{
 		Config: o.cfg, ConfigFile: o.Config, Dest: o.dest, Dir: o.dir, Engine: eng,
 		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn, Parallel: o.Parallel,
+		GraphData: orchestrate.GraphData{URL: orchestrate.GraphDataURL(o.GraphURL)},
 	})
 	if err != nil {
 		return err

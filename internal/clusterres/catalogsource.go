@@ -207,3 +207,28 @@ func NewClusterCatalog(name, image string) (ClusterCatalog, error) {
 	cc.Spec.Source.Image.Ref = image
 	return cc, nil
 }
+
+// UpdateService is updateservice.operator.openshift.io/v1 UpdateService:
+// the OpenShift Update Service serving the mirrored releases' update graph
+// from the graph-data image.
+type UpdateService struct {
+	TypeMeta
+	Metadata ObjectMeta        `json:"metadata"`
+	Spec     UpdateServiceSpec `json:"spec"`
+}
+
+// UpdateServiceSpec is spec of an UpdateService.
+type UpdateServiceSpec struct {
+	Replicas       int    `json:"replicas"`
+	Releases       string `json:"releases"`
+	GraphDataImage string `json:"graphDataImage"`
+}
+
+// NewUpdateService is oc-mirror's update-service-oc-mirror object in
+// openshift-update-service, for release images mirrored to releases and
+// the graph-data image at graphDataImage.
+func NewUpdateService(releases, graphDataImage string) UpdateService {
+	return UpdateService{TypeMeta: TypeMeta{APIVersion: "updateservice.operator.openshift.io/v1", Kind: "UpdateService"},
+		Metadata: ObjectMeta{Name: "update-service-oc-mirror", Namespace: "openshift-update-service"},
+		Spec:     UpdateServiceSpec{Replicas: 2, Releases: releases, GraphDataImage: graphDataImage}}
+}

@@ -36,6 +36,8 @@ type Input struct {
 	// WorkDir is DIR/working-dir, where collectors keep what they fetch
 	// (helm chart archives); "" when the run has none.
 	WorkDir string
+	// GraphData configures the graph-data image (mirror.platform.graph).
+	GraphData GraphData
 }
 
 // Name is the oc-mirror v2 destination of src below in.Root.
@@ -95,6 +97,7 @@ func init() {
 	Register(operatorsCollector{})
 	Register(additionalCollector{})
 	Register(helmCollector{})
+	Register(graphCollector{})
 }
 
 // Blocked is an image removed from the plan by mirror.blockedImages.

@@ -72,8 +72,10 @@ type Options struct {
 	MaxNestedPaths int
 	Engine         Engine
 	Graph          graph.Fetcher
-	Warn           func(string)
-	Now            func() time.Time
+	// GraphData builds the graph-data image of mirror.platform.graph.
+	GraphData GraphData
+	Warn      func(string)
+	Now       func() time.Time
 	// Archive, when set, runs after a successful mirror-to-disk: the hook
 	// where transfer archives (issue 10) are written from the store.
 	Archive func(ctx context.Context, req ArchiveRequest) error
@@ -131,7 +133,7 @@ func Mirror(ctx context.Context, o Options) (*Result, error) {
 }
 
 func (o *Options) input(root ref.Ref) *Input {
-	in := &Input{Config: o.Config, ConfigFile: o.ConfigFile, Images: o.Engine, Root: root, Graph: o.Graph, Warn: o.Warn}
+	in := &Input{Config: o.Config, ConfigFile: o.ConfigFile, Images: o.Engine, Root: root, Graph: o.Graph, Warn: o.Warn, GraphData: o.GraphData}
 	if o.Dir != "" {
 		in.WorkDir = WorkingDir(o.Dir)
 	}

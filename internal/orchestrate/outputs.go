@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"strings"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/plan"
+	"github.com/airlock-mirror/airlock/internal/ref"
 )
 
 // category is oc-mirror's grouping of mirror sets: release, operator and
@@ -22,8 +23,10 @@ func category(k plan.Kind) string {
 		return "release"
 	case plan.KindBundle, plan.KindRelated:
 		return "operator"
-	case plan.KindCatalog:
-		return "" // catalogs are reached through CatalogSources, not mirror sets
+	case plan.KindCatalog, plan.KindGraph:
+		// Catalogs are reached through CatalogSources, the graph image
+		// through the UpdateService: neither through mirror sets.
+		return ""
 	case plan.KindHelmChart:
 		return "" // charts are pulled by helm from their mirror path, not redirected
 	}
@@ -81,6 +84,20 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int) (m
 	}
 	if itms.Len() > 0 {
 		files["itms-oc-mirror.yaml"] = itms.Bytes()
+	}
+	for _, it := range cluster.Items {
+		if it.Kind != plan.KindGraph || len(it.Dests) == 0 || !isRegistryRef(it.Dests[0]) {
+			continue
+		}
+		d := it.Dests[0]
+		root := strings.TrimSuffix(strings.TrimSuffix(d.Path, GraphImageRepo), "/")
+		releases := d.Repo()
+		releases.Path = strings.TrimPrefix(root+"/openshift/release-images", "/")
+		b, err := clusterres.YAML(clusterres.NewUpdateService(releases.Name(), d.Name()))
+		if err != nil {
+			return nil, err
+		}
+		files["updateService.yaml"] = b
 	}
 	for _, c := range catalogs {
 		d := c.Dests[0]
@@ -156,3 +173,5 @@ func writeClusterResources(o Options, res *Result) error {
 	}
 	return nil
 }
+
+func isRegistryRef(r ref.Ref) bool { return r.Transport == ref.Docker || r.Transport == "" }

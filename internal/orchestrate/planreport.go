@@ -40,7 +40,9 @@ type PlanOptions struct {
 	// Engine must have Dir as its store directory for a file:// Dest.
 	Engine Inspector
 	Graph  graph.Fetcher
-	Warn   func(string)
+	// GraphData builds the graph-data image of mirror.platform.graph.
+	GraphData GraphData
+	Warn      func(string)
 	// Parallel is how many images are inspected at once (default 8).
 	Parallel int
 	Now      func() time.Time
@@ -139,7 +141,7 @@ func PlanConfig(ctx context.Context, o PlanOptions) (*ConfigPlan, error) {
 	if root.Transport == "" || root.Transport == ref.File {
 		root = ref.Ref{Transport: ref.File}
 	}
-	in := &Input{Config: o.Config, ConfigFile: o.ConfigFile, Images: o.Engine, Root: root, Graph: o.Graph, Warn: o.Warn, WorkDir: work}
+	in := &Input{Config: o.Config, ConfigFile: o.ConfigFile, Images: o.Engine, Root: root, Graph: o.Graph, Warn: o.Warn, WorkDir: work, GraphData: o.GraphData}
 	col, err := CollectAll(ctx, in)
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ const (
 	KindRelease          Kind = "release"           // an OpenShift release payload image
 	KindReleaseComponent Kind = "release-component" // an image listed in a payload's image-references
 	KindHelmChart        Kind = "helm-chart"        // a helm chart stored as an OCI artifact
+	KindGraph            Kind = "graph-data"        // the Cincinnati graph-data image an OpenShift UpdateService serves
 )
 
 // Origin says why an image is in the plan, for reports and error messages.

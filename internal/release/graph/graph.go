@@ -80,6 +80,10 @@ type Client struct {
 	RetryDelay time.Duration
 }
 
+// Endpoint is the graph endpoint the client asks: URL, else
+// $UPDATE_URL_OVERRIDE, else DefaultURL.
+func (c *Client) Endpoint() string { return c.endpoint() }
+
 func (c *Client) endpoint() string {
 	if c.URL != "" {
 		return c.URL
