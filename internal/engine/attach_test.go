@@ -283,3 +283,61 @@ func fetchManifest(t *testing.T, reg *regtest.Registry, repo, reference string) 
 	}
 	return desc.Manifest
 }
+
+// TestSignatureAddedAfterMirror: an image mirrored unsigned and signed
+// upstream afterwards gets its signature and SBOM on the next (otherwise
+// no-op) run, which copies nothing else.
+func TestSignatureAddedAfterMirror(t *testing.T) {
+	src, dst := regtest.Start(t), regtest.Start(t)
+	opt := remote.WithTransport(src.Transport)
+	img, err := synth.Image(401)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := synth.Push(img, src.Ref("apps/late")+":v1", opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p plan.Plan
+	p.Add(plan.Item{Source: mustRef(t, src.Ref("apps/late")+":v1").ByDigest(d), Dests: []ref.Ref{mustRef(t, dst.Ref("m/late")+":v1")}})
+	e, err := New(Options{Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Run(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := synth.Image(402, synth.WithOCI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigTag := strings.Replace(d, ":", "-", 1) + ".sig"
+	sigD, err := synth.Push(sig, src.Ref("apps/late")+":"+sigTag, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(mustDigestRef(t, src.Ref("apps/late")+"@"+d), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbom := pushReferrer(t, src, "apps/late", *desc, sbomType, 403)
+
+	e2, err := New(Options{Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e2.Run(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := rep.Items[0]
+	if it.Status != StatusSkipped || !it.Signed || len(it.Attachments) != 2 {
+		t.Errorf("re-run: status %s, signed %v, %d attachments", it.Status, it.Signed, len(it.Attachments))
+	}
+	if got := dst.DigestOf(t, dst.Ref("m/late")+":"+sigTag); got != sigD {
+		t.Errorf("signature added upstream not carried by the re-run: %q", got)
+	}
+	if got := referrersAt(t, dst, "m/late", d); len(got) != 1 || !strings.HasSuffix(got[0], sbom) {
+		t.Errorf("SBOM added upstream not carried: %q", got)
+	}
+}

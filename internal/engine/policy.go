@@ -38,7 +38,11 @@ func (e *Engine) checkPolicy(ctx context.Context, src endpoint, it plan.Item, di
 		}
 	}
 	if len(own) == 0 {
-		own = e.lookupSignatures(ctx, src, digest, depth)
+		for _, a := range e.lookupAttachments(ctx, src, digest, depth) {
+			if a.Kind == AttachSignature || a.Kind == AttachReferrer {
+				own = append(own, a)
+			}
+		}
 	}
 	ev := sigpolicy.Evidence{Image: it.Source.Name(), Digest: digest}
 	for _, a := range own {
@@ -65,20 +69,31 @@ func (e *Engine) checkPolicy(ctx context.Context, src endpoint, it plan.Item, di
 	return e.opts.Policy.Check(ctx, ev)
 }
 
-// lookupSignatures finds the signature tag and bundle referrers of digest
-// when discovery did not look at it.
-func (e *Engine) lookupSignatures(ctx context.Context, src endpoint, digest string, depth int) []Attachment {
+// lookupAttachments finds the tag-style attachments and the referrers of
+// one manifest digest (discover does it for a whole tree).
+func (e *Engine) lookupAttachments(ctx context.Context, src endpoint, digest string, depth int) []Attachment {
 	var out []Attachment
-	tags, _ := e.repoTags(ctx, src)
-	if tag := strings.Replace(digest, ":", "-", 1) + "." + AttachSignature; tags[tag] {
-		out = append(out, Attachment{Subject: digest, Kind: AttachSignature, Tag: tag, Depth: depth + 1})
+	tags, err := e.repoTags(ctx, src)
+	if err != nil {
+		e.log.Warn("cannot list tags: cosign tag-style signatures not looked for", "repository", src.String(), "err", err)
+	}
+	base := strings.Replace(digest, ":", "-", 1)
+	for _, kind := range []string{AttachSignature, AttachAttestation, AttachSBOM} {
+		if tags[base+"."+kind] {
+			out = append(out, Attachment{Subject: digest, Kind: kind, Tag: base + "." + kind, Depth: depth + 1})
+		}
+	}
+	if e.opts.NoReferrers {
+		return out
 	}
 	descs, err := src.referrers(ctx, digest, tags)
 	if err != nil {
 		e.log.Warn("cannot list referrers", "repository", src.String(), "subject", digest, "err", err)
 	}
 	for _, d := range descs {
-		out = append(out, Attachment{Subject: digest, Kind: AttachReferrer, Digest: d.Digest.String(), ArtifactType: d.ArtifactType, Depth: depth + 1})
+		if e.wantReferrer(d.ArtifactType) {
+			out = append(out, Attachment{Subject: digest, Kind: AttachReferrer, Digest: d.Digest.String(), ArtifactType: d.ArtifactType, Depth: depth + 1})
+		}
 	}
 	return out
 }

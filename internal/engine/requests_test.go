@@ -97,10 +97,11 @@ func TestRequestBudget(t *testing.T) {
 		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
 
 	// No-op re-run: one HEAD per tag; the index is read from the source to
-	// HEAD its 2 children at the destination, and its signatures looked
-	// for (a signature added upstream since is copied).
+	// HEAD its 2 children at the destination; every image's signatures
+	// are looked for (one tag list per repository, one referrers query
+	// per manifest: a signature added upstream since is copied).
 	rep = runCounted(t, newTestEngine(t, nil, mod), p)
-	checkRequests(t, "no-op re-run", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 3, TagList: 1, Referrers: 3}, dst.Host,
+	checkRequests(t, "no-op re-run", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 3, TagList: 3, Referrers: 5}, dst.Host,
 		RequestCounts{Ping: 2, ManifestHEAD: 5})
 	if rep.Stats.ImagesSkipped != 3 {
 		t.Errorf("re-run: %d images skipped, want 3", rep.Stats.ImagesSkipped)

@@ -218,6 +218,17 @@ func (e *Engine) copyItemAt(ctx context.Context, it plan.Item, depth int) ItemRe
 			for i := range res.Dests {
 				res.Dests[i].Status, res.Dests[i].Digest = StatusSkipped, reference
 			}
+			// Signatures are often added upstream after an image was
+			// mirrored: look for them (the repository's tag list, once
+			// per run, and one referrers query) and bring what is new.
+			if e.opts.Signatures != SignaturesRemove && depth < maxAttachDepth {
+				atts := e.lookupAttachments(ctx, src, reference, depth)
+				res.SignaturesChecked = depth == 0
+				res.Signed = signed(reference, atts)
+				if len(atts) > 0 {
+					res.Attachments, res.Bytes = e.copyAttachments(ctx, it, atts)
+				}
+			}
 			return res
 		}
 	}
