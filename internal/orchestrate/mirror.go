@@ -14,6 +14,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
+	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/mapping"
@@ -70,10 +71,13 @@ type Options struct {
 	DryRun         bool
 	Since          time.Time
 	MaxNestedPaths int
-	Engine         Engine
-	Graph          graph.Fetcher
-	Warn           func(string)
-	Now            func() time.Time
+	// SignatureKeys (--signature-key) add the ClusterImagePolicy,
+	// registries.d and policy.json files to cluster-resources/.
+	SignatureKeys []clusterres.SigstoreKey
+	Engine        Engine
+	Graph         graph.Fetcher
+	Warn          func(string)
+	Now           func() time.Time
 	// Archive, when set, runs after a successful mirror-to-disk: the hook
 	// where transfer archives (issue 10) are written from the store.
 	Archive func(ctx context.Context, req ArchiveRequest) error
