@@ -208,6 +208,7 @@ type ReleaseMirrorOptions struct {
 	PrintMirror      string
 	SkipReleaseImage bool
 	SignatureKeys    []string
+	Lookaside        string
 
 	keys      []clusterres.SigstoreKey
 	from, to  ref.Ref
@@ -286,6 +287,7 @@ images), and registries.d/policy.json files for plain CRI-O nodes.`,
 	fs.StringVar(&o.PrintMirror, "print-mirror-instructions", "all", "install-config sections to print: all, idms (imageDigestSources), icsp (imageContentSources) or none")
 	fs.BoolVar(&o.SkipReleaseImage, "skip-release-image", false, "copy only the components, not the release image itself")
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
+	fs.StringVar(&o.Lookaside, "signature-lookaside", "", "with --signature-key: URL the OpenPGP release signatures are served from, written as lookaside in the registries.d file")
 	return cmd
 }
 
@@ -351,6 +353,8 @@ func (o *ReleaseMirrorOptions) Validate() error {
 		return fmt.Errorf("--print-mirror-instructions %q: want all, idms, icsp or none", o.PrintMirror)
 	case o.SkipReleaseImage && o.toRelease != nil:
 		return fmt.Errorf("--skip-release-image and --to-release-image contradict each other")
+	case o.Lookaside != "" && len(o.keys) == 0:
+		return fmt.Errorf("--signature-lookaside goes into the registries.d file written with --signature-key; give --signature-key FILE too")
 	case len(o.keys) > 0 && o.ToDir != "":
 		return fmt.Errorf("--signature-key: --to-dir writes no cluster resources; give it to the run that uploads the store (--from-dir ... --to REGISTRY/REPOSITORY)")
 	case o.VerifyKey != "" && o.SignatureDir == "":
@@ -450,7 +454,7 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 		verifyDir = " --dir " + o.FromDir
 	}
 	if len(o.keys) > 0 {
-		paths, err := orchestrate.WriteReleasePolicy(o.ToManifests, rp, releaseRepo, o.keys)
+		paths, err := orchestrate.WriteReleasePolicy(o.ToManifests, rp, releaseRepo, o.keys, o.Lookaside)
 		if err != nil {
 			return err
 		}

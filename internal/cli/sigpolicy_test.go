@@ -38,6 +38,7 @@ func TestSignatureKeyRejected(t *testing.T) {
 		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to", "127.0.0.1:1/x", "--signature-key", notPEM}, []string{notPEM, "not a PEM file"}},
 		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to-dir", dir, "--signature-key", pub}, []string{"--to-dir writes no cluster resources"}},
 		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to", "127.0.0.1:1/x", "--signature-key", filepath.Join(dir, "missing.pub")}, []string{"missing.pub"}},
+		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to", "127.0.0.1:1/x", "--signature-lookaside", "https://sigs.example.com"}, []string{"give --signature-key"}},
 	}
 	for _, c := range cases {
 		_, _, err := runAirlock(t, c.args...)

@@ -110,7 +110,7 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int, ke
 		// catalog is rebuilt (a new digest nobody signed) and pulled by its
 		// mirror name; not Helm charts, which no node pulls.
 		pairs := clusterres.PairsFromPlan(cluster, func(it plan.Item) bool { return category(it.Kind) != "" })
-		pol, err := SignaturePolicyFiles(pairs, scope, "cip-airlock", keys)
+		pol, err := SignaturePolicyFiles(pairs, scope, "cip-airlock", keys, "")
 		if err != nil {
 			return nil, err
 		}
@@ -131,8 +131,9 @@ const (
 // image only with a sigstore signature by every key), the registries.d file
 // that makes a node read the cosign signatures airlock copied into the
 // mirror, and the policy.json fragment for nodes without the
-// machine-config operator.
-func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, name string, keys []clusterres.SigstoreKey) (map[string][]byte, error) {
+// machine-config operator. lookaside, when set, is the URL OpenPGP
+// signatures are served from, added to every registries.d entry.
+func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, name string, keys []clusterres.SigstoreKey, lookaside string) (map[string][]byte, error) {
 	scopes := clusterres.PolicyScopes(pairs, scope)
 	cips, err := clusterres.ClusterImagePolicies(scopes, clusterres.PolicyOptions{Name: name, Keys: keys})
 	if err != nil {
@@ -142,7 +143,7 @@ func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, name 
 	if err != nil {
 		return nil, err
 	}
-	rd, err := clusterres.RegistriesDConfig(pairs, scope, "")
+	rd, err := clusterres.RegistriesDConfig(pairs, scope, lookaside)
 	if err != nil {
 		return nil, err
 	}

@@ -148,3 +148,23 @@ func TestClusterResourcesSignaturePolicy(t *testing.T) {
 		t.Errorf("catalog in scopes: %v", ns[0])
 	}
 }
+
+// TestSignaturePolicyLookaside: with OpenPGP signatures served at a URL,
+// every registries.d entry gets lookaside next to use-sigstore-attachments;
+// a lookaside that is not a URL is refused.
+func TestSignaturePolicyLookaside(t *testing.T) {
+	pairs := clusterres.PairsFromPlan(clusterPlan(), func(it plan.Item) bool { return it.Kind == plan.KindRelease || it.Kind == plan.KindReleaseComponent })
+	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, "cip-4-21-0", testKeys(t)[:1], "https://sigs.example.com/release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "docker:\n" +
+		"  mirror.local:5000/openshift/release:\n    lookaside: https://sigs.example.com/release\n    use-sigstore-attachments: true\n" +
+		"  mirror.local:5000/openshift/release-images:\n    lookaside: https://sigs.example.com/release\n    use-sigstore-attachments: true\n"
+	if got := string(files[RegistriesDFile]); got != want {
+		t.Errorf("registries.d:\n%s\nwant:\n%s", got, want)
+	}
+	if _, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, "cip", testKeys(t)[:1], "sigs.example.com"); err == nil || !strings.Contains(err.Error(), "URL") {
+		t.Errorf("bad lookaside: %v", err)
+	}
+}

@@ -101,10 +101,10 @@ func WriteReleaseManifests(dir string, rp *ReleasePlan, releaseRepo string) (*Re
 // (SignaturePolicyFiles: ClusterImagePolicy, registries.d, policy.json)
 // into dir and returns their paths. The scopes are the release's source
 // repositories, at repository scope as its IDMS.
-func WriteReleasePolicy(dir string, rp *ReleasePlan, releaseRepo string, keys []clusterres.SigstoreKey) ([]string, error) {
+func WriteReleasePolicy(dir string, rp *ReleasePlan, releaseRepo string, keys []clusterres.SigstoreKey, lookaside string) ([]string, error) {
 	pairs := release.MirrorPairs(rp.Spec, releaseRepo)
 	name := "cip-" + release.ResourceName(rp.Payload.Version)
-	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, name, keys)
+	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, name, keys, lookaside)
 	if err != nil {
 		return nil, fmt.Errorf("release %s signature policy: %w", rp.Payload.Version, err)
 	}
