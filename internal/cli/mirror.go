@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
@@ -34,7 +35,9 @@ type MirrorOptions struct {
 	GraphDataURL   string
 	GraphBase      string
 	Strict         bool
+	SignatureKeys  []string
 
+	keys    []clusterres.SigstoreKey
 	mode    orchestrate.Mode
 	dir     string
 	dest    ref.Ref
@@ -65,7 +68,11 @@ destination, digest-only images tagged sha256-<hex>; filtered catalogs are
 rebuilt with the selection and pushed under their tag (or targetCatalog /
 targetTag). blockedImages are removed from the plan and listed. After
 disk-to-mirror and mirror-to-mirror, DIR/working-dir/cluster-resources/
-holds idms-oc-mirror.yaml, itms-oc-mirror.yaml and cs-*.yaml.
+holds idms-oc-mirror.yaml, itms-oc-mirror.yaml and cs-*.yaml; with
+--signature-key also cip-airlock.yaml (ClusterImagePolicy: OpenShift 4.21+
+admits the mirrored images only with a sigstore signature by the key),
+sigstore-registries-airlock.yaml and containers-policy-airlock.json (for
+plain CRI-O/podman nodes). The policy's scopes are the source repositories.
 
 A failed image never stops the run: the failures are listed at the end and
 in DIR/working-dir/logs/, and the same command retries them (what is there
@@ -77,6 +84,8 @@ missing.txt and copies nothing.`,
   airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp
   # directly, registry to registry
   airlock mirror -c imageset.yaml --workspace file:///var/lib/airlock docker://registry.local:5000
+  # and require cosign signatures on the cluster (ClusterImagePolicy)
+  airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp --signature-key cosign.pub
   # what would be copied, and what the store lacks
   airlock mirror -c imageset.yaml file:///mnt/mirror --dry-run`,
 		Args: cobra.ExactArgs(1),
@@ -114,6 +123,7 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.StringVar(&o.GraphDataURL, "graph-data-url", "", "with mirror.platform.graph: the graph-data tarball (default: beside --graph-url, .../upgrades_info/graph-data)")
 	fs.StringVar(&o.GraphBase, "graph-base-image", orchestrate.DefaultGraphBase, "with mirror.platform.graph: the image the graph data is put on (its command copies the data for the Update Service)")
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
+	addSignatureKeyFlag(fs, &o.SignatureKeys)
 }
 
 // graphData is the graph-data image configuration of the flags.
@@ -182,6 +192,12 @@ func (o *MirrorOptions) Complete(args []string) error {
 			return fmt.Errorf("--since %q: want a date (2025-01-31) or an RFC 3339 time", o.Since)
 		}
 	}
+	if o.keys, err = loadSignatureKeys(o.SignatureKeys); err != nil {
+		return err
+	}
+	if len(o.keys) > 0 && o.mode == orchestrate.MirrorToDisk {
+		return fmt.Errorf("--signature-key: mirror-to-disk writes no cluster resources; give it to the disk-to-mirror run (--from file://DIR docker://REG)")
+	}
 	if o.Config == "" {
 		return fmt.Errorf("-c/--config is required: the ImageSetConfiguration file")
 	}
@@ -234,7 +250,7 @@ func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
 	fmt.Fprintf(o.streams.ErrOut, "%s: %s\n", o.mode, o.Config)
 	res, err := orchestrate.Mirror(ctx, orchestrate.Options{
 		Mode: o.mode, Config: o.cfg, ConfigFile: o.Config, ConfigData: o.cfgData, Dir: o.dir, Dest: o.dest,
-		DryRun: o.DryRun, Since: o.since, MaxNestedPaths: o.MaxNestedPaths, Engine: eng,
+		DryRun: o.DryRun, Since: o.since, MaxNestedPaths: o.MaxNestedPaths, SignatureKeys: o.keys, Engine: eng,
 		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn, GraphData: o.graphData(),
 	})
 	if res != nil {

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
+	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/ref"
@@ -206,7 +207,10 @@ type ReleaseMirrorOptions struct {
 	VerifyKey        string
 	PrintMirror      string
 	SkipReleaseImage bool
+	SignatureKeys    []string
+	Lookaside        string
 
+	keys      []clusterres.SigstoreKey
 	from, to  ref.Ref
 	toRelease *ref.Ref
 	storeDir  string
@@ -234,7 +238,11 @@ Release signatures: --signature-dir DIR imports DIR/sha256=<hex>/signature-N,
 --verify-key FILE checks them (OpenPGP, and the signed digest must be the
 release's) before anything is copied, and the ConfigMap the cluster-version
 operator reads is written next to the mirror sets (with --to-dir into
-DIR/config).`,
+DIR/config). --signature-key FILE (a cosign public key; repeatable) also
+writes cip-airlock.yaml, a ClusterImagePolicy for the release's source
+repositories (OpenShift 4.21+ refuses an update through a mirror unless the
+sigstore signature verifies; airlock copies the signatures with the
+images), and registries.d/policy.json files for plain CRI-O nodes.`,
 		Example: `  # registry to registry
   airlock release mirror --from quay.io/openshift-release-dev/ocp-release:4.12.0-x86_64 \
     --to mirror.local:5000/ocp4/openshift4 --to-manifests ./release-manifests
@@ -243,6 +251,10 @@ DIR/config).`,
   airlock release mirror --from quay.io/openshift-release-dev/ocp-release:4.12.0-x86_64 --to-dir /mnt/mirror
   airlock release mirror --from-dir /mnt/mirror --from file://openshift/release:4.12.0-x86_64 \
     --release-source quay.io/openshift-release-dev/ocp-release --to mirror.local:5000/ocp4/openshift4
+
+  # and a ClusterImagePolicy trusting the cosign key the release was signed with
+  airlock release mirror --from quay.io/openshift-release-dev/ocp-release:4.12.0-x86_64 --to mirror.local:5000/ocp4/openshift4 \
+    --signature-key cosign.pub
 
   # with verified signatures
   airlock release mirror --from quay.io/openshift-release-dev/ocp-release:4.12.0-x86_64 --to mirror.local:5000/ocp4/openshift4 \
@@ -274,6 +286,8 @@ DIR/config).`,
 	fs.StringVar(&o.VerifyKey, "verify-key", "", "OpenPGP public key file the imported signatures must verify against")
 	fs.StringVar(&o.PrintMirror, "print-mirror-instructions", "all", "install-config sections to print: all, idms (imageDigestSources), icsp (imageContentSources) or none")
 	fs.BoolVar(&o.SkipReleaseImage, "skip-release-image", false, "copy only the components, not the release image itself")
+	addSignatureKeyFlag(fs, &o.SignatureKeys)
+	fs.StringVar(&o.Lookaside, "signature-lookaside", "", "with --signature-key: URL the OpenPGP release signatures are served from, written as lookaside in the registries.d file")
 	return cmd
 }
 
@@ -296,6 +310,9 @@ func (o *ReleaseMirrorOptions) Complete() error {
 	}
 	if o.FromDir != "" {
 		o.storeDir = o.FromDir
+	}
+	if o.keys, err = loadSignatureKeys(o.SignatureKeys); err != nil {
+		return err
 	}
 	if o.ToReleaseImage != "" {
 		r, err := ref.Parse(o.ToReleaseImage)
@@ -336,6 +353,10 @@ func (o *ReleaseMirrorOptions) Validate() error {
 		return fmt.Errorf("--print-mirror-instructions %q: want all, idms, icsp or none", o.PrintMirror)
 	case o.SkipReleaseImage && o.toRelease != nil:
 		return fmt.Errorf("--skip-release-image and --to-release-image contradict each other")
+	case o.Lookaside != "" && len(o.keys) == 0:
+		return fmt.Errorf("--signature-lookaside goes into the registries.d file written with --signature-key; give --signature-key FILE too")
+	case len(o.keys) > 0 && o.ToDir != "":
+		return fmt.Errorf("--signature-key: --to-dir writes no cluster resources; give it to the run that uploads the store (--from-dir ... --to REGISTRY/REPOSITORY)")
 	case o.VerifyKey != "" && o.SignatureDir == "":
 		return fmt.Errorf("--verify-key needs --signature-dir: the directory holding sha256=<hex>/signature-N files")
 	}
@@ -431,6 +452,13 @@ func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
 	verifyDir := ""
 	if o.FromDir != "" {
 		verifyDir = " --dir " + o.FromDir
+	}
+	if len(o.keys) > 0 {
+		paths, err := orchestrate.WriteReleasePolicy(o.ToManifests, rp, releaseRepo, o.keys, o.Lookaside)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "\nOpenShift 4.21 and later verify sigstore signatures: apply the ClusterImagePolicy so the cluster trusts the key the release was signed with:\n\n  oc apply -f %s\n\n(plain CRI-O/podman nodes: %s into /etc/containers/registries.d/, and merge %s into /etc/containers/policy.json)\n", paths[0], paths[1], paths[2])
 	}
 	fmt.Fprintf(out, "\nTo check the mirror at any time (every image, by digest):\n\n  airlock verify -f %s%s\n", mappingPath, verifyDir)
 	if sigs != nil {

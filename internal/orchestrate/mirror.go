@@ -14,6 +14,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
+	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/mapping"
@@ -70,8 +71,11 @@ type Options struct {
 	DryRun         bool
 	Since          time.Time
 	MaxNestedPaths int
-	Engine         Engine
-	Graph          graph.Fetcher
+	// SignatureKeys (--signature-key) add the ClusterImagePolicy,
+	// registries.d and policy.json files to cluster-resources/.
+	SignatureKeys []clusterres.SigstoreKey
+	Engine        Engine
+	Graph         graph.Fetcher
 	// GraphData builds the graph-data image of mirror.platform.graph.
 	GraphData GraphData
 	Warn      func(string)

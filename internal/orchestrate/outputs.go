@@ -3,6 +3,7 @@ package orchestrate
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -39,7 +40,10 @@ func category(k plan.Kind) string {
 // cs-<name>.yaml CatalogSource and cc-<name>.yaml ClusterCatalog (OLM v1) per catalog. With maxNested > 0 the mirror
 // entries are repository-scoped (folded paths no longer end with the
 // source namespace), namespace-scoped where correct otherwise.
-func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int) (map[string][]byte, error) {
+//
+// With keys, it also writes the signature policy for the mirrored sources
+// (SignaturePolicyFiles). Without keys nothing else changes.
+func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int, keys ...clusterres.SigstoreKey) (map[string][]byte, error) {
 	scope := clusterres.ScopeNamespace
 	if maxNested > 0 {
 		scope = clusterres.ScopeRepository
@@ -129,7 +133,61 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int) (m
 		}
 		files[ccName+".yaml"] = b
 	}
+	if len(keys) > 0 {
+		// The images the mirror sets redirect. Not catalogs: a filtered
+		// catalog is rebuilt (a new digest nobody signed) and pulled by its
+		// mirror name; not Helm charts, which no node pulls.
+		pairs := clusterres.PairsFromPlan(cluster, func(it plan.Item) bool { return category(it.Kind) != "" })
+		pol, err := SignaturePolicyFiles(pairs, scope, "cip-airlock", keys, "")
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(files, pol)
+	}
 	return files, nil
+}
+
+// Signature policy file names under cluster-resources/.
+const (
+	ClusterImagePolicyFile = "cip-airlock.yaml"
+	RegistriesDFile        = "sigstore-registries-airlock.yaml"
+	NodePolicyFile         = "containers-policy-airlock.json"
+)
+
+// SignaturePolicyFiles renders, for the source scopes of pairs, the
+// ClusterImagePolicy objects (OpenShift 4.21+: the cluster then admits an
+// image only with a sigstore signature by every key), the registries.d file
+// that makes a node read the cosign signatures airlock copied into the
+// mirror, and the policy.json fragment for nodes without the
+// machine-config operator. lookaside, when set, is the URL OpenPGP
+// signatures are served from, added to every registries.d entry.
+func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, name string, keys []clusterres.SigstoreKey, lookaside string) (map[string][]byte, error) {
+	scopes := clusterres.PolicyScopes(pairs, scope)
+	cips, err := clusterres.ClusterImagePolicies(scopes, clusterres.PolicyOptions{Name: name, Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	cip, err := clusterres.YAML(cips...)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := clusterres.RegistriesDConfig(pairs, scope, lookaside)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := rd.YAML()
+	if err != nil {
+		return nil, err
+	}
+	np, err := clusterres.NodePolicy(scopes, clusterres.NodePolicyOptions{Keys: keys})
+	if err != nil {
+		return nil, err
+	}
+	npb, err := np.JSON()
+	if err != nil {
+		return nil, err
+	}
+	return map[string][]byte{ClusterImagePolicyFile: cip, RegistriesDFile: rdb, NodePolicyFile: npb}, nil
 }
 
 // releaseTagPairs are the digest pairs of release images mirrored by tag.
@@ -151,7 +209,7 @@ func releaseTagPairs(p plan.Plan, cat string) []clusterres.Pair {
 // the resources of res (the directory is rebuilt on every run, as
 // oc-mirror does, so it never mixes two runs).
 func writeClusterResources(o Options, res *Result) error {
-	files, err := ClusterResources(res.Cluster, res.Catalogs, o.MaxNestedPaths)
+	files, err := ClusterResources(res.Cluster, res.Catalogs, o.MaxNestedPaths, o.SignatureKeys...)
 	if err != nil {
 		return fmt.Errorf("generating cluster resources: %w", err)
 	}

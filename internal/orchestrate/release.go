@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
+	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/mapping"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
@@ -94,6 +95,28 @@ func WriteReleaseManifests(dir string, rp *ReleasePlan, releaseRepo string) (*Re
 		}
 	}
 	return m, nil
+}
+
+// WriteReleasePolicy writes the signature policy files of a release mirror
+// (SignaturePolicyFiles: ClusterImagePolicy, registries.d, policy.json)
+// into dir and returns their paths. The scopes are the release's source
+// repositories, at repository scope as its IDMS.
+func WriteReleasePolicy(dir string, rp *ReleasePlan, releaseRepo string, keys []clusterres.SigstoreKey, lookaside string) ([]string, error) {
+	pairs := release.MirrorPairs(rp.Spec, releaseRepo)
+	name := "cip-" + release.ResourceName(rp.Payload.Version)
+	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, name, keys, lookaside)
+	if err != nil {
+		return nil, fmt.Errorf("release %s signature policy: %w", rp.Payload.Version, err)
+	}
+	var paths []string
+	for _, n := range []string{ClusterImagePolicyFile, RegistriesDFile, NodePolicyFile} {
+		p := filepath.Join(dir, n)
+		if err := atomicfile.Write(p, files[n], 0o644); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
 }
 
 // WriteSignatureConfigMap writes the ConfigMap the cluster-version operator

@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestSignatureKeyRejected: a --signature-key file that is not a PEM
+// public key fails mirror and release mirror before anything is read or
+// copied, with an error naming the file; mirror-to-disk refuses the flag.
+func TestSignatureKeyRejected(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "cosign.key")
+	if err := os.WriteFile(bad, []byte("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "key.txt")
+	if err := os.WriteFile(notPEM, []byte("ssh-ed25519 AAAA"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := filepath.Abs(filepath.Join("..", "clusterres", "testdata", "cosign-1.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	isc := filepath.Join(dir, "isc.yaml")
+	if err := os.WriteFile(isc, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"mirror", "-c", isc, "--from", "file://" + dir, "docker://127.0.0.1:1/x", "--signature-key", bad}, []string{bad, "private key"}},
+		{[]string{"mirror", "-c", isc, "--from", "file://" + dir, "docker://127.0.0.1:1/x", "--signature-key", pub, "--signature-key", notPEM}, []string{notPEM, "not a PEM file"}},
+		{[]string{"mirror", "-c", isc, "file://" + dir, "--signature-key", pub}, []string{"mirror-to-disk writes no cluster resources"}},
+		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to", "127.0.0.1:1/x", "--signature-key", notPEM}, []string{notPEM, "not a PEM file"}},
+		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to-dir", dir, "--signature-key", pub}, []string{"--to-dir writes no cluster resources"}},
+		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to", "127.0.0.1:1/x", "--signature-key", filepath.Join(dir, "missing.pub")}, []string{"missing.pub"}},
+		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to", "127.0.0.1:1/x", "--signature-lookaside", "https://sigs.example.com"}, []string{"give --signature-key"}},
+	}
+	for _, c := range cases {
+		_, _, err := runAirlock(t, c.args...)
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("airlock %s: %v, want error containing %q", strings.Join(c.args, " "), err, w)
+			}
+		}
+	}
+}
