@@ -126,7 +126,7 @@ run "$AIRLOCK" release mirror --from-dir "$WORK/usb" --from file://openshift/rel
 	--to-manifests "$WORK/release-manifests" "${TLS[@]}"
 
 step "Disk -> mirror registry from the ImageSetConfiguration's store"
-run "$AIRLOCK" mirror -c "$WORK/imageset.yaml" --from "file://$WORK/m2d" "docker://$MIRROR/isc" "${TLS[@]}"
+run "$AIRLOCK" mirror -c "$WORK/imageset.yaml" --from "file://$WORK/m2d" "docker://$MIRROR/isc" --signature-key "$WORK/cosign.pub" "${TLS[@]}"
 run "$AIRLOCK" verify -f "$WORK/m2d/working-dir/mapping.txt" "${TLS[@]}"
 ls "$WORK/m2d/working-dir/cluster-resources"
 

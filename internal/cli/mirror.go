@@ -68,11 +68,13 @@ destination, digest-only images tagged sha256-<hex>; filtered catalogs are
 rebuilt with the selection and pushed under their tag (or targetCatalog /
 targetTag). blockedImages are removed from the plan and listed. After
 disk-to-mirror and mirror-to-mirror, DIR/working-dir/cluster-resources/
-holds idms-oc-mirror.yaml, itms-oc-mirror.yaml and cs-*.yaml; with
---signature-key also cip-airlock.yaml (ClusterImagePolicy: OpenShift 4.21+
-admits the mirrored images only with a sigstore signature by the key),
+holds idms-oc-mirror.yaml, itms-oc-mirror.yaml, cs-*.yaml and cc-*.yaml
+(and updateService.yaml with graph: true); with --signature-key also
+cip-airlock.yaml (ClusterImagePolicy: OpenShift 4.21+ admits the images of
+its scopes only with a sigstore signature by the key),
 sigstore-registries-airlock.yaml and containers-policy-airlock.json (for
-plain CRI-O/podman nodes). The policy's scopes are the source repositories.
+plain CRI-O/podman nodes). The policy's scopes are the source repositories
+of the images that carried a signature: unsigned ones stay outside it.
 
 A failed image never stops the run: the failures are listed at the end and
 in DIR/working-dir/logs/, and the same command retries them (what is there

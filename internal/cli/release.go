@@ -239,8 +239,8 @@ Release signatures: --signature-dir DIR imports DIR/sha256=<hex>/signature-N,
 release's) before anything is copied, and the ConfigMap the cluster-version
 operator reads is written next to the mirror sets (with --to-dir into
 DIR/config). --signature-key FILE (a cosign public key; repeatable) also
-writes cip-airlock.yaml, a ClusterImagePolicy for the release's source
-repositories (OpenShift 4.21+ refuses an update through a mirror unless the
+writes cip-airlock.yaml, a ClusterImagePolicy for the release image's source
+repository (the components are pinned by digest in the signed payload; OpenShift 4.21+ refuses an update through a mirror unless the
 sigstore signature verifies; airlock copies the signatures with the
 images), and registries.d/policy.json files for plain CRI-O nodes.`,
 		Example: `  # registry to registry

@@ -209,7 +209,10 @@ func releaseTagPairs(p plan.Plan, cat string) []clusterres.Pair {
 // the resources of res (the directory is rebuilt on every run, as
 // oc-mirror does, so it never mixes two runs).
 func writeClusterResources(o Options, res *Result) error {
-	files, err := ClusterResources(res.Cluster, res.Catalogs, o.MaxNestedPaths, o.SignatureKeys...)
+	files, err := ClusterResources(res.Cluster, res.Catalogs, o.MaxNestedPaths)
+	if err == nil && len(o.SignatureKeys) > 0 {
+		err = addSignaturePolicy(files, o, res)
+	}
 	if err != nil {
 		return fmt.Errorf("generating cluster resources: %w", err)
 	}
@@ -233,3 +236,54 @@ func writeClusterResources(o Options, res *Result) error {
 }
 
 func isRegistryRef(r ref.Ref) bool { return r.Transport == ref.Docker || r.Transport == "" }
+
+// addSignaturePolicy adds the ClusterImagePolicy (and its node files) for
+// the images of the run that carry a signature, each repository its own
+// scope: a scope over an unsigned image would make the cluster refuse it,
+// so unsigned images (catalogs rebuilt here, partner images without
+// signatures) stay out and are counted in a warning.
+func addSignaturePolicy(files map[string][]byte, o Options, res *Result) error {
+	signed := map[string]bool{}
+	if res.Report != nil {
+		for _, it := range res.Report.Items {
+			if it.Signed && len(it.Dests) > 0 {
+				signed[it.Dests[0].Ref.String()] = true
+			}
+		}
+	}
+	var keep plan.Plan
+	var others []plan.Item
+	repos := map[string]bool{}
+	for _, it := range res.Cluster.Items {
+		if category(it.Kind) == "" || len(it.Dests) == 0 {
+			continue
+		}
+		if signed[it.Dests[0].String()] {
+			keep.Add(it)
+			repos[it.Source.Repository()] = true
+		} else {
+			others = append(others, it)
+		}
+	}
+	unsigned := len(others)
+	for _, it := range others {
+		if repos[it.Source.Repository()] && o.Warn != nil {
+			o.Warn(fmt.Sprintf("--signature-key: %s is unsigned but shares its repository with signed images: the ClusterImagePolicy scope %s will make the cluster refuse it", it.Source, it.Source.Repository()))
+		}
+	}
+	if len(keep.Items) == 0 {
+		if o.Warn != nil {
+			o.Warn("--signature-key: no mirrored image carries a signature, so no ClusterImagePolicy was written (it would make the cluster refuse every image)")
+		}
+		return nil
+	}
+	if unsigned > 0 && o.Warn != nil {
+		o.Warn(fmt.Sprintf("--signature-key: the ClusterImagePolicy covers the repositories of the %d signed images; %d unsigned images stay outside it", len(keep.Items), unsigned))
+	}
+	pol, err := SignaturePolicyFiles(clusterres.PairsFromPlan(keep, nil), clusterres.ScopeRepository, "cip-airlock", o.SignatureKeys, "")
+	if err != nil {
+		return err
+	}
+	maps.Copy(files, pol)
+	return nil
+}

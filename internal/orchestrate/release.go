@@ -102,7 +102,15 @@ func WriteReleaseManifests(dir string, rp *ReleasePlan, releaseRepo string) (*Re
 // into dir and returns their paths. The scopes are the release's source
 // repositories, at repository scope as its IDMS.
 func WriteReleasePolicy(dir string, rp *ReleasePlan, releaseRepo string, keys []clusterres.SigstoreKey, lookaside string) ([]string, error) {
-	pairs := release.MirrorPairs(rp.Spec, releaseRepo)
+	// The release image alone, as OpenShift's own "openshift" policy
+	// scopes it: components are pinned by digest in the signed payload
+	// and are not signed one by one, so scoping them would block them.
+	var pairs []clusterres.Pair
+	for _, pr := range release.MirrorPairs(rp.Spec, releaseRepo) {
+		if releaseRepo == "" || pr.Source == releaseRepo {
+			pairs = append(pairs, pr)
+		}
+	}
 	name := "cip-" + release.ResourceName(rp.Payload.Version)
 	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, name, keys, lookaside)
 	if err != nil {
