@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -207,9 +208,7 @@ func (o *MirrorOptions) Complete(args []string) error {
 		return fmt.Errorf("reading the config: %w", err)
 	}
 	cfg, warns, err := imageset.ParseWarn(o.cfgData, o.Config, o.Strict)
-	for _, w := range warns {
-		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w.Error())
-	}
+	printWarnings(o.streams.ErrOut, warns)
 	if err != nil {
 		return err
 	}
@@ -284,5 +283,19 @@ func (o *MirrorOptions) print(res *orchestrate.Result) {
 	}
 	for _, f := range res.Files {
 		fmt.Fprintf(out, "wrote %s\n", f)
+	}
+}
+
+// loadConfig reads an ImageSetConfiguration, printing its warnings
+// (unknown fields, oc-mirror v1 leftovers) to errOut.
+func loadConfig(errOut io.Writer, path string, strict bool) (*imageset.ImageSetConfiguration, error) {
+	cfg, warns, err := imageset.LoadWarn(path, strict)
+	printWarnings(errOut, warns)
+	return cfg, err
+}
+
+func printWarnings(errOut io.Writer, warns imageset.Problems) {
+	for _, w := range warns {
+		fmt.Fprintf(errOut, "warning: %s\n", w.Error())
 	}
 }

@@ -130,10 +130,7 @@ func (o *PlanOptions) Complete(args []string) error {
 	if o.Save == "" && !o.NoSave && o.dir != "" {
 		o.Save = filepath.Join(orchestrate.WorkingDir(o.dir), "plan", "plan.json")
 	}
-	cfg, warns, err := imageset.LoadWarn(o.Config, o.Strict)
-	for _, w := range warns {
-		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w.Error())
-	}
+	cfg, err := loadConfig(o.streams.ErrOut, o.Config, o.Strict)
 	if err != nil {
 		return err
 	}

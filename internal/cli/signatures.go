@@ -126,10 +126,7 @@ func (o *SignaturesReportOptions) Complete(args []string) error {
 		}
 		o.dest = r
 	}
-	cfg, warns, err := imageset.LoadWarn(o.Config, false)
-	for _, w := range warns {
-		fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w.Error())
-	}
+	cfg, err := loadConfig(o.streams.ErrOut, o.Config, false)
 	if err != nil {
 		return err
 	}

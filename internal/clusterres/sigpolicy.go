@@ -1,6 +1,7 @@
 package clusterres
 
 import (
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -343,4 +344,17 @@ func ImagePolicies(scopes []string, o PolicyOptions) ([]ImagePolicy, error) {
 		}
 	}
 	return out, nil
+}
+
+// Public is the parsed key (ParsePublicKey checked that it parses).
+func (k SigstoreKey) Public() (crypto.PublicKey, error) {
+	block, _ := pem.Decode(k.PEM)
+	if block == nil {
+		return nil, fmt.Errorf("signature key %s: not a PEM file", k.File)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("signature key %s: %w", k.File, err)
+	}
+	return pub, nil
 }

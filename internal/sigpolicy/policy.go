@@ -18,10 +18,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/release/signature"
 )
 
@@ -204,13 +203,13 @@ func readPublicKey(src keySource) (crypto.PublicKey, error) {
 	if src.err != nil {
 		return nil, src.err
 	}
-	blk, _ := pem.Decode(src.data)
-	if blk == nil {
-		return nil, fmt.Errorf("%s: not a PEM public key (cosign.pub is \"-----BEGIN PUBLIC KEY-----\")", src.path)
-	}
-	k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	key, err := clusterres.ParsePublicKey(src.path, src.data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", src.path, err)
+		return nil, err
+	}
+	k, err := key.Public()
+	if err != nil {
+		return nil, err
 	}
 	switch k.(type) {
 	case *ecdsa.PublicKey, ed25519.PublicKey, *rsa.PublicKey:

@@ -201,7 +201,7 @@ func TestParseErrors(t *testing.T) {
 		`{"default": [{"type": "insecureAcceptAnything"}], "transports": {"docker": {"q.io/a": [{"type": "sigstoreSigned", "keyPath": "` + pub + `", "fulcio": {"caPath": "x"}}]}}}`: `transports.docker["q.io/a"]: sigstoreSigned requirement: fulcio`,
 		`{"default": [{"type": "bogus"}]}`:                                                                "unknown type",
 		`{"default": [{"type": "sigstoreSigned"}]}`:                                                       "no keyPath",
-		`{"default": [{"type": "sigstoreSigned", "keyPath": "` + notKey + `"}]}`:                          "not a PEM public key",
+		`{"default": [{"type": "sigstoreSigned", "keyPath": "` + notKey + `"}]}`:                          "not a PEM file",
 		`{"default": [{"type": "sigstoreSigned", "keyPath": "missing.pub"}]}`:                             "missing.pub",
 		`{"default": [{"type": "reject"}], "transports": {"docker": {"q.io/*/x": [{"type": "reject"}]}}}`: "wildcard",
 		`{"default": [{"type": "reject"}], "transports": {"docker": {"q.io": []}}}`:                       "empty requirement list",
