@@ -294,7 +294,7 @@ func TestMaliciousEntriesRefused(t *testing.T) {
 		"device":    {{Typeflag: tar.TypeChar, Name: "oci-layout", Devmajor: 1, Devminor: 3}},
 		"duplicate": {reg("oci-layout", 100), reg("oci-layout", 100)},
 		"unknown":   {reg("evil.sh", 100)},
-		"oversize":  {reg("blobs/sha256/"+dgst, 1 << 40)},
+		"oversize":  {reg("blobs/sha256/"+dgst, 1<<40)},
 	}
 	for name, hdrs := range cases {
 		t.Run(name, func(t *testing.T) {
