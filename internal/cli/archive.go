@@ -335,7 +335,12 @@ func newArchiveExtractCommand(streams IOStreams) *cobra.Command {
 func missingSetsError(miss map[string][]string) error {
 	var parts []string
 	for s, imgs := range miss {
-		parts = append(parts, fmt.Sprintf("set %s (needed by %d image(s), e.g. %s)", s, len(imgs), imgs[0]))
+		what := "set " + s
+		if s == "before-since" {
+			// --since left out blobs older than the date: any earlier set.
+			what = "the set(s) holding blobs older than this set's --since date"
+		}
+		parts = append(parts, fmt.Sprintf("%s (needed by %d image(s), e.g. %s)", what, len(imgs), imgs[0]))
 	}
 	sort.Strings(parts)
 	return fmt.Errorf("this incremental transfer set depends on earlier set(s) not imported here: %s; import those first (airlock archive ls shows a set's id)", strings.Join(parts, "; "))

@@ -203,11 +203,26 @@ func TestDamagedSegmentsNamed(t *testing.T) {
 			if len(r.Bad) != 1 || r.Bad[0].Name != target || r.Bad[0].Problem != problem {
 				t.Fatalf("want %s %s, got %+v", target, problem, r.Bad)
 			}
-			// ns/b (its layer is there) and at most one neighbour packed
-			// into the same segment, never every image
+			// ns/b (its layer is there) and exactly the images with any
+			// blob (config, manifest, layer) packed into the same segment
+			inTarget := map[string]bool{}
+			for _, b := range m.Blobs {
+				if b.Segment == target {
+					inTarget[b.Digest] = true
+				}
+			}
+			var want []string
+			for _, img := range m.Images {
+				for _, d := range img.Blobs {
+					if inTarget[d] {
+						want = append(want, img.Name)
+						break
+					}
+				}
+			}
 			imgs := strings.Join(r.Bad[0].Images, ",")
-			if !strings.Contains(imgs, "ns/b:1") || len(r.Bad[0].Images) > 2 {
-				t.Errorf("affected images %v, want ns/b:1 (and no more than one other)", r.Bad[0].Images)
+			if !strings.Contains(imgs, "ns/b:1") || imgs != strings.Join(want, ",") {
+				t.Errorf("affected images %v, want %v (with ns/b:1)", r.Bad[0].Images, want)
 			}
 			if !strings.Contains(r.Error(), target) || !strings.Contains(r.Error(), "ns/b:1") {
 				t.Errorf("message does not name segment and image: %s", r.Error())
