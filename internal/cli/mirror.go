@@ -37,6 +37,13 @@ type MirrorOptions struct {
 	GraphBase      string
 	Strict         bool
 	SignatureKeys  []string
+	// Transfer sets (internal/transfer).
+	ArchiveSize  int64
+	SegmentBytes string
+	Full         bool
+	SignKey      string
+	Partial      bool
+	Key          string
 
 	keys    []clusterres.SigstoreKey
 	mode    orchestrate.Mode
@@ -125,6 +132,12 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.StringVar(&o.GraphURL, "graph-url", "", "update graph endpoint (default $"+graph.URLEnv+" or "+graph.DefaultURL+")")
 	fs.StringVar(&o.GraphDataURL, "graph-data-url", "", "with mirror.platform.graph: the graph-data tarball (default: beside --graph-url, .../upgrades_info/graph-data)")
 	fs.StringVar(&o.GraphBase, "graph-base-image", orchestrate.DefaultGraphBase, "with mirror.platform.graph: the image the graph data is put on (its command copies the data for the Update Service)")
+	fs.Int64Var(&o.ArchiveSize, "archive-size", 0, "mirror-to-disk: also write a transfer set of segments of at most this many GiB into DIR (default: the config's archiveSize; 0 = none)")
+	fs.StringVar(&o.SegmentBytes, "segment-bytes", "", "mirror-to-disk: segment size in bytes (overrides --archive-size)")
+	fs.BoolVar(&o.Full, "full", false, "mirror-to-disk: the transfer set holds every blob, not only those earlier sets did not ship")
+	fs.StringVar(&o.SignKey, "sign-key", "", "mirror-to-disk: PEM private key to sign the transfer set with")
+	fs.BoolVar(&o.Partial, "partial", false, "disk-to-mirror of a transfer set with bad segments: push every image whose blobs are intact (still exits non-zero)")
+	fs.StringVar(&o.Key, "key", "", "disk-to-mirror of a transfer set: PEM public key its signature must match")
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
 }
@@ -249,13 +262,26 @@ func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
 	}
 	warn := func(s string) { fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", s) }
 	fmt.Fprintf(o.streams.ErrOut, "%s: %s\n", o.mode, o.Config)
-	res, err := orchestrate.Mirror(ctx, orchestrate.Options{
+	mo := orchestrate.Options{
 		Mode: o.mode, Config: o.cfg, ConfigFile: o.Config, ConfigData: o.cfgData, Dir: o.dir, Dest: o.dest,
 		DryRun: o.DryRun, Since: o.since, MaxNestedPaths: o.MaxNestedPaths, SignatureKeys: o.keys, Engine: eng,
 		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn, GraphData: o.graphData(),
-	})
+	}
+	if err := o.transferHooks(&mo); err != nil {
+		return nil, err
+	}
+	var partialErr error
+	if o.mode == orchestrate.DiskToMirror && !o.DryRun {
+		if mo.Skip, partialErr = o.importSet(); partialErr != nil && mo.Skip == nil {
+			return nil, partialErr
+		}
+	}
+	res, err := orchestrate.Mirror(ctx, mo)
 	if res != nil {
 		o.print(res)
+	}
+	if err == nil {
+		err = partialErr
 	}
 	return res, err
 }

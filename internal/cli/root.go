@@ -76,6 +76,7 @@ registry, and writes the cluster resources that point a cluster at the mirror.`,
 	root.AddCommand(newConfigCommand(streams))
 	root.AddCommand(newPlanCommand(streams))
 	root.AddCommand(newSignaturesCommand(streams))
+	root.AddCommand(newArchiveCommand(streams))
 	root.AddCommand(newClusterCommand(streams))
 
 	return root

@@ -83,6 +83,9 @@ type Options struct {
 	// Archive, when set, runs after a successful mirror-to-disk: the hook
 	// where transfer archives (issue 10) are written from the store.
 	Archive func(ctx context.Context, req ArchiveRequest) error
+	// Skip names store digests disk-to-mirror leaves out: images whose
+	// blobs are in a damaged segment of a transfer set (--partial).
+	Skip map[string]bool
 }
 
 // WorkingDir is DIR/working-dir, as oc-mirror names it.
@@ -216,6 +219,9 @@ func diskToMirror(ctx context.Context, o Options) (*Result, error) {
 	res := &Result{Mode: o.Mode, Blocked: rec.Blocked, Releases: rec.Releases}
 	var images, catalogs plan.Plan
 	for _, it := range rec.Plan.Items {
+		if o.Skip[it.Digest] {
+			continue
+		}
 		stored := it.Dests[0]
 		final := FoldNested(Rebase(stored, o.Dest), o.MaxNestedPaths)
 		copyIt := plan.Item{Source: stored, Dests: []ref.Ref{final}, Kind: it.Kind, Origin: it.Origin, Digest: it.Digest}

@@ -460,12 +460,23 @@ func writeFileAtomic(path string, b []byte) error {
 func onlyOurs(entries []fs.DirEntry) bool {
 	for _, e := range entries {
 		n := e.Name()
-		if n != "blobs" && n != indexFile && n != lockFile && n != "working-dir" && !strings.HasPrefix(n, tmpPrefix) {
+		if n != "blobs" && n != indexFile && n != lockFile && n != "working-dir" && !strings.HasPrefix(n, tmpPrefix) && !transferFile(n) {
 			return false
 		}
 	}
 	return true
 }
+
+// transferFile reports whether n is a file of a transfer set
+// (internal/transfer): segments, the manifest, its signature and temp
+// files, which the receiving side unpacks into the same directory. The
+// names are repeated here because transfer imports store.
+func transferFile(n string) bool {
+	return transferSegmentRE.MatchString(n) || n == "airlock-transfer.json" || n == "airlock-transfer.json.sig" ||
+		strings.HasPrefix(n, ".airlock-transfer-tmp-")
+}
+
+var transferSegmentRE = regexp.MustCompile(`^mirror_[0-9]{6}\.tar$`)
 
 func sha256Digest(b []byte) string {
 	sum := sha256.Sum256(b)

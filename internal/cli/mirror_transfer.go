@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
+	"github.com/airlock-mirror/airlock/internal/transfer"
+)
+
+// transferHooks sets the mirror-to-disk hook that writes a transfer set
+// into DIR when a segment size is given (flag or the config's archiveSize).
+func (o *MirrorOptions) transferHooks(mo *orchestrate.Options) error {
+	if o.mode != orchestrate.MirrorToDisk || o.DryRun {
+		return nil
+	}
+	gib := o.ArchiveSize
+	if gib == 0 && o.cfg != nil {
+		gib = o.cfg.ArchiveSize
+	}
+	if gib == 0 && o.SegmentBytes == "" {
+		return nil
+	}
+	size, err := segmentSize(gib, o.SegmentBytes)
+	if err != nil {
+		return err
+	}
+	mo.Archive = func(ctx context.Context, req orchestrate.ArchiveRequest) error {
+		// The previous set of this store was recorded in its history when
+		// it was written; its files make room for the new one.
+		if err := removeSet(req.Dir); err != nil {
+			return err
+		}
+		m, err := transfer.Create(transfer.CreateOptions{Store: req.Dir, Out: req.Dir, SegmentSize: size, Full: o.Full,
+			Since: req.Since, AirlockVersion: Version, Warn: func(s string) { fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", s) }})
+		if err != nil {
+			return err
+		}
+		if o.SignKey != "" {
+			if err := transfer.Sign(req.Dir, o.SignKey); err != nil {
+				return err
+			}
+		}
+		printSetSummary(o.streams, req.Dir, m)
+		return nil
+	}
+	return nil
+}
+
+// removeSet deletes the segments, manifest and signature of a set in dir.
+func removeSet(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if transfer.IsTransferFile(e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("removing the previous transfer set: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// importSet verifies and unpacks a transfer set in the --from DIR into
+// the store there, before anything is pushed. It returns the digests to
+// leave out (images with a blob in a bad segment, with --partial) and the
+// error the run must end with; a nil skip map with an error stops the run.
+func (o *MirrorOptions) importSet() (map[string]bool, error) {
+	if !transfer.HasSet(o.dir) {
+		return nil, nil
+	}
+	r, err := transfer.Verify([]string{o.dir})
+	if err != nil {
+		return nil, err
+	}
+	if o.Key != "" {
+		if err := transfer.VerifySignature(o.dir, o.Key); err != nil {
+			return nil, err
+		}
+	}
+	if !r.OK() && !o.Partial {
+		return nil, fmt.Errorf("%s\nnothing was pushed; or give --partial to push every image whose blobs are intact", r.Error())
+	}
+	if err := transfer.Extract(r, o.dir); err != nil {
+		return nil, err
+	}
+	if miss := transfer.MissingDependencies(r.Manifest, o.dir); len(miss) > 0 {
+		return nil, missingSetsError(miss)
+	}
+	fmt.Fprintf(o.streams.ErrOut, "transfer set %s verified and unpacked into %s\n", r.Manifest.SetID, o.dir)
+	if r.OK() {
+		return nil, nil
+	}
+	skip := map[string]bool{}
+	var skipped []string
+	for _, img := range r.Manifest.Images {
+		for _, name := range r.Manifest.ImagesNeeding(r.BadSegments()) {
+			if name == img.Name {
+				skip[img.Digest] = true
+				skipped = append(skipped, img.Name)
+			}
+		}
+	}
+	for _, n := range skipped {
+		fmt.Fprintf(o.streams.ErrOut, "not pushed (blobs in a bad segment): %s\n", n)
+	}
+	return skip, fmt.Errorf("--partial: %d image(s) not pushed\n%s", len(skipped), r.Error())
+}
