@@ -116,6 +116,10 @@ fi
 step "Mirror to disk under that policy; signatures travel with the images"
 run "$AIRLOCK" mirror -c "$WORK/imageset.yaml" --policy "$WORK/policy.json" "file://$WORK/m2d" "${TLS[@]}"
 
+step "Cut the store into a checksummed transfer set (1 MB segments here; archiveSize GiB in real life)"
+run "$AIRLOCK" archive create --from "file://$WORK/m2d" "$WORK/usb-set" --segment-bytes 1000000
+ls -l "$WORK/usb-set"
+
 step "Upstream goes away: the rest runs without it"
 kill "${pids[0]}"
 wait "${pids[0]}" 2>/dev/null || true
@@ -125,10 +129,14 @@ run "$AIRLOCK" release mirror --from-dir "$WORK/usb" --from file://openshift/rel
 	--release-source "$UP/openshift-release-dev/ocp-release" --to "$MIRROR/ocp4/openshift4" \
 	--to-manifests "$WORK/release-manifests" "${TLS[@]}"
 
-step "Disk -> mirror registry from the ImageSetConfiguration's store"
-run "$AIRLOCK" mirror -c "$WORK/imageset.yaml" --from "file://$WORK/m2d" "docker://$MIRROR/isc" --signature-key "$WORK/cosign.pub" "${TLS[@]}"
-run "$AIRLOCK" verify -f "$WORK/m2d/working-dir/mapping.txt" "${TLS[@]}"
-ls "$WORK/m2d/working-dir/cluster-resources"
+step "On the disconnected side: check every segment before pushing, see what the media holds"
+run "$AIRLOCK" archive verify "$WORK/usb-set"
+run "$AIRLOCK" archive ls "$WORK/usb-set" | sed -n '1,12p'
+
+step "Transfer set -> mirror registry"
+run "$AIRLOCK" mirror -c "$WORK/imageset.yaml" --from "file://$WORK/usb-set" "docker://$MIRROR/isc" --signature-key "$WORK/cosign.pub" "${TLS[@]}"
+run "$AIRLOCK" verify -f "$WORK/usb-set/working-dir/mapping.txt" "${TLS[@]}"
+ls "$WORK/usb-set/working-dir/cluster-resources"
 
 step "Verify the mirror: every release component by digest, every catalog image present"
 run "$AIRLOCK" verify -f "$WORK/release-manifests/mapping-release-4.12.0.txt" --dir "$WORK/usb" "${TLS[@]}"
