@@ -158,19 +158,25 @@ func (o *ImageMirrorOptions) Complete(cmd *cobra.Command, args []string) error {
 	if o.now == nil {
 		o.now = time.Now
 	}
-	var p mapping.Parser
-	p.Args(args)
-	for _, name := range o.Filenames {
-		if err := readMappingFile(&p, name, o.streams.In); err != nil {
-			return err
-		}
-	}
-	ms, err := p.Result()
+	ms, err := readMappings(args, o.Filenames, o.streams.In)
 	if err != nil {
 		return err
 	}
 	o.Plan = mapping.ToPlan(ms)
 	return nil
+}
+
+// readMappings parses mapping arguments and -f files (- is stdin), every
+// error naming its file and line.
+func readMappings(args, files []string, stdin io.Reader) ([]mapping.Mapping, error) {
+	var p mapping.Parser
+	p.Args(args)
+	for _, name := range files {
+		if err := readMappingFile(&p, name, stdin); err != nil {
+			return nil, err
+		}
+	}
+	return p.Result()
 }
 
 // readMappingFile feeds one -f file (or stdin for "-") to the parser.

@@ -103,13 +103,7 @@ func (o *SignaturesReportOptions) Complete(args []string) error {
 		if len(args) > 0 {
 			return errors.New("with -f the destinations are the mapping's: give no destination argument")
 		}
-		var p mapping.Parser
-		for _, name := range o.Filenames {
-			if err := readMappingFile(&p, name, o.streams.In); err != nil {
-				return err
-			}
-		}
-		ms, err := p.Result()
+		ms, err := readMappings(nil, o.Filenames, o.streams.In)
 		if err != nil {
 			return err
 		}

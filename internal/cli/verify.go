@@ -94,14 +94,7 @@ digests by design; verify such mirrors with --dest-only. One made with
 
 // Complete parses the mapping.
 func (o *VerifyOptions) Complete(args []string) error {
-	var p mapping.Parser
-	p.Args(args)
-	for _, name := range o.Filenames {
-		if err := readMappingFile(&p, name, o.streams.In); err != nil {
-			return err
-		}
-	}
-	ms, err := p.Result()
+	ms, err := readMappings(args, o.Filenames, o.streams.In)
 	if err != nil {
 		return err
 	}
