@@ -18,9 +18,11 @@
 #   AIRLOCK_FLAGS   extra flags for `airlock image mirror`
 #   BENCH_OUT       file to write (<repo>/BENCHMARKS.md); "-" = do not write
 #   SRC_ADDR/DST_ADDR  registry addresses (127.0.0.1:5101 / 127.0.0.1:5102)
-#   WORKLOADS       which workloads ("large small"): large = the shared 1.5 GB
+#   WORKLOADS       which workloads ("large small tls"): large = the shared 1.5 GB
 #                   one; small = many small images (hack/benchsmall), with its
-#                   registry-ingest-manifests row and no-op re-run
+#                   registry-ingest-manifests row and no-op re-run; tls = the
+#                   large one again into TLS + htpasswd destinations
+#                   (hack/benchtls.sh; needs large)
 #   SMALL_IMAGES    images of the small workload (2000)
 #   GOBENCH         1 (default) runs airlock's Go benchmarks; 0 skips them
 # TOOLS (run.sh's list) selects the peer rows of both workloads.
@@ -68,7 +70,7 @@ workload_ok() {
 	curl -fs -o /dev/null -H "Accept: $ACCEPT_MANIFESTS" \
 		"http://$SRC_ADDR/v2/$(head -n1 "$WL_DIR/images.txt" | sed "s|^$SRC_ADDR/||; s|@|/manifests/|")"
 }
-if ! [[ " ${WORKLOADS:-large small} " == *" large "* ]]; then
+if ! [[ " ${WORKLOADS:-large small tls} " == *" large "* ]]; then
 	:
 elif workload_ok; then
 	log "workload SCALE=$SCALE SEED=$SEED already in $WL_DIR and the source registry"
@@ -80,8 +82,8 @@ fi
 # airlock's blob-location cache starts empty, as on a first run: entries
 # left by an earlier bench would name repositories of a wiped registry.
 export AIRLOCK_BLOB_CACHE="$BENCH_DIR/airlock-blob-locations.json"
-rm -f "$AIRLOCK_BLOB_CACHE"
-WORKLOADS=${WORKLOADS:-large small}
+rm -f "$AIRLOCK_BLOB_CACHE" "$AIRLOCK_BLOB_CACHE.journal"
+WORKLOADS=${WORKLOADS:-large small tls}
 SMALL_IMAGES=${SMALL_IMAGES:-2000}
 want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -91,7 +93,7 @@ want() { case " $WORKLOADS " in *" $1 "*) return 0 ;; esac; return 1; }
 noop_measure() {
 	local out=$1 noop_log="$1/logs/airlock-noop.log" t0 t1
 	"$BENCH_SRC/registries.sh" reset-dst 2>>"$out/logs/registries.log"
-	rm -f "$AIRLOCK_BLOB_CACHE"
+	rm -f "$AIRLOCK_BLOB_CACHE" "$AIRLOCK_BLOB_CACHE.journal"
 	MAPPING=$2 bash -c "$AIRLOCK_CMD --log-level debug" >"$out/logs/airlock-fill.log" 2>&1 || die "airlock fill run failed, see $out/logs/airlock-fill.log"
 	t0=$(date +%s.%N)
 	noop_rc=0
@@ -129,6 +131,10 @@ if want large; then
 	[ -s "$DETAIL" ] || die "no $DETAIL"
 	log "no-op re-run measurement"
 	noop_measure "$OUT" "$WL_DIR/mapping.txt"
+	if want tls; then
+		log "TLS + htpasswd destinations (hack/benchtls.sh)"
+		TLS_OUT="$OUT/tls" AIRLOCK="$AIRLOCK" "$ROOT/hack/benchtls.sh" || die "TLS bench failed, see $OUT/tls/logs"
+	fi
 fi
 
 # The many-small-images workload: pushed next to the large one (workload.sh
@@ -150,7 +156,7 @@ if want small; then
 		log "pushing the small workload ($SMALL_IMAGES images) to $SRC_ADDR"
 		"$BENCHSMALL" push -src "$SRC_ADDR" -dst "$DST_ADDR" -dir "$SWL" -images "$SMALL_IMAGES" || die "pushing the small workload"
 	fi
-	rm -f "$AIRLOCK_BLOB_CACHE"
+	rm -f "$AIRLOCK_BLOB_CACHE" "$AIRLOCK_BLOB_CACHE.journal"
 	small_id=$(run_bench "$SWL" EXTRA_NAME=airlock EXTRA_CMD="$AIRLOCK_CMD")
 	SOUT="$RESULTS_DIR/$small_id"
 	ingest_cmd="$BENCHSMALL ingest -dir \"\$WL_DIR\" -storage \"\$SRC_STORAGE\" -dst \"\$DST_ADDR\" -p \"\$PARALLEL\""
@@ -252,6 +258,38 @@ small_section() {
 	echo "- airlock's requests (no-op re-run): $(grep -m1 'msg=requests ' "$SOUT/logs/airlock-noop.log" | sed 's/.*msg=requests //')"
 	echo "- Raw results: \`$SOUT\`."
 }
+# tls_section: the TLS + htpasswd rows and their ratios next to plain HTTP.
+tls_section() {
+	local f="$OUT/tls/tls.tsv" t h w
+	tcol() { awk -F'\t' -v d="$1" -v t="$2" -v c="$3" 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; next } $1 == d && $2 == t { print $(h[c]); exit }' "$f"; }
+	echo
+	echo "## TLS + htpasswd destinations"
+	echo
+	echo "The same workload from the same plain-HTTP source into destinations with TLS and password auth, as users run"
+	echo "them (hack/benchtls.sh): \`dreg-tls\` is the docker-registry 2.8 of the table above with TLS and an htpasswd file"
+	echo "of bcrypt cost 5 (what \`htpasswd -Bbn\` writes; docker-registry checks bcrypt on every request); \`airlock-tls\`"
+	echo "is \`airlock registry serve\` with its generated CA and an \`airlock registry htpasswd\` file (cost 10, verified"
+	echo "credentials cached). Every client trusts the CA (no verification skipped) and reads the credentials from an auth"
+	echo "file; every manifest, blob and tag is checked afterwards over TLS."
+	echo
+	echo "| destination | tool | wall s | peak RSS MB | user s | sys s | dst reg CPU s | verified |"
+	echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
+	awk -F'\t' 'NR > 1 { printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $9 }' "$f"
+	echo
+	local a_h a_t
+	a_h=$(col airlock wall_s)
+	a_t=$(tcol dreg-tls airlock wall_s)
+	echo "- airlock over TLS + auth / plain HTTP (docker-registry): $(ratio "$a_t" "$a_h")."
+	for t in regsync-p${PARALLEL:-4} skopeo-sync skopeo-copy-p${PARALLEL:-4} crane-copy-p${PARALLEL:-4}; do
+		h=$(col "$t" wall_s)
+		w=$(tcol dreg-tls "$t" wall_s)
+		[ -n "$w" ] || continue
+		echo "- airlock / $t: plain HTTP $(ratio "$a_h" "$h"), TLS + auth $(ratio "$a_t" "$w") (goal: within 10 % of each other)."
+	done
+	w=$(tcol airlock-tls regsync-p${PARALLEL:-4} wall_s)
+	[ -z "$w" ] || echo "- into airlock's own registry (TLS + auth): airlock $(tcol airlock-tls airlock wall_s) s, regsync-p${PARALLEL:-4} $w s, airlock / regsync = $(ratio "$(tcol airlock-tls airlock wall_s)" "$w")."
+	echo "- Raw results: \`$OUT/tls\` (tls.tsv, logs, cmd/ with each exact command)."
+}
 hack_small_line() {
 	echo "Workload (hack/benchsmall): $WL_IMAGES images in $WL_REPOS repositories ($WL_INDEXES two-platform indexes), $WL_MANIFESTS manifests, 5 layers of 4-64 KiB per image (one of 50 shared base layers), $WL_UNIQUE_BLOBS unique blobs, $(awk -v b="$WL_UNIQUE_BYTES" 'BEGIN{printf "%.1f MB", b/1e6}'); same registries and verification as above."
 }
@@ -292,6 +330,9 @@ tmp=$(mktemp "$(dirname "$BENCH_OUT")/.BENCHMARKS.md.tmp-XXXXXX")
 	echo "  sends each unique blob once (≈ the unique bytes above); one that does not sends the per-repository total."
 	if [ "$SCALE" != 1 ]; then
 		echo "- SCALE=$SCALE is a reduced run: fixed costs weigh more; the goals are stated for SCALE=1."
+	fi
+	if [ -s "$OUT/tls/tls.tsv" ]; then
+		tls_section
 	fi
 	if [ -n "${SOUT:-}" ]; then
 		small_section
