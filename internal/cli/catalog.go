@@ -443,7 +443,7 @@ func (o *CatalogFilterOptions) Complete(arg string) error {
 		if err != nil {
 			return err
 		}
-		op, err := operatorFor(cfg, o.Config, arg)
+		op, err := orchestrate.OperatorFor(cfg, o.Config, arg)
 		if err != nil {
 			return err
 		}
@@ -452,7 +452,7 @@ func (o *CatalogFilterOptions) Complete(arg string) error {
 			o.op.Full = true
 		}
 	default:
-		op, err := parsePackageSpecs(arg, o.Packages)
+		op, err := orchestrate.ParsePackageSpecs(arg, o.Packages)
 		if err != nil {
 			return err
 		}
@@ -531,7 +531,7 @@ func (o *CatalogFilterOptions) Run(ctx context.Context, arg string) error {
 		return err
 	}
 	if o.Config == "" {
-		defaultFirstChannels(c, &o.op)
+		orchestrate.DefaultFirstChannels(c, &o.op)
 	}
 	out, rep, err := catalog.Filter(ctx, c, o.op)
 	if err != nil {
@@ -585,99 +585,4 @@ func (o *CatalogFilterOptions) Run(ctx context.Context, arg string) error {
 		fmt.Fprintf(w, "wrote %d package(s), %d bundle(s) to %s\n", len(rep.Packages), len(bundles), abs)
 	}
 	return nil
-}
-
-// parsePackageSpecs turns --package NAME[:CHANNEL][@MIN-MAX] flags into an
-// operators[] entry. The same package may be given once per channel.
-func parsePackageSpecs(index string, specs []string) (*imageset.Operator, error) {
-	op := &imageset.Operator{Catalog: index}
-	byName := map[string]int{}
-	for _, s := range specs {
-		body, rng, hasRange := strings.Cut(s, "@")
-		name, channel, _ := strings.Cut(body, ":")
-		if name == "" || strings.ContainsAny(name, " /") || (strings.Contains(body, ":") && channel == "") {
-			return nil, fmt.Errorf("--package %q: want NAME, NAME:CHANNEL, NAME:CHANNEL@MIN-MAX or NAME@MIN-MAX", s)
-		}
-		var minV, maxV string
-		if hasRange {
-			var err error
-			if minV, maxV, err = splitVersionRange(rng); err != nil {
-				return nil, fmt.Errorf("--package %q: %w", s, err)
-			}
-		}
-		i, ok := byName[name]
-		if !ok {
-			op.Packages = append(op.Packages, imageset.IncludePackage{Name: name})
-			i = len(op.Packages) - 1
-			byName[name] = i
-		}
-		p := &op.Packages[i]
-		switch {
-		case channel != "":
-			if ok && len(p.Channels) == 0 {
-				return nil, fmt.Errorf("--package %s given both with and without a channel", name)
-			}
-			p.Channels = append(p.Channels, imageset.IncludeChannel{Name: channel, MinVersion: minV, MaxVersion: maxV})
-		default:
-			if ok {
-				return nil, fmt.Errorf("--package %s given twice", name)
-			}
-			p.MinVersion, p.MaxVersion = minV, maxV
-		}
-	}
-	return op, nil
-}
-
-// defaultFirstChannels makes, for --package selections only, the first
-// channel named the default channel of a package whose catalog default is
-// not among the selected channels — an ImageSetConfiguration must say so
-// with defaultChannel, but on the command line that would need another flag.
-func defaultFirstChannels(c *catalog.Catalog, op *imageset.Operator) {
-	for i := range op.Packages {
-		p := &op.Packages[i]
-		pkg := c.Package(p.Name)
-		if pkg == nil || len(p.Channels) == 0 || p.DefaultChannel != "" {
-			continue
-		}
-		listed := false
-		for _, ch := range p.Channels {
-			listed = listed || ch.Name == pkg.DefaultChannel
-		}
-		if !listed {
-			p.DefaultChannel = p.Channels[0].Name
-		}
-	}
-}
-
-// splitVersionRange splits "MIN-MAX" where MIN and MAX are semantic
-// versions that may themselves contain '-' (pre-releases): the one split
-// where both sides are valid (or empty) wins.
-func splitVersionRange(s string) (string, string, error) {
-	valid := func(v string) bool {
-		if v == "" {
-			return true
-		}
-		_, err := semver.Parse(v)
-		return err == nil
-	}
-	var found [][2]string
-	for i := 0; i < len(s); i++ {
-		if s[i] != '-' {
-			continue
-		}
-		a, b := s[:i], s[i+1:]
-		if valid(a) && valid(b) && (a != "" || b != "") {
-			found = append(found, [2]string{a, b})
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0][0], found[0][1], nil
-	case 0:
-		if valid(s) && s != "" {
-			return s, s, nil // a single version: exactly that one
-		}
-		return "", "", fmt.Errorf("version range %q: want MIN-MAX with semantic versions, e.g. 1.2.0-1.4.0, 1.2.0- or -1.4.0", s)
-	}
-	return "", "", fmt.Errorf("version range %q is ambiguous (pre-release versions contain '-'); use an ImageSetConfiguration file", s)
 }

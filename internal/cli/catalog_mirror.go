@@ -2,11 +2,9 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -19,11 +17,8 @@ import (
 	"github.com/airlock-mirror/airlock/internal/catalogmirror"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
-	"github.com/airlock-mirror/airlock/internal/imageset"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
-	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
-	"github.com/airlock-mirror/airlock/internal/report"
 )
 
 // CatalogMirrorOptions are the options of `airlock catalog mirror`, named
@@ -246,252 +241,26 @@ func (o *CatalogMirrorOptions) newEngine(dryRun bool) (*engine.Engine, error) {
 	return engine.New(opts)
 }
 
-// Run loads, selects, plans, writes the manifests and mirrors.
+// Run mirrors through orchestrate.CatalogMirror, which prints as it goes.
 func (o *CatalogMirrorOptions) Run(ctx context.Context) error {
 	eng, err := o.newEngine(false)
 	if err != nil {
 		return fmt.Errorf("configuring the copy engine: %w", err)
 	}
-	source := o.LocalPath
-	if o.Index != nil {
-		source = orchestrate.WithTransport(*o.Index)
-	}
-	cat, err := catalog.Load(ctx, source, orchestrate.PlatformOpener(eng, o.IndexFilterByOS))
-	if err != nil {
-		return err
-	}
-	// The loader and the collector both see an unusable reference; say it once.
-	printed := map[string]bool{}
-	warn := func(w catalog.Warning) {
-		key := w.Package + "\x00" + w.Bundle + "\x00" + w.Field
-		if !printed[key] {
-			printed[key] = true
-			fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
-		}
-	}
-	for _, w := range cat.Warnings {
-		warn(w)
-	}
-	if cat.Format == catalog.FormatSQLite {
-		fmt.Fprintln(o.streams.ErrOut, "warning: the catalog is a legacy sqlite index, deprecated by OLM; consider `airlock catalog filter ... --to REF --convert-to-fbc --base OPM_IMAGE`")
-	}
-
-	selected, filtered, err := o.selectOperators(ctx, cat)
-	if err != nil {
-		return err
-	}
-	// A legacy sqlite catalog image keeps its format: its opm predates
-	// file-based catalogs. Its database is pruned now (locally, before any
-	// copy) and what the pruned database serves is what gets mirrored: the
-	// same as the selection, unless the selection cannot be expressed in
-	// sqlite and whole packages had to be kept.
-	pruneSQLite := filtered && o.Index != nil && cat.Format == catalog.FormatSQLite && !o.ConvertToFBC
-	var prunedDB *orchestrate.PrunedDatabase
-	if pruneSQLite {
-		prunedDB, err = orchestrate.PruneSQLiteDatabase(ctx, eng, *o.Index, selected)
-		if err != nil {
-			return fmt.Errorf("pruning sqlite catalog %s: %w", o.Index, err)
-		}
-		defer prunedDB.Close()
-		for _, n := range orchestrate.PruneNotes(prunedDB.Result) {
-			fmt.Fprintf(o.streams.ErrOut, "note: %s\n", n)
-		}
-		selected = prunedDB.Result.Catalog
-	}
-	name := o.indexName()
-	res, err := catalogmirror.Collect(selected, catalogmirror.Options{Index: o.Index, Dest: o.Dest, MaxComponents: o.MaxComponents})
-	if err != nil {
-		return err
-	}
-	for _, w := range res.Warnings {
-		warn(w)
-	}
-	if o.Index == nil {
-		fmt.Fprintf(o.streams.ErrOut, "note: %s is a local catalog, so no catalog image is mirrored and no CatalogSource is written; build one with: airlock catalog build --from-dir DIR --base OPM_IMAGE --to REF\n", o.LocalPath)
-	}
-
-	dir := o.ToManifests
-	if dir == "" {
-		dir = catalogmirror.DefaultManifestsDir(name, o.now())
-	}
-	cso := clusterres.CatalogSourceOptions{Name: o.CatalogSourceName, DisplayName: o.DisplayName, Publisher: o.Publisher,
-		RegistryPoll: o.RegistryPoll, MemoryTarget: o.MemoryTarget}
-	if o.ExtractContent {
-		if filtered {
-			// A rebuilt catalog has no valid pre-built cache (see
-			// catalogimage); extractContent would make OLM serve the cache dir.
-			return fmt.Errorf("--extract-content with --package/--config: the rebuilt catalog carries no pre-built cache for OLM to extract; drop --extract-content (the catalog's own opm serves it)")
-		}
-		cso.ExtractContent = &clusterres.ExtractContent{CatalogDir: catalogimage.ConfigsDir, CacheDir: catalogimage.DefaultCacheDir}
-	}
-	written, err := catalogmirror.WriteManifests(dir, res, catalogmirror.ManifestOptions{Name: name, Scope: o.Scope, MaxBytes: o.MaxIDMSSize, CatalogSource: cso,
-		CatalogRebuilt: filtered && o.Index != nil})
-	if err != nil {
-		return fmt.Errorf("writing manifests: %w", err)
-	}
-	fmt.Fprintf(o.streams.Out, "wrote mirroring manifests to %s (%d files, %d images)\n", dir, len(written), len(res.Plan.Items))
-
-	// Referenced images first, the catalog last: a cluster polling the
-	// catalog must never see bundles whose images are not there yet.
-	var images, catalogItems plan.Plan
-	for _, it := range res.Plan.Items {
-		if it.Kind == plan.KindCatalog {
-			catalogItems.Add(it)
-		} else {
-			images.Add(it)
-		}
-	}
-	if o.ManifestsOnly {
-		return nil
-	}
-	if o.DryRun {
-		deng, err := o.newEngine(true)
-		if err != nil {
-			return err
-		}
-		all := images
-		if !filtered {
-			all.Items = append(all.Items, catalogItems.Items...)
-		}
-		rep, err := deng.Run(ctx, all)
-		if rep != nil {
-			report.DryRun(o.streams.Out, rep)
-		}
-		if filtered && o.Index != nil {
-			fmt.Fprintf(o.streams.Out, "would rebuild %s with the selected operators and push it to %s\n", o.Index, res.IndexDest)
-		}
-		return err
-	}
-
-	rep, runErr := eng.Run(ctx, images)
-	var runFailed *engine.RunError
-	if runErr != nil && !errors.As(runErr, &runFailed) {
-		return fmt.Errorf("mirroring: %w", runErr)
-	}
-	if rep != nil {
-		report.Summary(o.streams.Out, rep)
-	}
-	var catErr error
-	skipCatalog := o.Index != nil && rep != nil && len(rep.Failed()) > 0 && !o.ContinueOnError
-	if skipCatalog {
-		fmt.Fprintf(o.streams.ErrOut, "catalog %s not pushed: images failed and --continue-on-error=false\n", o.Index)
-	}
-	if o.Index != nil && !skipCatalog {
-		if pruneSQLite {
-			r, err := catalogimage.ReplaceDatabase(ctx, eng, *o.Index, prunedDB.Path, res.IndexDest)
-			if err != nil {
-				catErr = fmt.Errorf("pushing pruned sqlite catalog %s to %s: %w", o.Index, res.IndexDest, err)
-			} else {
-				fmt.Fprintf(o.streams.Out, "sqlite catalog %s pruned to %s and pushed to %s@%s\n", o.Index, strings.Join(selected.PackageNames(), ", "), res.IndexDest, r.Digest)
-			}
-		} else if filtered {
-			rb := CatalogRebuildFlags{To: res.IndexDest.String(), ConvertToFBC: o.ConvertToFBC, Base: o.Base}
-			r, err := rb.Rebuild(ctx, eng, cat, o.Index, selected)
-			if err != nil {
-				catErr = fmt.Errorf("rebuilding catalog %s for %s: %w", o.Index, res.IndexDest, err)
-			} else {
-				fmt.Fprintf(o.streams.Out, "catalog %s rebuilt with %d package(s) and pushed to %s@%s (platforms %s)\n",
-					o.Index, len(selected.Config.Packages), res.IndexDest, r.Digest, strings.Join(r.Platforms, ", "))
-			}
-		} else {
-			crep, err := eng.Run(ctx, catalogItems)
-			if err != nil {
-				catErr = fmt.Errorf("mirroring catalog image %s: %w", o.Index, err)
-			} else if crep != nil && len(crep.Items) == 1 {
-				fmt.Fprintf(o.streams.Out, "catalog %s mirrored to %s\n", o.Index, res.IndexDest)
-			}
-		}
-	}
-	failed := 0
-	if rep != nil {
-		failed = len(rep.Failed())
-		if failed > 0 {
-			orchestrate.PrintFailedBundles(o.streams.ErrOut, rep)
-		}
-	}
-	switch {
-	case failed > 0 && catErr != nil:
-		return fmt.Errorf("%d image(s) failed (bundles listed above), and %w", failed, catErr)
-	case failed > 0:
-		return fmt.Errorf("%d of %d image(s) failed; affected bundles are listed above; re-run the same command to retry (copied images are skipped)", failed, len(images.Items))
-	case catErr != nil:
-		return catErr
-	}
-	return nil
-}
-
-func (o *CatalogMirrorOptions) indexName() string {
-	if o.Index != nil {
-		return clusterres.SanitizeName(catalogmirror.IndexName(*o.Index), 63)
-	}
-	return clusterres.SanitizeName(localCatalogName(o.LocalPath), 63)
-}
-
-// selectOperators applies --package / --config. filtered reports whether a
-// selection was made (the catalog image must then be rebuilt).
-func (o *CatalogMirrorOptions) selectOperators(ctx context.Context, cat *catalog.Catalog) (*catalog.Catalog, bool, error) {
-	var op *imageset.Operator
-	switch {
-	case len(o.Packages) > 0:
-		sel, err := parsePackageSpecs(o.IndexArg, o.Packages)
-		if err != nil {
-			return nil, false, err
-		}
-		defaultFirstChannels(cat, sel)
-		op = sel
-	case o.Config != "":
-		cfg, err := imageset.Load(o.Config)
-		if err != nil {
-			return nil, false, err
-		}
-		sel, err := operatorFor(cfg, o.Config, o.IndexArg)
-		if err != nil {
-			return nil, false, err
-		}
-		op = sel
-	default:
-		return cat, false, nil
-	}
-	op.SkipDependencies = op.SkipDependencies || o.SkipDependencies
-	out, rep, err := catalog.Filter(ctx, cat, *op)
-	if err != nil {
-		return nil, false, fmt.Errorf("selecting operators of %s: %w", o.IndexArg, err)
-	}
-	if rep != nil {
-		for _, d := range rep.Dependencies {
-			fmt.Fprintf(o.streams.ErrOut, "added dependency: %s/%s (channel %s), required by %s: %s\n", d.Package, d.Bundle, d.Channel, d.RequiredBy, d.Requirement)
-		}
-		for _, w := range rep.Warnings {
-			fmt.Fprintf(o.streams.ErrOut, "warning: %s\n", w)
-		}
-	}
-	return out, true, nil
-}
-
-// operatorFor picks the operators[] entry of cfg for the catalog INDEX:
-// the one whose catalog names the same image, or the only one.
-func operatorFor(cfg *imageset.ImageSetConfiguration, file, index string) (*imageset.Operator, error) {
-	ops := cfg.Mirror.Operators
-	if len(ops) == 0 {
-		return nil, fmt.Errorf("%s: no mirror.operators entry", file)
-	}
-	want, werr := ref.Parse(index)
-	var names []string
-	for i := range ops {
-		names = append(names, ops[i].Catalog)
-		if ops[i].Catalog == index {
-			return &ops[i], nil
-		}
-		if werr == nil {
-			if r, err := ref.Parse(ops[i].Catalog); err == nil && r.Name() == want.Name() {
-				return &ops[i], nil
-			}
-		}
-	}
-	if len(ops) == 1 {
-		return &ops[0], nil
-	}
-	return nil, fmt.Errorf("%s: no mirror.operators entry for catalog %s (entries: %s)", file, index, strings.Join(names, ", "))
+	_, err = orchestrate.CatalogMirror(ctx, orchestrate.CatalogMirrorOptions{
+		IndexArg: o.IndexArg, Index: o.Index, LocalPath: o.LocalPath, Dest: o.Dest,
+		Packages: o.Packages, ConfigFile: o.Config, SkipDependencies: o.SkipDependencies,
+		IndexFilterByOS: o.IndexFilterByOS, MaxComponents: o.MaxComponents,
+		ToManifests: o.ToManifests, Scope: o.Scope, MaxIDMSSize: o.MaxIDMSSize,
+		CatalogSource: clusterres.CatalogSourceOptions{Name: o.CatalogSourceName, DisplayName: o.DisplayName, Publisher: o.Publisher,
+			RegistryPoll: o.RegistryPoll, MemoryTarget: o.MemoryTarget},
+		ExtractContent: o.ExtractContent, ConvertToFBC: o.ConvertToFBC, Base: o.Base,
+		ManifestsOnly: o.ManifestsOnly, DryRun: o.DryRun, ContinueOnError: o.ContinueOnError,
+		Engine:       eng,
+		DryRunEngine: func() (orchestrate.Engine, error) { return o.newEngine(true) },
+		Out:          o.streams.Out, ErrOut: o.streams.ErrOut, Now: o.now,
+	})
+	return err
 }
 
 // CatalogBuildOptions are the options of `airlock catalog build`.
@@ -653,7 +422,7 @@ func (o *CatalogInstallOptions) Run(ctx context.Context, catalogArg string) erro
 		source = orchestrate.WithTransport(r)
 		name = catalogmirror.IndexName(r)
 	} else {
-		name = localCatalogName(catalogArg)
+		name = orchestrate.LocalCatalogName(catalogArg)
 	}
 	var opener catalog.ImageOpener
 	if source != catalogArg || strings.Contains(catalogArg, "://") {
@@ -747,20 +516,8 @@ func (f *CatalogRebuildFlags) Rebuild(ctx context.Context, eng catalogimage.Imag
 	if err != nil {
 		return nil, fmt.Errorf("--to: %w", err)
 	}
-	switch {
-	case srcImage == nil || f.ConvertToFBC:
-		base, err := ref.Parse(f.Base)
-		if err != nil {
-			return nil, fmt.Errorf("--base: %w", err)
-		}
-		return catalogimage.Build(ctx, eng, base, filtered, to)
-	case src.Format == catalog.FormatSQLite:
-		// Keep the format the image's opm can serve: prune its database
-		// and replace it in the image.
-		return orchestrate.PruneSQLiteImage(ctx, eng, *srcImage, filtered, to)
-	default:
-		return catalogimage.Rebuild(ctx, eng, *srcImage, filtered, to)
-	}
+	return orchestrate.PushFilteredCatalog(ctx, eng, orchestrate.FilteredCatalogPush{Source: src, SourceImage: srcImage, Filtered: filtered,
+		To: to, ConvertToFBC: f.ConvertToFBC, Base: f.Base})
 }
 
 // Push is the whole --to step of `catalog filter`: it opens the engine
@@ -794,15 +551,4 @@ func (f *CatalogRebuildFlags) Push(ctx context.Context, src CatalogSourceFlags, 
 func pathExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// localCatalogName names a catalog read from disk: a directory by its
-// name (community-operators-v4.18 keeps its ".18"), a file without its
-// extension (index.db => index).
-func localCatalogName(p string) string {
-	base := filepath.Base(filepath.Clean(p))
-	if st, err := os.Stat(p); err == nil && !st.IsDir() {
-		base = strings.TrimSuffix(base, filepath.Ext(base))
-	}
-	return base
 }
