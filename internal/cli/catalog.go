@@ -79,13 +79,22 @@ func (f *CatalogSourceFlags) validate() error {
 	return nil
 }
 
+// isLocalCatalog says whether a CATALOG or INDEX argument is a catalog on
+// disk: an existing path with no transport. Every catalog command reads its
+// argument this way; anything else is an image reference.
+func isLocalCatalog(arg string) bool {
+	if strings.Contains(arg, "://") {
+		return false
+	}
+	_, err := os.Stat(arg)
+	return err == nil
+}
+
 // load reads CATALOG: a local path when one exists (and has no
 // transport), else an image reference read through the engine.
 func (f *CatalogSourceFlags) load(ctx context.Context, arg string) (*catalog.Catalog, error) {
-	if !strings.Contains(arg, "://") {
-		if _, err := os.Stat(arg); err == nil {
-			return catalog.Load(ctx, arg, nil)
-		}
+	if isLocalCatalog(arg) {
+		return catalog.Load(ctx, arg, nil)
 	}
 	r, err := ref.Parse(arg)
 	if err != nil {
@@ -98,7 +107,7 @@ func (f *CatalogSourceFlags) load(ctx context.Context, arg string) (*catalog.Cat
 	if err != nil {
 		return nil, err
 	}
-	return catalog.Load(ctx, string(r.Transport)+"://"+r.Name(), orchestrate.PlatformOpener(eng, f.IndexFilterByOS))
+	return catalog.Load(ctx, orchestrate.WithTransport(r), orchestrate.PlatformOpener(eng, f.IndexFilterByOS))
 }
 
 // ---- packages | channels | bundles | images ----
@@ -431,10 +440,7 @@ versions.`,
 
 // Complete builds the operators[] entry from --config or --package.
 func (o *CatalogFilterOptions) Complete(arg string) error {
-	if !strings.Contains(arg, "://") {
-		_, err := os.Stat(arg)
-		o.local = err == nil
-	}
+	o.local = isLocalCatalog(arg)
 	switch {
 	case o.Config != "" && len(o.Packages) > 0:
 		return fmt.Errorf("--config and --package both select operators; use one")

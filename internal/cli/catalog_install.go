@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -74,7 +73,7 @@ func (o *CatalogInstallOptions) Run(ctx context.Context, catalogArg string) erro
 	}
 	source := catalogArg
 	name := ""
-	if _, err := os.Stat(catalogArg); err != nil || strings.Contains(catalogArg, "://") {
+	if !isLocalCatalog(catalogArg) {
 		r, err := ref.Parse(catalogArg)
 		if err != nil {
 			return fmt.Errorf("CATALOG %q is neither a local catalog nor an image reference: %w", catalogArg, err)

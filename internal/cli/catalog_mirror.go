@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -160,7 +159,7 @@ func (o *CatalogMirrorOptions) Complete(args []string) error {
 		o.now = time.Now
 	}
 	o.IndexArg = args[0]
-	if _, err := os.Stat(args[0]); err == nil && !strings.Contains(args[0], "://") {
+	if isLocalCatalog(args[0]) {
 		o.LocalPath = args[0]
 	} else {
 		r, err := ref.Parse(args[0])

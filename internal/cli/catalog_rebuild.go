@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -85,7 +84,7 @@ func (f *CatalogRebuildFlags) Rebuild(ctx context.Context, eng catalogimage.Imag
 // c is the catalog as loaded from arg.
 func (f *CatalogRebuildFlags) Push(ctx context.Context, src CatalogSourceFlags, arg string, c, filtered *catalog.Catalog, out io.Writer) error {
 	var srcImage *ref.Ref
-	if strings.Contains(arg, "://") || !pathExists(arg) {
+	if !isLocalCatalog(arg) {
 		r, err := ref.Parse(arg)
 		if err != nil {
 			return fmt.Errorf("CATALOG %q: %w", arg, err)
@@ -105,9 +104,4 @@ func (f *CatalogRebuildFlags) Push(ctx context.Context, src CatalogSourceFlags, 
 		fmt.Fprintf(out, "note: %s\n", n)
 	}
 	return nil
-}
-
-func pathExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
