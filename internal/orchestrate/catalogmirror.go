@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -241,7 +242,7 @@ func CatalogMirror(ctx context.Context, o CatalogMirrorOptions) (*CatalogMirrorR
 	if rep != nil {
 		failed = len(rep.Failed())
 		if failed > 0 {
-			PrintFailedBundles(o.ErrOut, rep)
+			printFailedBundles(o.ErrOut, rep)
 		}
 	}
 	switch {
@@ -253,6 +254,40 @@ func CatalogMirror(ctx context.Context, o CatalogMirrorOptions) (*CatalogMirrorR
 		return res, catErr
 	}
 	return res, nil
+}
+
+// printFailedBundles lists, per bundle, the images that failed: the unit a
+// user acts on ("which operators will not install?").
+func printFailedBundles(w io.Writer, rep *engine.Report) {
+	type failure struct{ image, err string }
+	byBundle := map[string][]failure{}
+	for _, it := range rep.Failed() {
+		msg := "unknown error"
+		if it.Err != nil {
+			msg = it.Err.Error()
+		} else if it.Error != "" {
+			msg = it.Error
+		}
+		bundles := it.Origin.Bundles
+		if len(bundles) == 0 {
+			bundles = []string{"(no bundle)"}
+		}
+		for _, b := range bundles {
+			byBundle[b] = append(byBundle[b], failure{it.Source.String(), msg})
+		}
+	}
+	names := make([]string, 0, len(byBundle))
+	for b := range byBundle {
+		names = append(names, b)
+	}
+	sort.Strings(names)
+	fmt.Fprintf(w, "failed bundles (%d): their operators will not install from the mirror until these images are copied:\n", len(names))
+	for _, b := range names {
+		fmt.Fprintf(w, "  bundle %s:\n", b)
+		for _, f := range byBundle[b] {
+			fmt.Fprintf(w, "    %s: %s\n", f.image, f.err)
+		}
+	}
 }
 
 // indexName names the catalog's manifests and CatalogSource.
