@@ -79,13 +79,22 @@ func (f *CatalogSourceFlags) validate() error {
 	return nil
 }
 
+// isLocalCatalog says whether a CATALOG or INDEX argument is a catalog on
+// disk: an existing path with no transport. Every catalog command reads its
+// argument this way; anything else is an image reference.
+func isLocalCatalog(arg string) bool {
+	if strings.Contains(arg, "://") {
+		return false
+	}
+	_, err := os.Stat(arg)
+	return err == nil
+}
+
 // load reads CATALOG: a local path when one exists (and has no
 // transport), else an image reference read through the engine.
 func (f *CatalogSourceFlags) load(ctx context.Context, arg string) (*catalog.Catalog, error) {
-	if !strings.Contains(arg, "://") {
-		if _, err := os.Stat(arg); err == nil {
-			return catalog.Load(ctx, arg, nil)
-		}
+	if isLocalCatalog(arg) {
+		return catalog.Load(ctx, arg, nil)
 	}
 	r, err := ref.Parse(arg)
 	if err != nil {
@@ -98,7 +107,7 @@ func (f *CatalogSourceFlags) load(ctx context.Context, arg string) (*catalog.Cat
 	if err != nil {
 		return nil, err
 	}
-	return catalog.Load(ctx, string(r.Transport)+"://"+r.Name(), orchestrate.PlatformOpener(eng, f.IndexFilterByOS))
+	return catalog.Load(ctx, orchestrate.WithTransport(r), orchestrate.PlatformOpener(eng, f.IndexFilterByOS))
 }
 
 // ---- packages | channels | bundles | images ----
@@ -431,10 +440,7 @@ versions.`,
 
 // Complete builds the operators[] entry from --config or --package.
 func (o *CatalogFilterOptions) Complete(arg string) error {
-	if !strings.Contains(arg, "://") {
-		_, err := os.Stat(arg)
-		o.local = err == nil
-	}
+	o.local = isLocalCatalog(arg)
 	switch {
 	case o.Config != "" && len(o.Packages) > 0:
 		return fmt.Errorf("--config and --package both select operators; use one")
@@ -443,7 +449,7 @@ func (o *CatalogFilterOptions) Complete(arg string) error {
 		if err != nil {
 			return err
 		}
-		op, err := operatorFor(cfg, o.Config, arg)
+		op, err := orchestrate.OperatorFor(cfg, o.Config, arg)
 		if err != nil {
 			return err
 		}
@@ -452,7 +458,7 @@ func (o *CatalogFilterOptions) Complete(arg string) error {
 			o.op.Full = true
 		}
 	default:
-		op, err := parsePackageSpecs(arg, o.Packages)
+		op, err := orchestrate.ParsePackageSpecs(arg, o.Packages)
 		if err != nil {
 			return err
 		}
@@ -531,7 +537,7 @@ func (o *CatalogFilterOptions) Run(ctx context.Context, arg string) error {
 		return err
 	}
 	if o.Config == "" {
-		defaultFirstChannels(c, &o.op)
+		orchestrate.DefaultFirstChannels(c, &o.op)
 	}
 	out, rep, err := catalog.Filter(ctx, c, o.op)
 	if err != nil {
@@ -585,99 +591,4 @@ func (o *CatalogFilterOptions) Run(ctx context.Context, arg string) error {
 		fmt.Fprintf(w, "wrote %d package(s), %d bundle(s) to %s\n", len(rep.Packages), len(bundles), abs)
 	}
 	return nil
-}
-
-// parsePackageSpecs turns --package NAME[:CHANNEL][@MIN-MAX] flags into an
-// operators[] entry. The same package may be given once per channel.
-func parsePackageSpecs(index string, specs []string) (*imageset.Operator, error) {
-	op := &imageset.Operator{Catalog: index}
-	byName := map[string]int{}
-	for _, s := range specs {
-		body, rng, hasRange := strings.Cut(s, "@")
-		name, channel, _ := strings.Cut(body, ":")
-		if name == "" || strings.ContainsAny(name, " /") || (strings.Contains(body, ":") && channel == "") {
-			return nil, fmt.Errorf("--package %q: want NAME, NAME:CHANNEL, NAME:CHANNEL@MIN-MAX or NAME@MIN-MAX", s)
-		}
-		var minV, maxV string
-		if hasRange {
-			var err error
-			if minV, maxV, err = splitVersionRange(rng); err != nil {
-				return nil, fmt.Errorf("--package %q: %w", s, err)
-			}
-		}
-		i, ok := byName[name]
-		if !ok {
-			op.Packages = append(op.Packages, imageset.IncludePackage{Name: name})
-			i = len(op.Packages) - 1
-			byName[name] = i
-		}
-		p := &op.Packages[i]
-		switch {
-		case channel != "":
-			if ok && len(p.Channels) == 0 {
-				return nil, fmt.Errorf("--package %s given both with and without a channel", name)
-			}
-			p.Channels = append(p.Channels, imageset.IncludeChannel{Name: channel, MinVersion: minV, MaxVersion: maxV})
-		default:
-			if ok {
-				return nil, fmt.Errorf("--package %s given twice", name)
-			}
-			p.MinVersion, p.MaxVersion = minV, maxV
-		}
-	}
-	return op, nil
-}
-
-// defaultFirstChannels makes, for --package selections only, the first
-// channel named the default channel of a package whose catalog default is
-// not among the selected channels — an ImageSetConfiguration must say so
-// with defaultChannel, but on the command line that would need another flag.
-func defaultFirstChannels(c *catalog.Catalog, op *imageset.Operator) {
-	for i := range op.Packages {
-		p := &op.Packages[i]
-		pkg := c.Package(p.Name)
-		if pkg == nil || len(p.Channels) == 0 || p.DefaultChannel != "" {
-			continue
-		}
-		listed := false
-		for _, ch := range p.Channels {
-			listed = listed || ch.Name == pkg.DefaultChannel
-		}
-		if !listed {
-			p.DefaultChannel = p.Channels[0].Name
-		}
-	}
-}
-
-// splitVersionRange splits "MIN-MAX" where MIN and MAX are semantic
-// versions that may themselves contain '-' (pre-releases): the one split
-// where both sides are valid (or empty) wins.
-func splitVersionRange(s string) (string, string, error) {
-	valid := func(v string) bool {
-		if v == "" {
-			return true
-		}
-		_, err := semver.Parse(v)
-		return err == nil
-	}
-	var found [][2]string
-	for i := 0; i < len(s); i++ {
-		if s[i] != '-' {
-			continue
-		}
-		a, b := s[:i], s[i+1:]
-		if valid(a) && valid(b) && (a != "" || b != "") {
-			found = append(found, [2]string{a, b})
-		}
-	}
-	switch len(found) {
-	case 1:
-		return found[0][0], found[0][1], nil
-	case 0:
-		if valid(s) && s != "" {
-			return s, s, nil // a single version: exactly that one
-		}
-		return "", "", fmt.Errorf("version range %q: want MIN-MAX with semantic versions, e.g. 1.2.0-1.4.0, 1.2.0- or -1.4.0", s)
-	}
-	return "", "", fmt.Errorf("version range %q is ambiguous (pre-release versions contain '-'); use an ImageSetConfiguration file", s)
 }

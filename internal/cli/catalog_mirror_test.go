@@ -414,14 +414,3 @@ func oneFileLayer(t *testing.T, name string, data []byte) v1.Layer {
 	}
 	return l
 }
-
-func TestLocalCatalogName(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "community-operators-v4.18")
-	os.Mkdir(dir, 0o755)
-	if got := localCatalogName(dir); got != "community-operators-v4.18" {
-		t.Errorf("directory name %q", got)
-	}
-	if got := localCatalogName(ocTestCatalog(t)); got != "index" {
-		t.Errorf("file name %q", got)
-	}
-}

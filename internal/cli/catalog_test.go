@@ -229,29 +229,6 @@ mirror:
 	}
 }
 
-func TestSplitVersionRange(t *testing.T) {
-	for in, want := range map[string][2]string{
-		"1.2.0-1.4.0":       {"1.2.0", "1.4.0"},
-		"1.2.0-":            {"1.2.0", ""},
-		"-1.4.0":            {"", "1.4.0"},
-		"1.0.0-rc.1-2.0.0":  {"1.0.0-rc.1", "2.0.0"},
-		"1.0.0-rc.1-2.0.0-": {"1.0.0-rc.1-2.0.0", ""}, // the only valid split
-		"x-y":               {"", ""},                 // invalid
-		"1.0.0":             {"1.0.0", "1.0.0"},
-	} {
-		a, b, err := splitVersionRange(in)
-		if want == [2]string{"", ""} {
-			if err == nil {
-				t.Errorf("%q accepted as %q-%q", in, a, b)
-			}
-			continue
-		}
-		if err != nil || a != want[0] || b != want[1] {
-			t.Errorf("%q = %q, %q, %v; want %v", in, a, b, err, want)
-		}
-	}
-}
-
 // TestCatalogFromRegistryIndex reads a multi-arch catalog image from the
 // embedded registry: the variant --index-filter-by-os names is read.
 func TestCatalogFromRegistryIndex(t *testing.T) {

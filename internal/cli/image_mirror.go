@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,9 +12,9 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/mapping"
+	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
-	"github.com/airlock-mirror/airlock/internal/report"
 )
 
 // ImageMirrorOptions are the options of `airlock image mirror`, named like
@@ -284,8 +283,9 @@ func (o *ImageMirrorOptions) engineOptions(log io.Writer) (engine.Options, error
 	return opts, nil
 }
 
-// Run copies the plan and reports. It returns an error (exit 1) when any
-// image failed, after printing the summary and writing the failure report.
+// Run copies the plan through orchestrate.ImageMirror. It returns an
+// error (exit 1) when any image failed, after printing the summary and
+// writing the failure report.
 func (o *ImageMirrorOptions) Run(cmd *cobra.Command) error {
 	opts, err := o.engineOptions(o.streams.ErrOut)
 	if err != nil {
@@ -295,56 +295,7 @@ func (o *ImageMirrorOptions) Run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("configuring the copy engine: %w", err)
 	}
-	rep, runErr := eng.Run(cmd.Context(), o.Plan)
-	var runFailed *engine.RunError
-	if runErr != nil && !errors.As(runErr, &runFailed) {
-		// Not a per-image failure: the run itself could not proceed
-		// (cancelled, bad store directory, ...). Report what is known.
-		if rep != nil {
-			o.writeFailureReport(rep)
-		}
-		return fmt.Errorf("mirroring: %w", runErr)
-	}
-	if rep == nil {
-		return fmt.Errorf("mirroring: the engine returned no report")
-	}
-	reportPath := o.writeFailureReport(rep)
-	text := o.streams.Out
-	if o.Output == "json" {
-		text = o.streams.ErrOut
-		if err := report.WriteJSON(o.streams.Out, report.NewJSON(rep, o.DryRun, reportPath)); err != nil {
-			return err
-		}
-	}
-	if o.DryRun {
-		report.DryRun(text, rep)
-	} else {
-		report.Summary(text, rep)
-	}
-	failed := len(rep.Failed())
-	if failed == 0 {
-		return nil
-	}
-	if reportPath != "" {
-		return fmt.Errorf("%d of %d image(s) failed (listed above); retry them with: airlock image mirror -f %s", failed, len(rep.Items), reportPath)
-	}
-	return fmt.Errorf("%d of %d image(s) failed (listed above)", failed, len(rep.Items))
-}
-
-// writeFailureReport writes --report when something failed and returns its
-// path ("" when nothing was written). A failure to write it is logged, not
-// fatal: the summary on the terminal already names every failed image.
-func (o *ImageMirrorOptions) writeFailureReport(rep *engine.Report) string {
-	if o.DryRun {
-		return ""
-	}
-	written, err := report.WriteFailures(o.Report, rep, o.now())
-	if err != nil {
-		fmt.Fprintf(o.streams.ErrOut, "warning: %v\n", err)
-		return ""
-	}
-	if !written {
-		return ""
-	}
-	return o.Report
+	_, err = orchestrate.ImageMirror(cmd.Context(), orchestrate.ImageMirrorOptions{Plan: o.Plan, Engine: eng, DryRun: o.DryRun,
+		FailureReport: o.Report, JSON: o.Output == "json", Out: o.streams.Out, ErrOut: o.streams.ErrOut, Now: o.now})
+	return err
 }

@@ -2,27 +2,22 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/yaml"
 
-	"github.com/airlock-mirror/airlock/internal/atomicfile"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/release"
 	"github.com/airlock-mirror/airlock/internal/release/graph"
-	"github.com/airlock-mirror/airlock/internal/release/signature"
 	"github.com/airlock-mirror/airlock/internal/report"
 )
 
@@ -366,171 +361,21 @@ func (o *ReleaseMirrorOptions) Validate() error {
 	return nil
 }
 
-// Run reads the payload, checks signatures, copies, and prints/writes what
-// a cluster needs to use the mirror.
+// Run mirrors through orchestrate.ReleaseMirror, which prints as it goes.
 func (o *ReleaseMirrorOptions) Run(cmd *cobra.Command) error {
-	ctx := cmd.Context()
-	log := slog.Default()
 	eng, err := o.newEngine(o.storeDir, o.streams.ErrOut, o.DryRun)
 	if err != nil {
 		return fmt.Errorf("configuring the copy engine: %w", err)
 	}
-	rp, err := orchestrate.PlanRelease(ctx, eng, orchestrate.ReleaseRequest{From: o.from, To: o.to, ToRelease: o.toRelease,
-		FromStore: o.FromDir != "", KeepManifestList: o.KeepManifestList, SkipReleaseImage: o.SkipReleaseImage})
-	if err != nil {
-		return err
-	}
-	payload, digest, spec, p := rp.Payload, rp.Digest, rp.Spec, rp.Plan
-	sigs, err := o.loadSignatures(digest)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(o.streams.ErrOut, "Mirroring release %s (%s, %d components) from %s to %s\n",
-		payload.Version, payload.Architecture, len(payload.Components), o.from, o.destName())
-	rep, runErr := eng.Run(ctx, p)
-	var failed *engine.RunError
-	if runErr != nil && !errors.As(runErr, &failed) {
-		return fmt.Errorf("mirroring release %s: %w", payload.Version, runErr)
-	}
-	if rep == nil {
-		return fmt.Errorf("mirroring release %s: the engine returned no report", payload.Version)
-	}
-	if o.DryRun {
-		report.DryRun(o.streams.Out, rep)
-	} else {
-		report.Summary(o.streams.ErrOut, rep)
-	}
-	if failed != nil {
-		return fmt.Errorf("mirroring release %s: %w; re-run the same command: images already copied are skipped", payload.Version, runErr)
-	}
-	if o.DryRun {
-		return nil
-	}
-
-	tagPrefix := spec.TagPrefix()
-	out := o.streams.Out
-	if o.ToDir != "" {
-		fmt.Fprintf(out, "\nSuccess\nRelease %s written to %s as file://%s:%s\n", payload.Version, o.ToDir, release.StoreRepo, tagPrefix)
-		if sigs != nil {
-			if err := writeSignatureConfigMap(filepath.Join(o.ToDir, "config"), digest, sigs, out); err != nil {
-				return err
-			}
-		}
-		fmt.Fprintf(out, "\nTo upload the release to a registry, run:\n\n  airlock release mirror --from-dir=%s --from=file://%s:%s --release-source=%s --to=REGISTRY/REPOSITORY\n",
-			o.ToDir, release.StoreRepo, tagPrefix, o.from.Repository())
-		return nil
-	}
-
-	releaseRepo := o.ReleaseSource
-	if releaseRepo == "" && o.from.Transport == ref.Docker {
-		releaseRepo = o.from.Repository()
-	}
-	if releaseRepo == "" {
-		log.Warn("the original repository of the release image is unknown (reading a local store): the mirror sections only cover the components; pass --release-source, e.g. --release-source quay.io/openshift-release-dev/ocp-release")
-	}
-	fmt.Fprintf(out, "\nSuccess\n")
-	if !o.SkipReleaseImage {
-		fmt.Fprintf(out, "Update image:  %s\n", spec.ReleaseDestination())
-	}
-	fmt.Fprintf(out, "Mirror prefix: %s\n", o.to.Repository())
-	m, err := orchestrate.WriteReleaseManifests(o.ToManifests, rp, releaseRepo)
-	if err != nil {
-		return err
-	}
-	ics, ids := m.ContentSources, m.DigestSources
-	switch o.PrintMirror {
-	case "all":
-		fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml (OpenShift 4.14 and later):\n\n%s", ids)
-		fmt.Fprintf(out, "\nFor installers before 4.14, use instead:\n\n%s", ics)
-	case "idms":
-		fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml:\n\n%s", ids)
-	case "icsp":
-		fmt.Fprintf(out, "\nTo use the new mirrored repository to install, add the following section to the install-config.yaml:\n\n%s", ics)
-	}
-	idmsPath, icspPath, mappingPath := m.IDMS, m.ICSP, m.Mapping
-	fmt.Fprintf(out, "\nTo use the new mirrored repository for upgrades, apply the ImageDigestMirrorSet:\n\n  oc apply -f %s\n\n(clusters before 4.13: oc apply -f %s)\n", idmsPath, icspPath)
-	verifyDir := ""
-	if o.FromDir != "" {
-		verifyDir = " --dir " + o.FromDir
-	}
-	if len(o.keys) > 0 {
-		paths, err := orchestrate.WriteReleasePolicy(o.ToManifests, rp, releaseRepo, o.keys, o.Lookaside)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "\nOpenShift 4.21 and later verify sigstore signatures: apply the ClusterImagePolicy so the cluster trusts the key the release was signed with:\n\n  oc apply -f %s\n\n(plain CRI-O/podman nodes: %s into /etc/containers/registries.d/, and merge %s into /etc/containers/policy.json)\n", paths[0], paths[1], paths[2])
-	}
-	fmt.Fprintf(out, "\nTo check the mirror at any time (every image, by digest):\n\n  airlock verify -f %s%s\n", mappingPath, verifyDir)
-	if sigs != nil {
-		if err := writeSignatureConfigMap(o.ToManifests, digest, sigs, out); err != nil {
-			return err
-		}
-	} else if stored := o.storedSignature(digest); stored != "" {
-		data, err := os.ReadFile(stored)
-		if err != nil {
-			return fmt.Errorf("reading the stored release signature: %w", err)
-		}
-		path := filepath.Join(o.ToManifests, signature.FileName(digest))
-		if err := atomicfile.Write(path, data, 0o644); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "\nRelease signature ConfigMap (imported by the --to-dir run) copied; apply it so the cluster-version operator can verify the release offline:\n\n  oc apply -f %s\n", path)
-	}
-	return nil
-}
-
-// storedSignature is the signature ConfigMap a --to-dir run wrote, when
-// reading that store (--from-dir); "" otherwise.
-func (o *ReleaseMirrorOptions) storedSignature(digest string) string {
-	return orchestrate.StoredSignature(o.FromDir, digest)
-}
-
-func (o *ReleaseMirrorOptions) destName() string {
-	if o.ToDir != "" {
-		return o.ToDir + " (file://" + release.StoreRepo + ")"
-	}
-	return o.to.String()
-}
-
-// loadSignatures imports and verifies the release signatures. A missing
-// signature is a warning with what to do, never silent and never fatal: a
-// cluster that does not verify signatures works without one.
-func (o *ReleaseMirrorOptions) loadSignatures(digest string) ([][]byte, error) {
-	if o.SignatureDir == "" {
-		if o.storedSignature(digest) != "" {
-			return nil, nil // carried over from the --to-dir run; copied in Run
-		}
-		slog.Warn("no release signature imported (--signature-dir not given): " + signature.MissingHelp(digest, ""))
-		return nil, nil
-	}
-	sigs, err := signature.Load(o.SignatureDir, digest)
-	if errors.Is(err, signature.ErrMissing) {
-		slog.Warn(err.Error())
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if o.VerifyKey != "" {
-		kr, err := signature.ReadKeyring(o.VerifyKey)
-		if err != nil {
-			return nil, err
-		}
-		if err := signature.VerifyAll(sigs, kr, digest); err != nil {
-			return nil, fmt.Errorf("%w: refusing to mirror a release whose signature does not verify; check --verify-key and the files in %s", err, o.SignatureDir)
-		}
-		fmt.Fprintf(o.streams.ErrOut, "Verified %d release signature(s) for %s\n", len(sigs), digest)
-	}
-	return sigs, nil
-}
-
-func writeSignatureConfigMap(dir, digest string, sigs [][]byte, out io.Writer) error {
-	path, err := orchestrate.WriteSignatureConfigMap(dir, digest, sigs)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\nRelease signature ConfigMap written; apply it so the cluster-version operator can verify the release offline:\n\n  oc apply -f %s\n", path)
-	return nil
+	_, err = orchestrate.ReleaseMirror(cmd.Context(), orchestrate.ReleaseMirrorOptions{
+		ReleaseRequest: orchestrate.ReleaseRequest{From: o.from, To: o.to, ToRelease: o.toRelease,
+			KeepManifestList: o.KeepManifestList, SkipReleaseImage: o.SkipReleaseImage},
+		ToDir: o.ToDir, FromDir: o.FromDir, ToManifests: o.ToManifests, ReleaseSource: o.ReleaseSource,
+		DryRun: o.DryRun, SignatureDir: o.SignatureDir, VerifyKey: o.VerifyKey, PrintMirror: o.PrintMirror,
+		SignatureKeys: o.keys, Lookaside: o.Lookaside,
+		Engine: eng, Out: o.streams.Out, ErrOut: o.streams.ErrOut,
+	})
+	return err
 }
 
 // ---- release list ----

@@ -47,4 +47,13 @@
 // disk-to-mirror, mirror-to-mirror) over the engine; see Mode. Outputs
 // (mapping.txt, missing.txt, cluster-resources/) are pure functions of the
 // plan and the engine's report.
+//
+// # Compatibility commands
+//
+// ImageMirror, CatalogMirror and ReleaseMirror are oc image mirror, oc adm
+// catalog mirror and oc adm release mirror over the same engine, naming
+// and outputs. They take plain options (the front-end turns flags into
+// them and builds the engine) and print to the Out and ErrOut writers as
+// they go, so a run that fails half-way has already said what it wrote.
+// The cobra commands in internal/cli hold no orchestration of their own.
 package orchestrate

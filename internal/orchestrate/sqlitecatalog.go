@@ -3,17 +3,14 @@ package orchestrate
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
-	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/ref"
 )
 
@@ -113,38 +110,4 @@ func anyPlatformImage(ctx context.Context, imgs catalogimage.Images, r ref.Ref) 
 		}
 	}
 	return nil, fmt.Errorf("catalog %s: index has no platform image", r)
-}
-
-// PrintFailedBundles lists, per bundle, the images that failed: the unit a
-// user acts on ("which operators will not install?").
-func PrintFailedBundles(w io.Writer, rep *engine.Report) {
-	type failure struct{ image, err string }
-	byBundle := map[string][]failure{}
-	for _, it := range rep.Failed() {
-		msg := "unknown error"
-		if it.Err != nil {
-			msg = it.Err.Error()
-		} else if it.Error != "" {
-			msg = it.Error
-		}
-		bundles := it.Origin.Bundles
-		if len(bundles) == 0 {
-			bundles = []string{"(no bundle)"}
-		}
-		for _, b := range bundles {
-			byBundle[b] = append(byBundle[b], failure{it.Source.String(), msg})
-		}
-	}
-	names := make([]string, 0, len(byBundle))
-	for b := range byBundle {
-		names = append(names, b)
-	}
-	sort.Strings(names)
-	fmt.Fprintf(w, "failed bundles (%d): their operators will not install from the mirror until these images are copied:\n", len(names))
-	for _, b := range names {
-		fmt.Fprintf(w, "  bundle %s:\n", b)
-		for _, f := range byBundle[b] {
-			fmt.Fprintf(w, "    %s: %s\n", f.image, f.err)
-		}
-	}
 }
