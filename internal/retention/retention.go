@@ -42,6 +42,10 @@ type Policy struct {
 	// Protect lists repositories (regular expressions on the repository
 	// name) that are never pruned.
 	Protect []*regexp.Regexp
+	// Within, when set, limits pruning to the repositories it names or
+	// holds ("ocp4": ocp4/...); the others are kept as if protected but
+	// still scanned, so a blob they share is not counted as freed.
+	Within string
 	// UpgradePath keeps the release images on the upgrade path from the
 	// clusters' current versions to the channel head and lets the other
 	// releases go (nil: releases are governed by the other rules only).
@@ -93,7 +97,11 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 		return nil, fmt.Errorf("keeping recently pulled tags needs the pull log of the embedded registry (prune with --root)")
 	}
 	d := &Decision{catalogKeep: map[string]map[string]bool{}}
+	within := strings.Trim(p.Within, "/")
 	protected := func(repo string) bool {
+		if within != "" && repo != within && !strings.HasPrefix(repo, within+"/") {
+			return true
+		}
 		for _, re := range p.Protect {
 			if re.MatchString(repo) {
 				return true
