@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -42,7 +43,7 @@ type RegistryPruneOptions struct {
 	// graph file and AllPaths the "any path" choice (--keep-upgrade-path,
 	// --graph, --all-paths).
 	KeepUpgradePath []string
-	Graph           string
+	Graphs          []string
 	AllPaths        bool
 	// Registry is a registry airlock does not run (HOST[:PORT][/prefix]):
 	// scanned and pruned through its API, with its own flags for access.
@@ -149,7 +150,7 @@ theirs on a schedule). The bytes shown are what that collection would free.`,
 	f.StringVarP(&o.Output, "output", "o", "", "output format: json (default: text)")
 	f.BoolVar(&o.Force, "force", false, "run even though a serve process seems to be using --root")
 	f.StringSliceVar(&o.KeepUpgradePath, "keep-upgrade-path", nil, "keep only the release images on the upgrade path from these current cluster versions to the channel head of --graph (comma-separated or repeated)")
-	f.StringVar(&o.Graph, "graph", "", "Cincinnati update graph JSON (nodes/edges, as the update service answers for the clusters' channel and architecture) for --keep-upgrade-path")
+	f.StringArrayVar(&o.Graphs, "graph", nil, "Cincinnati update graph JSON (nodes/edges, as the update service answers for the clusters' channel and architecture) for --keep-upgrade-path; repeat it for several channels (e.g. stable-4.13 and stable-4.14), they are merged")
 	f.BoolVar(&o.AllPaths, "all-paths", false, "with --keep-upgrade-path, keep every release on any upgrade path (conditional updates included), not only the shortest")
 	f.StringVar(&o.Registry, "registry", "", "prune this registry through its API (HOST[:PORT][/prefix]) instead of --root; its own garbage collection must then run")
 	// Only the access flags of RegistryFlags: prune copies nothing, so
@@ -189,19 +190,36 @@ func (o *RegistryPruneOptions) Complete() error {
 
 // upgradePath reads --graph and parses --keep-upgrade-path.
 func (o *RegistryPruneOptions) upgradePath() (*retention.UpgradePath, error) {
-	if o.Graph == "" {
+	if len(o.Graphs) == 0 {
 		return nil, errors.New("--keep-upgrade-path needs the update graph: --graph FILE, the JSON the update service answers for the clusters' channel and architecture " +
 			"(e.g. curl 'https://api.openshift.com/api/upgrades_info/v1/graph?channel=stable-4.13&arch=amd64' on a connected host, carried in with the mirror)")
 	}
-	data, err := os.ReadFile(o.Graph)
-	if err != nil {
-		return nil, fmt.Errorf("--graph: %w", err)
+	var gs []*graph.Graph
+	for _, file := range o.Graphs {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("--graph: %w", err)
+		}
+		g, err := graph.Parse(data, file)
+		if err != nil {
+			return nil, fmt.Errorf("%w (--graph wants the JSON of the update service: {\"nodes\":[...],\"edges\":[...]})", err)
+		}
+		if len(g.Nodes) == 0 {
+			return nil, fmt.Errorf("--graph %s: the graph has no releases: is it the graph of the clusters' channel and architecture?", file)
+		}
+		gs = append(gs, g)
 	}
-	g, err := graph.Parse(data, o.Graph)
-	if err != nil {
-		return nil, err
+	// Several channels' graphs (an upgrade across minors spans two) make
+	// one graph, whose head is the highest release of any of them.
+	g := gs[0]
+	if len(gs) > 1 {
+		g = graph.Merge(gs...)
 	}
-	up := &retention.UpgradePath{Graph: g, Source: o.Graph, AnyPath: o.AllPaths}
+	var names []string
+	for _, f := range o.Graphs {
+		names = append(names, filepath.Base(f))
+	}
+	up := &retention.UpgradePath{Graph: g, Source: strings.Join(names, "+"), AnyPath: o.AllPaths}
 	for _, v := range o.KeepUpgradePath {
 		sv, err := semver.ParseTolerant(strings.TrimSpace(v))
 		if err != nil {
