@@ -2,10 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,6 +18,7 @@ import (
 	"github.com/blang/semver/v4"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -374,7 +377,7 @@ func (o *RegistryPruneOptions) runRemote(ctx context.Context) error {
 	}
 	snap, err := sc.Scan(ctx)
 	if err != nil {
-		return fmt.Errorf("scanning %s: %w", o.Registry, err)
+		return fmt.Errorf("scanning %s: %w%s", o.Registry, err, remoteHint(err))
 	}
 	if len(snap.Errors) > 0 {
 		return fmt.Errorf("%s could not be read completely, nothing pruned: %s", o.Registry, strings.Join(snap.Errors, "; "))
@@ -403,6 +406,21 @@ func (o *RegistryPruneOptions) runRemote(ctx context.Context) error {
 		}
 	}
 	return o.print(out)
+}
+
+// remoteHint says what to do about the usual reasons a remote scan fails.
+func remoteHint(err error) string {
+	var te *transport.Error
+	var ue x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &ue) || strings.Contains(err.Error(), "x509:"):
+		return " (trust the registry's CA with --ca-file, or --insecure for a registry you trust)"
+	case errors.As(err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden):
+		return " (give credentials that may list and delete: --authfile, or 'airlock login' first)"
+	case errors.As(err, &te) && (te.StatusCode == http.StatusNotFound || te.StatusCode == http.StatusMethodNotAllowed):
+		return " (the registry must answer the catalog API, GET /v2/_catalog, to be pruned)"
+	}
+	return ""
 }
 
 // print writes the outcome as JSON or text.

@@ -250,7 +250,7 @@ func (sc *Scanner) Scan(ctx context.Context) (*Snapshot, error) {
 	}
 	repos, err := remote.Catalog(ctx, reg, sc.opts(ctx)...)
 	if err != nil {
-		return nil, fmt.Errorf("listing repositories of %s (the registry must answer the catalog API, GET /v2/_catalog, for the account used): %w", sc.registry(), err)
+		return nil, fmt.Errorf("listing repositories of %s: %w", sc.registry(), err)
 	}
 	s := &Snapshot{byDigest: map[string]*Manifest{}, repoByName: map[string]*Repo{}}
 	var mu sync.Mutex

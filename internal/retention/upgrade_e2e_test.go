@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
@@ -325,4 +326,50 @@ func TestPruneRemoteRegistry(t *testing.T) {
 	}
 	checkPruned(t, host, rels, opts...)
 	pullAll(t, other.Ref, opts...)
+}
+
+// TestPruneRemoteRegistryTLSAuth prunes a registry behind TLS and
+// credentials, with the access flags of the copy commands: without
+// --ca-file or --authfile it refuses, naming the cause, and deletes
+// nothing; with them it keeps exactly the newest tag.
+func TestPruneRemoteRegistryTLSAuth(t *testing.T) {
+	reg := regtest.Start(t, regtest.WithTLS(), regtest.WithAuth("alice", "s3cret-pw"))
+	opts := []remote.Option{remote.WithTransport(reg.Transport), remote.WithAuthFromKeychain(reg.Keychain)}
+	for i, tag := range []string{"1.0.0", "1.1.0", "2.0.0"} {
+		img, _ := synth.Image(int64(300+i), synth.WithLayerSize(2048))
+		if _, err := synth.Push(img, reg.Ref("app/web:"+tag), opts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	authFile := filepath.Join(t.TempDir(), "auth.json")
+	auth := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.Host, base64.StdEncoding.EncodeToString([]byte("alice:s3cret-pw")))
+	if err := os.WriteFile(authFile, []byte(auth), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"registry", "prune", "--registry", reg.Host, "--keep-last", "1"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--authfile", authFile}, "trust the registry's CA with --ca-file"},
+		{[]string{"--ca-file", reg.CAFile, "--authfile", filepath.Join(t.TempDir(), "none.json")}, "--authfile"},
+		{[]string{"--ca-file", reg.CAFile}, "give credentials that may list and delete"},
+	} {
+		_, _, err := clitest.Run(t, append(base, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want it to name %q", tc.args, err, tc.want)
+		}
+	}
+	out, errOut, err := clitest.Run(t, append(base, "--ca-file", reg.CAFile, "--authfile", authFile)...)
+	if err != nil {
+		t.Fatalf("prune: %v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(out, "deleted 2 manifests") || !strings.Contains(out, "garbage collection") {
+		t.Errorf("output:\n%s", out)
+	}
+	repo, _ := name.NewRepository(reg.Host + "/app/web")
+	tags, err := remote.List(repo, opts...)
+	if err != nil || strings.Join(tags, " ") != "2.0.0" {
+		t.Errorf("tags left %v (%v), want [2.0.0]", tags, err)
+	}
 }
