@@ -181,6 +181,15 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 		}
 	}
 
+	// A release the upgrade path lets go but another rule keeps (among the
+	// newest N, pulled lately) is kept: say so rather than "drop".
+	for i := range d.Releases {
+		r := &d.Releases[i]
+		if !r.Keep && keptDigests[r.repo+"@"+r.Digest] {
+			r.Keep, r.Reason = true, "kept by another rule (--keep-last or --keep-pulled-within), though "+r.Reason
+		}
+	}
+
 	// 2. Catalog bundles to drop, and the images only they name.
 	droppedImages := map[string]string{} // upstream image -> reason
 	neededImages := map[string]bool{}    // named by something kept

@@ -37,6 +37,8 @@ type ReleaseDecision struct {
 	Version string `json:"version"`
 	Keep    bool   `json:"keep"`
 	Reason  string `json:"reason"`
+
+	repo string
 }
 
 // pathPlan is the resolved policy: version -> why it is kept, and the
@@ -166,7 +168,7 @@ func (u *UpgradePath) plan(s *regscan.Snapshot) (*pathPlan, error) {
 
 // decide gives the verdict on one release of the snapshot.
 func (pp *pathPlan) decide(r *regscan.Release) ReleaseDecision {
-	d := ReleaseDecision{Ref: r.Ref(), Digest: r.Digest, Version: r.Version}
+	d := ReleaseDecision{Ref: r.Ref(), Digest: r.Digest, Version: r.Version, repo: r.Repo}
 	v := pp.version(r)
 	switch {
 	case r.Error != "":

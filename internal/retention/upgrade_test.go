@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -36,6 +37,14 @@ func realGraph(t *testing.T) *graph.Graph {
 		t.Fatal(err)
 	}
 	return g
+}
+
+// pullLog is a Pulls of "repo:tag" -> last pull.
+type pullLog map[string]time.Time
+
+func (p pullLog) LastPull(repo, tag string) (time.Time, bool) {
+	t, ok := p[repo+":"+tag]
+	return t, ok
 }
 
 func fakeDigest(s string) string { return fmt.Sprintf("sha256:%x", sha256.Sum256([]byte(s))) }
@@ -166,14 +175,44 @@ func TestUpgradePathKeepsShortestPathThroughMirroredReleases(t *testing.T) {
 		})
 	}
 
-	// Without 4.12.58 in the mirror the path goes through 4.12.30, which
-	// must then stay, though the full graph's path does not use it.
-	s = releaseSnapshot(t, g, []string{"4.12.10", "4.12.30", "4.12.45", "4.13.43"}, nil)
-	d, err := retention.Decide(s, retention.Policy{UpgradePath: &retention.UpgradePath{Graph: g, Source: "g", From: versions("4.12.10")}}, nil, time.Now())
+	// Other rules still keep: a protected repository keeps every release.
+	d, err := retention.Decide(s, retention.Policy{Protect: []*regexp.Regexp{regexp.MustCompile("^ocp4/")},
+		UpgradePath: &retention.UpgradePath{Graph: g, Source: "g", From: versions("4.12.10")}}, nil, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	kept, dropped, _ := outcome(d)
+	if kept, dropped, gone := outcome(d); len(kept) != len(mirrored) || len(dropped) != 0 || len(gone) != 0 {
+		t.Errorf("protected: kept %v, dropped %v, deleted %v", kept, dropped, gone)
+	}
+	// A release tag pulled lately is kept by that rule, and said so.
+	pulls := pullLog{"ocp4/openshift4:4.13.0-x86_64": time.Now()}
+	d, err = retention.Decide(s, retention.Policy{KeepPulledWithin: time.Hour,
+		UpgradePath: &retention.UpgradePath{Graph: g, Source: "g", From: versions("4.12.10")}}, pulls, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, dropped, gone := outcome(d)
+	eq("kept with a pull", kept, "4.11.0", "4.12.10", "4.12.58", "4.13.0", "4.13.43")
+	eq("dropped with a pull", dropped, "4.12.30", "4.12.45", "4.13.12", "4.13.30")
+	for _, r := range d.Releases {
+		if r.Version == "4.13.0" && !strings.HasPrefix(r.Reason, "kept by another rule") {
+			t.Errorf("4.13.0 reason %q", r.Reason)
+		}
+	}
+	for _, tg := range gone {
+		if strings.HasPrefix(tg, "4.13.0-") {
+			t.Errorf("deleted %s of the pulled release", tg)
+		}
+	}
+
+	// Without 4.12.58 in the mirror the path goes through 4.12.30, which
+	// must then stay, though the full graph's path does not use it.
+	s = releaseSnapshot(t, g, []string{"4.12.10", "4.12.30", "4.12.45", "4.13.43"}, nil)
+	d, err = retention.Decide(s, retention.Policy{UpgradePath: &retention.UpgradePath{Graph: g, Source: "g", From: versions("4.12.10")}}, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, dropped, _ = outcome(d)
 	eq("kept without 4.12.58", kept, "4.12.10", "4.12.30", "4.13.43")
 	eq("dropped without 4.12.58", dropped, "4.12.45")
 
