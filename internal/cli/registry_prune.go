@@ -329,15 +329,8 @@ func (o *RegistryPruneOptions) Run(ctx context.Context) error {
 		opts := []remote.Option{remote.WithTransport(rt)}
 		res, aerr := retention.Apply(ctx, snap, d, retention.Access{Registry: host, Remote: opts, Images: eng})
 		out.Applied = &res
-		for _, t := range d.Delete {
-			rec.Deleted = append(rec.Deleted, t.Repo+"@"+t.Digest)
-		}
-		for _, f := range res.Failures {
-			rec.Failures = append(rec.Failures, audit.Failure{Error: f})
-		}
-		rec.Finish(aerr)
 		hr, _ := name.NewRepository(host+"/"+audit.DefaultRepo, name.Insecure)
-		if err := audit.Push(ctx, hr, rec, opts...); err != nil {
+		if err := audit.Push(ctx, hr, pruneRecord(rec, d, res, aerr), opts...); err != nil {
 			slog.Warn("recording the prune in the registry's history", "err", err)
 		}
 		closeSrv() // garbage collection must not run beside the registry app
@@ -369,6 +362,7 @@ func (o *RegistryPruneOptions) runRemote(ctx context.Context) error {
 		return err
 	}
 	auth := []remote.Option{remote.WithAuthFromKeychain(kc)}
+	rec := audit.New("registry prune", o.args)
 	// The whole registry is scanned even with a prefix: a blob the pruned
 	// repositories share with another one must not count as freed.
 	sc := &regscan.Scanner{Transport: rt, Registry: host, Remote: auth, NameOptions: o.Reg.NameOptions()}
@@ -397,6 +391,13 @@ func (o *RegistryPruneOptions) runRemote(ctx context.Context) error {
 		opts := append([]remote.Option{remote.WithTransport(rt)}, auth...)
 		res, aerr := retention.Apply(ctx, snap, d, retention.Access{Registry: host, Remote: opts, Images: eng, NameOptions: sc.NameOptions})
 		out.Applied = &res
+		// Recorded in the registry's history, as mirror runs into it are.
+		if hr, err := name.NewRepository(host+"/"+audit.DefaultRepo, sc.NameOptions...); err == nil {
+			err = audit.Push(ctx, hr, pruneRecord(rec, d, res, aerr), opts...)
+			if err != nil {
+				fmt.Fprintf(o.streams.ErrOut, "warning: recording the prune in %s's history: %v\n", host, err)
+			}
+		}
 		if aerr != nil {
 			// What was deleted is still reported, so the operator knows.
 			if perr := o.print(out); perr != nil {
@@ -406,6 +407,19 @@ func (o *RegistryPruneOptions) runRemote(ctx context.Context) error {
 		}
 	}
 	return o.print(out)
+}
+
+// pruneRecord is the history record of an applied prune.
+// rec was started with the run, so its duration covers the scan too.
+func pruneRecord(rec audit.Record, d *retention.Decision, res retention.Result, err error) audit.Record {
+	for _, t := range d.Delete {
+		rec.Deleted = append(rec.Deleted, t.Repo+"@"+t.Digest)
+	}
+	for _, f := range res.Failures {
+		rec.Failures = append(rec.Failures, audit.Failure{Error: f})
+	}
+	rec.Finish(err)
+	return rec
 }
 
 // remoteHint says what to do about the usual reasons a remote scan fails.
