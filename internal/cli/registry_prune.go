@@ -195,7 +195,7 @@ func (o *RegistryPruneOptions) Complete() error {
 func (o *RegistryPruneOptions) upgradePath() (*retention.UpgradePath, error) {
 	if len(o.Graphs) == 0 {
 		return nil, errors.New("--keep-upgrade-path needs the update graph: --graph FILE, the JSON the update service answers for the clusters' channel and architecture " +
-			"(e.g. curl 'https://api.openshift.com/api/upgrades_info/v1/graph?channel=stable-4.13&arch=amd64' on a connected host, carried in with the mirror)")
+			"(on a connected host 'airlock release list --channel stable-4.13 --arch amd64 --save-graph FILE', carried in with the mirror)")
 	}
 	var gs []*graph.Graph
 	for _, file := range o.Graphs {
