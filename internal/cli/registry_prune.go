@@ -54,6 +54,7 @@ type RegistryPruneOptions struct {
 	Reg      RegistryFlags
 
 	policy  retention.Policy
+	rootSet bool // --root given: refused beside --registry
 	storage registry.StorageFile
 	streams IOStreams
 	args    []string
@@ -133,6 +134,7 @@ theirs on a schedule). The bytes shown are what that collection would free.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.args = commandLine(cmd, args)
+			o.rootSet = cmd.Flags().Changed("root")
 			if err := o.Complete(); err != nil {
 				return err
 			}
@@ -248,8 +250,8 @@ func (o *RegistryPruneOptions) Validate() error {
 		return fmt.Errorf("--output %q: only json is supported", o.Output)
 	}
 	if o.Registry != "" {
-		if o.StorageConfig != "" {
-			return errors.New("--registry prunes a remote registry, --storage-config the embedded registry's storage: give one")
+		if o.StorageConfig != "" || o.rootSet {
+			return errors.New("--registry prunes a remote registry, --root and --storage-config the embedded registry's storage: give one")
 		}
 		if o.KeepPulledWithin > 0 {
 			return errors.New("--keep-pulled-within reads the pull log of the embedded registry, which a --registry does not have: prune it with --root, or drop --keep-pulled-within")
@@ -478,12 +480,13 @@ func (o *RegistryPruneOptions) print(out pruneOutput) error {
 		fmt.Fprintf(w, "%s %s@%s%s: %s\n", verb, t.Repo, t.Digest, tags, t.Reason)
 	}
 	if out.Registry != "" {
-		what := "deleted"
-		if o.DryRun {
-			what = "would delete"
+		what, n := "would delete", len(d.Delete)
+		if out.Applied != nil {
+			// Signatures and replaced catalog manifests went too.
+			what, n = "deleted", out.Applied.Deleted
 		}
 		fmt.Fprintf(w, "%s: %s %d manifests, %d tags kept; nothing is freed yet: %d blobs, %s after dedup once its garbage collection runs\n",
-			out.Registry, what, len(d.Delete), d.KeptTags, d.FreedBlobs, report.Bytes(d.FreedBytes))
+			out.Registry, what, n, d.KeptTags, d.FreedBlobs, report.Bytes(d.FreedBytes))
 		fmt.Fprintln(w, remoteGCNote)
 		return nil
 	}

@@ -38,8 +38,13 @@ func TestRegistryPruneUpgradePathFlagErrors(t *testing.T) {
 		{[]string{"--keep-last", "2", "--all-paths"}, "--all-paths applies to --keep-upgrade-path"},
 		{[]string{"--registry", "127.0.0.1:1", "--keep-last", "1", "--keep-pulled-within", "1h"}, "--keep-pulled-within reads the pull log of the embedded registry"},
 		{[]string{"--registry", "127.0.0.1:1", "--keep-last", "1", "--storage-config", "x.yaml"}, "give one"},
+		{[]string{"--registry", "127.0.0.1:1", "--keep-last", "1", "--root", root}, "give one"},
 	} {
-		_, _, err := runCatalogCLI(t, append([]string{"registry", "prune", "--root", root, "--dry-run"}, tc.args...)...)
+		args := []string{"registry", "prune", "--dry-run"}
+		if !strings.Contains(strings.Join(tc.args, " "), "--registry") {
+			args = append(args, "--root", root)
+		}
+		_, _, err := runCatalogCLI(t, append(args, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want %q", tc.args, err, tc.want)
 		}

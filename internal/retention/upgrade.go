@@ -201,6 +201,32 @@ func componentCopies(s *regscan.Snapshot, deleted []*regscan.Release, neededDige
 		}
 		return false
 	}
+	// Where each digest is held, indexed once: a registry holds thousands
+	// of tags and every release names ~180 components.
+	type copyOf struct {
+		repo string
+		tags []string
+	}
+	held := map[string][]*copyOf{} // digest -> copies
+	for _, repo := range s.Repos {
+		here := map[string]*copyOf{}
+		at := func(d string) *copyOf {
+			c := here[d]
+			if c == nil {
+				c = &copyOf{repo: repo.Name}
+				here[d] = c
+				held[d] = append(held[d], c)
+			}
+			return c
+		}
+		for _, t := range repo.Tags {
+			c := at(t.Digest)
+			c.tags = append(c.tags, t.Name)
+		}
+		for _, m := range repo.Untagged {
+			at(m.Digest)
+		}
+	}
 	out := map[string]string{}
 	for _, rel := range deleted {
 		for _, c := range rel.Components {
@@ -208,23 +234,15 @@ func componentCopies(s *regscan.Snapshot, deleted []*regscan.Release, neededDige
 			if err != nil || r.Digest == "" || neededDigest[r.Digest] {
 				continue
 			}
-			for _, repo := range s.Repos {
-				held, foreign := false, false
-				for _, t := range repo.Tags {
-					if t.Digest == r.Digest {
-						held = true
-						if !componentTag(t.Name) {
-							foreign = true
-						}
+		copies:
+			for _, cp := range held[r.Digest] {
+				for _, t := range cp.tags {
+					if !componentTag(t) {
+						continue copies // another tag holds it
 					}
 				}
-				for _, m := range repo.Untagged {
-					if m.Digest == r.Digest {
-						held = true
-					}
-				}
-				key := repo.Name + "@" + r.Digest
-				if !held || foreign || keep(repo.Name, r.Digest) {
+				key := cp.repo + "@" + r.Digest
+				if keep(cp.repo, r.Digest) {
 					continue
 				}
 				if _, ok := out[key]; !ok {
