@@ -121,7 +121,7 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 		for _, r := range s.Releases {
 			rd := pp.decide(r)
 			if protected(r.Repo) && !rd.Keep {
-				rd.Keep, rd.Reason = true, "in a protected repository"
+				rd.Keep, rd.Reason = true, "in a repository this prune does not touch (--protect, or outside the --registry prefix)"
 			}
 			d.Releases = append(d.Releases, rd)
 			key := r.Repo + "@" + r.Digest

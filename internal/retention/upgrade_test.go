@@ -154,6 +154,14 @@ func TestUpgradePathKeepsShortestPathThroughMirroredReleases(t *testing.T) {
 		dropped: []string{"4.12.10", "4.12.30", "4.12.45", "4.12.58"},
 		tagsGo: []string{"4.12.10-x86_64", "4.12.10-x86_64-cli", "4.12.30-x86_64", "4.12.30-x86_64-cli", "4.12.45-x86_64",
 			"4.12.58-x86_64", "4.12.58-x86_64-cli"},
+	}, {
+		// A cluster at the head needs nothing else.
+		name: "at the head", from: []string{"4.13.43"},
+		kept:    []string{"4.11.0", "4.13.43"},
+		dropped: []string{"4.12.10", "4.12.30", "4.12.45", "4.12.58", "4.13.0", "4.13.12", "4.13.30"},
+		tagsGo: []string{"4.12.10-x86_64", "4.12.10-x86_64-cli", "4.12.30-x86_64", "4.12.30-x86_64-cli", "4.12.45-x86_64",
+			"4.12.58-x86_64", "4.12.58-x86_64-cli", "4.13.0-x86_64", "4.13.0-x86_64-cli", "4.13.12-x86_64", "4.13.12-x86_64-cli",
+			"4.13.30-x86_64", "4.13.30-x86_64-cli"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := retention.Policy{UpgradePath: &retention.UpgradePath{Graph: g, Source: "stable-4.13.json", From: versions(tc.from...), AnyPath: tc.anyPath}}
