@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -390,6 +391,9 @@ type ReleaseListOptions struct {
 	Full         bool
 	GraphURL     string
 	Output       string
+	// SaveGraph is the file the fetched graph is written to (the channels'
+	// graphs merged), for `registry prune --graph` on the disconnected side.
+	SaveGraph string
 
 	streams IOStreams
 	http    *http.Client
@@ -414,7 +418,10 @@ with its risk names.`,
 		Example: `  airlock release list --channel stable-4.13
   airlock release list --channel stable-4.13 --min-version 4.13.10 --max-version 4.13.20
   airlock release list --channel stable-4.12 --channel stable-4.13 --min-version 4.12.50 --shortest-path -o yaml
-  UPDATE_URL_OVERRIDE=http://osus.local/api/upgrades_info/v1/graph airlock release list --channel stable-4.13 --full`,
+  UPDATE_URL_OVERRIDE=http://osus.local/api/upgrades_info/v1/graph airlock release list --channel stable-4.13 --full
+
+  # Carry the graph with the mirror, for 'registry prune --keep-upgrade-path --graph'
+  airlock release list --channel stable-4.13 --save-graph stable-4.13-amd64.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
@@ -432,7 +439,22 @@ with its risk names.`,
 	fs.BoolVar(&o.Full, "full", false, "every release of the channel (from its first release)")
 	fs.StringVar(&o.GraphURL, "graph-url", "", "update graph endpoint (default $"+graph.URLEnv+" or "+graph.DefaultURL+")")
 	fs.StringVarP(&o.Output, "output", "o", "", "output format: json or yaml (default: text)")
+	fs.StringVar(&o.SaveGraph, "save-graph", "", "also write the fetched update graph (the channels' graphs merged) to this JSON file, for 'registry prune --keep-upgrade-path --graph' offline")
 	return cmd
+}
+
+// savingFetcher keeps the graphs it fetches, for --save-graph.
+type savingFetcher struct {
+	graph.Fetcher
+	got []*graph.Graph
+}
+
+func (f *savingFetcher) Fetch(ctx context.Context, channel, arch string) (*graph.Graph, error) {
+	g, err := f.Fetcher.Fetch(ctx, channel, arch)
+	if err == nil {
+		f.got = append(f.got, g)
+	}
+	return g, err
 }
 
 // Validate checks the flags.
@@ -460,9 +482,20 @@ func (o *ReleaseListOptions) Run(cmd *cobra.Command) error {
 	for _, c := range o.Channels {
 		chans = append(chans, graph.Channel{Name: c, MinVersion: o.MinVersion, MaxVersion: o.MaxVersion, ShortestPath: o.ShortestPath, Full: o.Full})
 	}
-	res, err := graph.Resolve(cmd.Context(), &graph.Client{URL: o.GraphURL, HTTP: o.http}, o.Arch, chans)
+	fetch := &savingFetcher{Fetcher: &graph.Client{URL: o.GraphURL, HTTP: o.http}}
+	res, err := graph.Resolve(cmd.Context(), fetch, o.Arch, chans)
 	if err != nil {
 		return err
+	}
+	if o.SaveGraph != "" {
+		g := graph.Merge(fetch.got...)
+		data, err := json.Marshal(g)
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.Write(o.SaveGraph, data, 0o644); err != nil {
+			return fmt.Errorf("--save-graph: %w", err)
+		}
 	}
 	for _, w := range res.Warnings {
 		slog.Warn(w)

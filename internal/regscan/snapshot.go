@@ -205,14 +205,28 @@ type Scanner struct {
 	Parallel int
 	// HistoryRepo is the repository of run records (audit.DefaultRepo).
 	HistoryRepo string
+	// Remote are extra options of every API call (credentials of a
+	// registry airlock does not run).
+	Remote []remote.Option
+	// NameOptions parse references; nil allows plain HTTP (name.Insecure),
+	// right for the in-process transport, while a remote registry gets
+	// the --insecure choice of the user.
+	NameOptions []name.Option
 }
 
 func (sc *Scanner) opts(ctx context.Context) []remote.Option {
-	return []remote.Option{remote.WithTransport(sc.Transport), remote.WithContext(ctx)}
+	return append([]remote.Option{remote.WithTransport(sc.Transport)}, append(sc.Remote, remote.WithContext(ctx))...)
+}
+
+func (sc *Scanner) nameOpts() []name.Option {
+	if sc.NameOptions == nil {
+		return []name.Option{name.Insecure}
+	}
+	return sc.NameOptions
 }
 
 func (sc *Scanner) repoName(repo string) (name.Repository, error) {
-	return name.NewRepository(sc.registry()+"/"+repo, name.Insecure)
+	return name.NewRepository(sc.registry()+"/"+repo, sc.nameOpts()...)
 }
 
 func (sc *Scanner) registry() string {
@@ -230,13 +244,13 @@ func (sc *Scanner) Scan(ctx context.Context) (*Snapshot, error) {
 	if par <= 0 {
 		par = 8
 	}
-	reg, err := name.NewRegistry(sc.registry(), name.Insecure)
+	reg, err := name.NewRegistry(sc.registry(), sc.nameOpts()...)
 	if err != nil {
 		return nil, err
 	}
 	repos, err := remote.Catalog(ctx, reg, sc.opts(ctx)...)
 	if err != nil {
-		return nil, fmt.Errorf("listing repositories: %w", err)
+		return nil, fmt.Errorf("listing repositories of %s: %w", sc.registry(), err)
 	}
 	s := &Snapshot{byDigest: map[string]*Manifest{}, repoByName: map[string]*Repo{}}
 	var mu sync.Mutex
@@ -351,7 +365,11 @@ func (sc *Scanner) Scan(ctx context.Context) (*Snapshot, error) {
 
 	sc.content(ctx, s, errorf)
 	sc.totals(s)
-	if recs, err := audit.ListRegistry(ctx, sc.Transport, sc.registry(), historyRepo); err != nil {
+	hr, err := sc.repoName(historyRepo)
+	if err != nil {
+		return nil, err
+	}
+	if recs, err := audit.List(ctx, hr, sc.opts(ctx)...); err != nil {
 		errorf("reading run history from %s: %v", historyRepo, err)
 	} else {
 		s.History = recs

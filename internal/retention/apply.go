@@ -27,6 +27,9 @@ type Access struct {
 	Remote []remote.Option
 	// Images reads and writes images (the engine), for catalog rebuilds.
 	Images catalogimage.Images
+	// NameOptions parse references; nil allows plain HTTP (name.Insecure),
+	// as the in-process transport needs.
+	NameOptions []name.Option
 }
 
 // Result says what Apply did.
@@ -83,7 +86,11 @@ func Apply(ctx context.Context, s *regscan.Snapshot, d *Decision, a Access) (Res
 }
 
 func (a Access) repo(r string) (name.Repository, error) {
-	return name.NewRepository(a.Registry+"/"+r, name.Insecure)
+	opts := a.NameOptions
+	if opts == nil {
+		opts = []name.Option{name.Insecure}
+	}
+	return name.NewRepository(a.Registry+"/"+r, opts...)
 }
 
 func deleteManifest(ctx context.Context, a Access, repo, digest string) error {
@@ -95,6 +102,10 @@ func deleteManifest(ctx context.Context, a Access, repo, digest string) error {
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return nil // already gone: the goal is reached
+	}
+	if errors.As(err, &te) && te.StatusCode == http.StatusMethodNotAllowed {
+		// Distribution answers 405 UNSUPPORTED unless deletes are enabled.
+		return fmt.Errorf("the registry does not allow deleting manifests (HTTP 405): enable deletes (docker registry: storage.delete.enabled: true in its config.yml, or REGISTRY_STORAGE_DELETE_ENABLED=true) and prune again: %w", err)
 	}
 	return err
 }

@@ -42,6 +42,14 @@ type Policy struct {
 	// Protect lists repositories (regular expressions on the repository
 	// name) that are never pruned.
 	Protect []*regexp.Regexp
+	// Within, when set, limits pruning to the repositories it names or
+	// holds ("ocp4": ocp4/...); the others are kept as if protected but
+	// still scanned, so a blob they share is not counted as freed.
+	Within string
+	// UpgradePath keeps the release images on the upgrade path from the
+	// clusters' current versions to the channel head and lets the other
+	// releases go (nil: releases are governed by the other rules only).
+	UpgradePath *UpgradePath
 }
 
 // Pulls tells when a tag was last pulled; nil when unknown.
@@ -68,6 +76,11 @@ type CatalogChange struct {
 type Decision struct {
 	Delete   []Target        `json:"delete"`
 	Catalogs []CatalogChange `json:"catalogs,omitempty"`
+	// Releases is the upgrade-path verdict on every release image, sorted
+	// by version (only with Policy.UpgradePath).
+	Releases []ReleaseDecision `json:"releases,omitempty"`
+	// Warnings are things the operator should know before applying.
+	Warnings []string `json:"warnings,omitempty"`
 	// FreedBytes is the size of the blobs only deleted manifests use: what
 	// garbage collection returns.
 	FreedBytes int64 `json:"freedBytes"`
@@ -84,7 +97,11 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 		return nil, fmt.Errorf("keeping recently pulled tags needs the pull log of the embedded registry (prune with --root)")
 	}
 	d := &Decision{catalogKeep: map[string]map[string]bool{}}
+	within := strings.Trim(p.Within, "/")
 	protected := func(repo string) bool {
+		if within != "" && repo != within && !strings.HasPrefix(repo, within+"/") {
+			return true
+		}
 		for _, re := range p.Protect {
 			if re.MatchString(repo) {
 				return true
@@ -93,10 +110,39 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 		return false
 	}
 
+	// 0. Releases the upgrade path keeps (pinned like any rule) or lets go.
+	relKeep, relDrop := map[string]bool{}, map[string]string{} // repo@digest
+	if p.UpgradePath != nil {
+		pp, err := p.UpgradePath.plan(s)
+		if err != nil {
+			return nil, err
+		}
+		d.Warnings = append(d.Warnings, pp.warnings...)
+		for _, r := range s.Releases {
+			rd := pp.decide(r)
+			if protected(r.Repo) && !rd.Keep {
+				rd.Keep, rd.Reason = true, "in a repository this prune does not touch (--protect, or outside the --registry prefix)"
+			}
+			d.Releases = append(d.Releases, rd)
+			key := r.Repo + "@" + r.Digest
+			if rd.Keep {
+				relKeep[key] = true
+			} else {
+				relDrop[key] = rd.Reason
+			}
+		}
+		// A digest two tags share is kept when either release is.
+		for k := range relKeep {
+			delete(relDrop, k)
+		}
+		sortReleaseDecisions(d.Releases)
+	}
+
 	// 1. Tags each repository keeps.
 	type tagRef struct {
-		repo string
-		tag  *regscan.Tag
+		repo   string
+		tag    *regscan.Tag
+		reason string
 	}
 	var dropped []tagRef
 	keptDigests := map[string]bool{} // repo@digest kept by a tag
@@ -108,7 +154,8 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 		tags := append([]*regscan.Tag(nil), r.Tags...)
 		sortNewestFirst(tags)
 		for i, t := range tags {
-			rule := protected(r.Name) || (p.KeepLast > 0 && i < p.KeepLast)
+			key := r.Name + "@" + t.Digest
+			rule := protected(r.Name) || (p.KeepLast > 0 && i < p.KeepLast) || relKeep[key]
 			if !rule && p.KeepPulledWithin > 0 {
 				if when, ok := pulls.LastPull(r.Name, t.Name); ok && now.Sub(when) <= p.KeepPulledWithin {
 					rule = true
@@ -118,14 +165,28 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 				rule = true // unreadable: never delete what we could not inspect
 			}
 			if rule {
-				pinned[r.Name+"@"+t.Digest] = true
+				pinned[key] = true
 			}
-			if keep := rule || p.KeepLast <= 0; keep {
+			upDrop, dropRelease := relDrop[key]
+			if keep := rule || (p.KeepLast <= 0 && !dropRelease); keep {
 				d.KeptTags++
-				keptDigests[r.Name+"@"+t.Digest] = true
+				keptDigests[key] = true
 			} else {
-				dropped = append(dropped, tagRef{r.Name, t})
+				reason := fmt.Sprintf("not among the newest %d tags of %s", p.KeepLast, r.Name)
+				if dropRelease {
+					reason = upDrop
+				}
+				dropped = append(dropped, tagRef{r.Name, t, reason})
 			}
+		}
+	}
+
+	// A release the upgrade path lets go but another rule keeps (among the
+	// newest N, pulled lately) is kept: say so rather than "drop".
+	for i := range d.Releases {
+		r := &d.Releases[i]
+		if !r.Keep && keptDigests[r.repo+"@"+r.Digest] {
+			r.Keep, r.Reason = true, "kept by another rule (--keep-last or --keep-pulled-within), though "+r.Reason
 		}
 	}
 
@@ -174,12 +235,22 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 			d.catalogKeep[c.Ref()] = keepBundles
 		}
 	}
+	// Releases whose manifest goes take their components along, unless a
+	// kept release shares them (z-stream releases share most components,
+	// by digest, whatever repository or tag names them).
+	var goneReleases []*regscan.Release
+	neededDigest := map[string]bool{}
 	for _, rel := range s.Releases {
-		if keptDigests[rel.Repo+"@"+rel.Digest] {
+		if keptDigests[rel.Repo+"@"+rel.Digest] || rel.Error != "" {
 			for _, c := range rel.Components {
 				neededImages[c.Image] = true
+				if r, err := ref.Parse(c.Image); err == nil && r.Digest != "" {
+					neededDigest[r.Digest] = true
+				}
 			}
+			continue
 		}
+		goneReleases = append(goneReleases, rel)
 	}
 
 	// 3. Manifests to delete: dropped tags whose digest no kept tag holds,
@@ -192,7 +263,7 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 		}
 		t := want[key]
 		if t == nil {
-			t = &Target{Repo: tr.repo, Digest: tr.tag.Digest, Reason: fmt.Sprintf("not among the newest %d tags of %s", p.KeepLast, tr.repo)}
+			t = &Target{Repo: tr.repo, Digest: tr.tag.Digest, Reason: tr.reason}
 			want[key] = t
 		}
 		t.Tags = append(t.Tags, tr.tag.Name)
@@ -217,6 +288,20 @@ func Decide(s *regscan.Snapshot, p Policy, pulls Pulls, now time.Time) (*Decisio
 		if want[key] == nil {
 			want[key] = &Target{Repo: repo, Digest: digest, Reason: reason}
 		}
+	}
+	keepCopy := func(repo, digest string) bool {
+		key := repo + "@" + digest
+		return pinned[key] || neededCopies[key] || protected(repo) || want[key] != nil
+	}
+	for key, reason := range componentCopies(s, goneReleases, neededDigest, keepCopy) {
+		repo, digest, _ := strings.Cut(key, "@")
+		t := &Target{Repo: repo, Digest: digest, Reason: reason}
+		for _, tg := range s.Repo(repo).Tags {
+			if tg.Digest == digest {
+				t.Tags = append(t.Tags, tg.Name)
+			}
+		}
+		want[key] = t
 	}
 	for _, t := range want {
 		sort.Strings(t.Tags)

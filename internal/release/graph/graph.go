@@ -319,3 +319,101 @@ func dedupe(s []string) []string {
 	}
 	return out
 }
+
+// OnAnyPath returns every release that lies on some upgrade path from ->
+// to, sorted by version: the releases reachable from from that can still
+// reach to. Conditional updates count as edges here (an administrator may
+// accept their risks), unlike ShortestPath's first choice: the caller uses
+// it to decide what must stay available, where keeping too much is the
+// safe mistake.
+func OnAnyPath(g *Graph, from, to semver.Version) ([]Step, error) {
+	idx := g.index()
+	s, ok := idx[from.String()]
+	if !ok {
+		return nil, fmt.Errorf("version %s is not in the update graph", from)
+	}
+	e, ok := idx[to.String()]
+	if !ok {
+		return nil, fmt.Errorf("version %s is not in the update graph", to)
+	}
+	fwd, back := map[int][]int{}, map[int][]int{}
+	add := func(a, b int) {
+		fwd[a] = append(fwd[a], b)
+		back[b] = append(back[b], a)
+	}
+	for _, ed := range g.Edges {
+		add(ed[0], ed[1])
+	}
+	for _, ce := range g.ConditionalEdges {
+		for _, ed := range ce.Edges {
+			a, ok1 := idx[ed.From]
+			b, ok2 := idx[ed.To]
+			if ok1 && ok2 {
+				add(a, b)
+			}
+		}
+	}
+	reach := func(start int, adj map[int][]int) map[int]bool {
+		seen := map[int]bool{start: true}
+		queue := []int{start}
+		for len(queue) > 0 {
+			n := queue[0]
+			queue = queue[1:]
+			for _, m := range adj[n] {
+				if !seen[m] {
+					seen[m] = true
+					queue = append(queue, m)
+				}
+			}
+		}
+		return seen
+	}
+	ahead, behind := reach(s, fwd), reach(e, back)
+	if !ahead[e] {
+		return nil, fmt.Errorf("no upgrade path from %s to %s in the update graph, not even through conditional updates", from, to)
+	}
+	var out []Step
+	for n := range ahead {
+		if behind[n] {
+			out = append(out, Step{Version: g.Nodes[n].Version.String(), Payload: g.Nodes[n].Payload})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		return semver.MustParse(out[i].Version).LT(semver.MustParse(out[j].Version))
+	})
+	return out, nil
+}
+
+// Only returns the graph restricted to the given versions: their nodes,
+// the edges between them and the conditional edges between them. Paths in
+// it are the upgrades that need nothing but those releases — what a
+// disconnected mirror holding only them can serve.
+func (g *Graph) Only(versions map[string]bool) *Graph {
+	out := &Graph{}
+	renum := map[int]int{}
+	for i, n := range g.Nodes {
+		if versions[n.Version.String()] {
+			renum[i] = len(out.Nodes)
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	for _, e := range g.Edges {
+		a, ok1 := renum[e[0]]
+		b, ok2 := renum[e[1]]
+		if ok1 && ok2 {
+			out.Edges = append(out.Edges, [2]int{a, b})
+		}
+	}
+	for _, ce := range g.ConditionalEdges {
+		c := ConditionalEdge{Risks: ce.Risks}
+		for _, ed := range ce.Edges {
+			if versions[ed.From] && versions[ed.To] {
+				c.Edges = append(c.Edges, ed)
+			}
+		}
+		if len(c.Edges) > 0 {
+			out.ConditionalEdges = append(out.ConditionalEdges, c)
+		}
+	}
+	return out
+}

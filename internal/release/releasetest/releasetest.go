@@ -57,6 +57,15 @@ type Options struct {
 	LayerSize int
 	// Remote options for pushing (transport, auth).
 	Remote []remote.Option
+	// Version, when set, makes the release that version: release-metadata
+	// and the io.openshift.release label say it (the real files say
+	// 4.12.0), so tests can fill a registry with several releases.
+	Version string
+	// Seed, when set, makes the components from index Shared on unique to
+	// this release (the first Shared ones are the same in every release,
+	// as z-stream releases share most components).
+	Seed   int64
+	Shared int
 }
 
 // Release describes what Build pushed.
@@ -112,13 +121,17 @@ func Build(host string, o Options) (*Release, error) {
 		multi := i%5 == 0
 		rel.Multi[name] = multi
 		rel.Names = append(rel.Names, name)
+		seed := int64(1000 + i)
+		if o.Seed != 0 && i >= o.Shared {
+			seed += o.Seed * 100000
+		}
 		g.Go(func() error {
 			var p synth.Pushable
 			var err error
 			if multi {
-				p, err = synth.Index(int64(1000+i), []string{"linux/amd64", "linux/arm64"}, synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
+				p, err = synth.Index(seed, []string{"linux/amd64", "linux/arm64"}, synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
 			} else {
-				p, err = synth.Image(int64(1000+i), synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
+				p, err = synth.Image(seed, synth.WithBase(base), synth.WithLayers(1), synth.WithLayerSize(o.LayerSize))
 			}
 			if err != nil {
 				return err
@@ -147,6 +160,11 @@ func Build(host string, o Options) (*Release, error) {
 	img, err := Image(rewritten)
 	if err != nil {
 		return nil, err
+	}
+	if o.Version != "" {
+		if img, err = WithVersion(img, o.Version); err != nil {
+			return nil, err
+		}
 	}
 	rel.Image = img
 	rel.Ref = host + "/" + o.ReleaseRepo + ":" + o.Tag
@@ -192,6 +210,46 @@ func Image(imageRefs []byte) (v1.Image, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.Architecture, cf.OS, cf.Config, cf.Created = real.Architecture, real.OS, real.Config, real.Created
+	return mutate.ConfigFile(img, cf)
+}
+
+// WithVersion returns img as release version: a top layer with the real
+// release-metadata rewritten to the version (previous versions dropped:
+// the update graph, not the payload, is what tests read edges from) and
+// the io.openshift.release label set to it.
+func WithVersion(img v1.Image, version string) (v1.Image, error) {
+	meta, err := os.ReadFile(filepath.Join(DataDir(), "release-manifests", "release-metadata"))
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(meta, &m); err != nil {
+		return nil, err
+	}
+	m["version"] = version
+	delete(m, "previous")
+	meta, err = json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	top, err := TarLayer(map[string][]byte{"release-manifests/release-metadata": meta})
+	if err != nil {
+		return nil, err
+	}
+	if img, err = mutate.AppendLayers(img, top); err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	labels := map[string]string{}
+	for k, v := range cf.Config.Labels {
+		labels[k] = v
+	}
+	labels["io.openshift.release"] = version
+	cf.Config.Labels = labels
 	return mutate.ConfigFile(img, cf)
 }
 

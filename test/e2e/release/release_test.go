@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/airlock-mirror/airlock/internal/release/graph"
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
 	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
@@ -540,5 +542,42 @@ func TestMirrorBadInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// release list --save-graph writes the graph it fetched, as
+// `registry prune --graph` reads it: the REAL stable-4.13 graph
+// round-trips with every node, edge and conditional edge.
+func TestReleaseListSaveGraph(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(releasetest.DataDir(), "..", "cincinnati", "graph-amd64-stable-4.13.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	saved := filepath.Join(t.TempDir(), "stable-4.13.json")
+	if _, errOut, err := clitest.Run(t, "release", "list", "--graph-url", srv.URL, "--channel", "stable-4.13", "--save-graph", saved); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	orig, err := graph.Parse(data, "recorded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := graph.Parse(b, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Nodes) != 98 || len(got.Edges) != 1171 || len(got.ConditionalEdges) != 37 ||
+		len(orig.Nodes) != len(got.Nodes) || got.Head().String() != "4.13.43" {
+		t.Errorf("saved graph: %d nodes, %d edges, %d conditional edges, head %s", len(got.Nodes), len(got.Edges), len(got.ConditionalEdges), got.Head())
+	}
+	p1, err1 := graph.ShortestPath(orig, orig.First(), orig.Head())
+	p2, err2 := graph.ShortestPath(got, got.First(), got.Head())
+	if err1 != nil || err2 != nil || fmt.Sprint(p1) != fmt.Sprint(p2) {
+		t.Errorf("paths differ: %v (%v) vs %v (%v)", p1, err1, p2, err2)
 	}
 }
