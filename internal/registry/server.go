@@ -30,6 +30,8 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/registry/ocicompat"
 
+	"github.com/airlock-mirror/airlock/internal/registry/storeview"
+
 	// Storage drivers selectable with Options.Storage / --storage-config.
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
@@ -43,6 +45,11 @@ type Options struct {
 	// Root is the filesystem storage directory. Ignored when Storage names
 	// another driver.
 	Root string
+	// FromStore, when set, serves this airlock store (an OCI layout
+	// written by mirror or archive extract) read-only and in place through
+	// the storeview driver; Root and Storage must then be empty and
+	// ReadOnly is implied.
+	FromStore string
 	// Storage, when set, replaces the filesystem storage section, e.g. an
 	// s3-aws section read from --storage-config. airlock still forces
 	// delete.enabled and, with ReadOnly, maintenance.readonly.
@@ -75,6 +82,8 @@ type Options struct {
 	UI func(s *Server) http.Handler
 
 	gcOnly bool // storageConfig for GC: do not create the root
+
+	layout *storeview.Layout // built from FromStore by New
 }
 
 // Server is a running registry.
@@ -124,6 +133,22 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		opts.Realm = "airlock"
 	}
 	quietDistributionLogs(opts.Logger)
+
+	if opts.FromStore != "" {
+		if opts.Root != "" || len(opts.Storage) > 0 {
+			return nil, errors.New("registry storage: serving a store (FromStore) excludes a root directory or storage configuration")
+		}
+		l, err := storeview.Build(opts.FromStore)
+		if err != nil {
+			return nil, fmt.Errorf("serving store: %w", err)
+		}
+		reportLayout(opts.Logger, l)
+		opts.layout = l
+		// A store served in place is never written: distribution's
+		// read-only mode refuses pushes with 405 UNSUPPORTED before they
+		// reach the driver (which would refuse them too, as a 500).
+		opts.ReadOnly = true
+	}
 
 	storage, err := storageConfig(opts)
 	if err != nil {
@@ -195,7 +220,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			app.Shutdown()
 			return nil, fmt.Errorf("configuring OCI compatibility layer: %w", err)
 		}
-		s.handler = s.recordPulls(h)
+		s.handler = h
+		if opts.layout == nil {
+			// The pull log is a write; a store served in place has none.
+			s.handler = s.recordPulls(h)
+		}
 	}
 	if opts.UI != nil {
 		s.mountUI(opts.UI)
@@ -231,6 +260,9 @@ func storageConfig(opts Options) (configuration.Storage, error) {
 			k = "s3"
 		}
 		st[k] = p
+	}
+	if opts.layout != nil {
+		st[storeview.DriverName] = configuration.Parameters{storeview.ParamLayout: opts.layout}
 	}
 	typ, err := storageType(st)
 	if err != nil {
@@ -420,6 +452,29 @@ func (s *Server) StorageConfig() configuration.Storage { return s.storage }
 // Driver returns a storage driver over the registry's storage (nil with
 // PlainDistribution).
 func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
+
+// Store returns the layout of the store served with FromStore, or nil.
+func (s *Server) Store() *storeview.Layout { return s.opts.layout }
+
+// reportLayout logs, by name, what index.json references but the store
+// lacks, so a damaged or partly extracted store is known at start and not
+// discovered as failed pulls later.
+func reportLayout(log *slog.Logger, l *storeview.Layout) {
+	const maxLines = 100
+	for i, w := range l.Warnings {
+		if i == maxLines {
+			log.Warn("more store problems not listed", "count", len(l.Warnings)-maxLines)
+			break
+		}
+		log.Warn("store: " + w)
+	}
+	if len(l.Warnings) > 0 {
+		log.Warn("serving the rest of the store; re-run the mirror or the extraction to complete it", "store", l.Dir(), "problems", len(l.Warnings))
+	}
+	if l.AbsentChildren > 0 {
+		log.Info("store: index children not in the store are not served (a platform-filtered mirror keeps only its platforms)", "count", l.AbsentChildren)
+	}
+}
 
 // Root returns the filesystem storage root, or "" for other drivers.
 func (s *Server) Root() string {
