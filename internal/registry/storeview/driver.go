@@ -67,7 +67,9 @@ func (d *Driver) notFound(p string) error {
 }
 
 func (d *Driver) readOnly(op, p string) error {
-	return storagedriver.Error{DriverName: DriverName, Detail: fmt.Errorf("%s %s: %w", op, p, ErrReadOnly)}
+	// Not storagedriver.Error: it has no Unwrap, and callers test for
+	// ErrReadOnly.
+	return fmt.Errorf("%s: %s %s: %w", DriverName, op, p, ErrReadOnly)
 }
 
 func (d *Driver) file(p string) (*node, error) {
