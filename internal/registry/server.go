@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -225,6 +227,13 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			// The pull log is a write; a store served in place has none.
 			s.handler = s.recordPulls(h)
 		}
+	}
+	if opts.ReadOnly {
+		msg := "the registry is read-only (--read-only): pushes and deletes are refused"
+		if opts.layout != nil {
+			msg = fmt.Sprintf("the registry serves the store %s read-only, in place (registry serve --from): pushes and deletes are refused; push to a registry started with --root", opts.layout.Dir())
+		}
+		s.handler = s.refuseWrites(s.handler, msg)
 	}
 	if opts.UI != nil {
 		s.mountUI(opts.UI)
@@ -502,4 +511,41 @@ func (s *Server) Anonymous() bool { return s.auth == nil }
 
 func (s *Server) String() string {
 	return strings.TrimSpace(fmt.Sprintf("registry %s storage=%s", s.URL(), s.storage.Type()))
+}
+
+// refuseWrites answers writes to the registry API (uploads, manifest PUTs,
+// deletes) with 405 and the distribution-spec error code UNSUPPORTED.
+// distribution's read-only mode alone does not register those handlers, so
+// clients get a bare "405 Method Not Allowed" text body that they report as
+// an unknown error; the code and message tell the user what is going on.
+// Unauthenticated requests still go to distribution, which challenges them
+// (401) first, as for any other request.
+func (s *Server) refuseWrites(next http.Handler, message string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !strings.HasPrefix(r.URL.Path, "/v2/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s.auth != nil {
+			user, pass, ok := r.BasicAuth()
+			if !ok || s.auth.authn.Authenticate(user, pass) != nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		body, _ := json.Marshal(map[string]any{
+			"errors": []map[string]string{{"code": "UNSUPPORTED", "message": message}},
+		})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+		w.Header().Set("Allow", "GET, HEAD")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write(body)
+	})
 }
