@@ -22,6 +22,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/registry"
 	"github.com/airlock-mirror/airlock/internal/registry/htpasswd"
+	"github.com/airlock-mirror/airlock/internal/registry/storeview"
 	"github.com/airlock-mirror/airlock/internal/regscan"
 	"github.com/airlock-mirror/airlock/internal/report"
 	"github.com/airlock-mirror/airlock/internal/webui"
@@ -60,6 +61,12 @@ type RegistryServeOptions struct {
 	ReadOnly      bool
 	StorageConfig string
 	Hostnames     []string
+	// From is file://DIR: serve that store read-only in place instead of
+	// a registry under Root (see package storeview).
+	From string
+	// CertDir holds the generated certificate; default ROOT/certs, or
+	// ./airlock-registry/certs with --from (the store is never written).
+	CertDir string
 	// UI serves the read-only web view under /ui/ (webui); UIRefresh is
 	// how often it rescans the registry.
 	UI        bool
@@ -68,8 +75,10 @@ type RegistryServeOptions struct {
 	// SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration
 
-	storage registry.StorageFile
-	streams IOStreams
+	storage   registry.StorageFile
+	storeDir  string // From without file://
+	rootGiven bool   // --root was set explicitly
+	streams   IOStreams
 	// ready, when set (tests), receives the server once it listens.
 	ready func(*registry.Server)
 	// logger, when set (tests), replaces slog.Default().
@@ -106,7 +115,17 @@ several instances over one S3 bucket behind a load balancer:
     secret: <same random string on every instance>
 
 The http.secret (or $REGISTRY_HTTP_SECRET) must be identical on every
-instance so an upload started on one can finish on another.`,
+instance so an upload started on one can finish on another.
+
+--from file://DIR serves an airlock store read-only, in place: the OCI
+layout that 'airlock mirror' writes, or that 'airlock archive extract'
+unpacks from a transfer set. Nothing is copied: tags, digests, index
+children, layers, cosign .sig tags and referrers are served from the
+store's index.json and blob pool as they are, so clients get the digests
+the store holds. Pushes and deletes are refused (405 UNSUPPORTED) and the
+store is never written; the generated certificate goes to --cert-dir.
+Blobs the index references but the store lacks are named at start; the
+rest is served. --from excludes --root and --storage-config.`,
 		Example: `  # TLS with a generated CA, password auth, port 5000
   airlock registry serve --root /srv/mirror --htpasswd /srv/mirror/htpasswd --hostname mirror.example.com
 
@@ -114,9 +133,15 @@ instance so an upload started on one can finish on another.`,
   airlock registry serve --addr 127.0.0.1:0 --root /tmp/reg --insecure-http
 
   # A read-only replica over the same S3 bucket
-  airlock registry serve --storage-config s3.yaml --read-only --htpasswd htpasswd`,
+  airlock registry serve --storage-config s3.yaml --read-only --htpasswd htpasswd
+
+  # Serve an unpacked transfer set on the disconnected side, without pushing
+  airlock archive extract /media/usb file:///srv/store
+  airlock registry serve --from file:///srv/store --htpasswd ./htpasswd --hostname mirror.example.com
+  skopeo inspect docker://mirror.example.com:5000/mirror/ns/app:v1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.rootGiven = cmd.Flags().Changed("root")
 			if err := o.Complete(); err != nil {
 				return err
 			}
@@ -127,6 +152,8 @@ instance so an upload started on one can finish on another.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.From, "from", "", "serve this store read-only in place, file://DIR (a mirror's store or an extracted transfer set); excludes --root and --storage-config")
+	f.StringVar(&o.CertDir, "cert-dir", "", "directory of the generated CA and certificate (default ROOT/certs; with --from ./airlock-registry/certs)")
 	f.StringVar(&o.Addr, "addr", ":5000", "address to listen on (HOST:PORT; port 0 picks a free port and prints it)")
 	f.StringVar(&o.Root, "root", "./airlock-registry", "registry directory: filesystem storage and generated certificates (certs/)")
 	f.StringVar(&o.Htpasswd, "htpasswd", "", "bcrypt htpasswd file; requests need HTTP basic auth (default: anonymous, read-write)")
@@ -142,8 +169,18 @@ instance so an upload started on one can finish on another.`,
 	return cmd
 }
 
-// Complete reads the storage configuration.
+// Complete reads the storage configuration and the --from directory.
 func (o *RegistryServeOptions) Complete() error {
+	if o.From != "" {
+		dir, err := fileDir("--from", o.From)
+		if err != nil {
+			return fmt.Errorf("%w (the store to serve, e.g. file:///srv/store)", err)
+		}
+		o.storeDir = dir
+	}
+	if o.CertDir == "" {
+		o.CertDir = filepath.Join(o.Root, "certs")
+	}
 	if o.StorageConfig != "" {
 		sf, err := registry.LoadStorageFile(o.StorageConfig)
 		if err != nil {
@@ -174,6 +211,20 @@ func (o *RegistryServeOptions) Validate() error {
 	if o.Root == "" {
 		return errors.New("--root must not be empty")
 	}
+	if o.From != "" {
+		if o.rootGiven {
+			return errors.New("--from serves a store in place; --root names a registry directory to serve instead: give one of them")
+		}
+		if o.StorageConfig != "" {
+			return errors.New("--from serves a store in place; --storage-config names other storage to serve instead: give one of them")
+		}
+		// A store served in place is always read-only (--read-only is
+		// accepted and redundant).
+		o.ReadOnly = true
+		if err := storeview.CheckDir(o.storeDir); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+	}
 	if o.Htpasswd != "" {
 		if _, err := htpasswd.NewAuthenticator(o.Htpasswd); err != nil {
 			return fmt.Errorf("--htpasswd: %w", err)
@@ -189,9 +240,14 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 		log = slog.Default()
 	}
 	out := o.streams.Out
+	root := o.Root
+	if o.storeDir != "" {
+		root = ""
+	}
 	opts := registry.Options{
 		Addr:         o.Addr,
-		Root:         o.Root,
+		Root:         root,
+		FromStore:    o.storeDir,
 		Storage:      o.storage.Storage,
 		HtpasswdFile: o.Htpasswd,
 		ReadOnly:     o.ReadOnly,
@@ -225,7 +281,7 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 		}
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{pair}}
 	default:
-		cf, err := registry.EnsureCerts(filepath.Join(o.Root, "certs"), certHosts(o.Addr, o.Hostnames))
+		cf, err := registry.EnsureCerts(o.CertDir, certHosts(o.Addr, o.Hostnames))
 		if err != nil {
 			return err
 		}
@@ -256,7 +312,9 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 	if certs != nil {
 		printTrust(out, *certs, host)
 	}
-	if srv.Anonymous() {
+	if srv.Anonymous() && srv.Store() != nil {
+		log.Warn("NO AUTHENTICATION: anyone who can reach this port can pull every image of the store; use --htpasswd FILE (create it with `airlock registry htpasswd add`)", "addr", srv.Addr())
+	} else if srv.Anonymous() {
 		log.Warn("NO AUTHENTICATION: anyone who can reach this port can push, overwrite and delete images; use --htpasswd FILE (create it with `airlock registry htpasswd add`)", "addr", srv.Addr())
 	}
 	if o.InsecureHTTP {
@@ -264,6 +322,14 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 	}
 	if o.ReadOnly {
 		log.Info("read-only: pushes and deletes are refused")
+	}
+	if l := srv.Store(); l != nil {
+		st := l.Stats
+		fmt.Fprintf(out, "serving store %s read-only: %d repositories, %d tags, %d manifests, %d blobs (%s), %d referrers\n",
+			l.Dir(), st.Repositories, st.Tags, st.Manifests, st.Blobs, report.Bytes(st.Bytes), st.Referrers)
+		if len(l.Warnings) > 0 {
+			fmt.Fprintf(out, "WARNING: %d problems in the store (see the log); the images they name will fail to pull\n", len(l.Warnings))
+		}
 	}
 	if srv.Root() == "" && o.storage.HTTPSecret == "" && !o.ReadOnly {
 		log.Warn("shared storage without an HTTP secret: behind a load balancer, an upload started on one instance fails on another; set http.secret in --storage-config (or REGISTRY_HTTP_SECRET) to the same value on every instance")
@@ -293,6 +359,9 @@ func (o *RegistryServeOptions) Run(ctx context.Context) error {
 }
 
 func storageDesc(srv *registry.Server) string {
+	if l := srv.Store(); l != nil {
+		return "store " + l.Dir() + ", read-only"
+	}
 	if r := srv.Root(); r != "" {
 		return r
 	}
@@ -544,8 +613,10 @@ type RegistryGCOptions struct {
 	DeleteUntagged bool
 	Force          bool
 
-	storage registry.StorageFile
-	streams IOStreams
+	storage   registry.StorageFile
+	storeDir  string // From without file://
+	rootGiven bool   // --root was set explicitly
+	streams   IOStreams
 }
 
 func newRegistryGCCommand(streams IOStreams) *cobra.Command {

@@ -440,3 +440,32 @@ http:
 		rc.Close()
 	}
 }
+
+// TestRegistryServeFromValidate: --from takes a file:// store, refuses a
+// transfer set with what to do, and excludes --root / --storage-config.
+func TestRegistryServeFromValidate(t *testing.T) {
+	set := t.TempDir()
+	if err := os.WriteFile(filepath.Join(set, "mirror_000001.tar"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		o    RegistryServeOptions
+		want string
+	}{
+		{RegistryServeOptions{From: set}, "want file://DIR"},
+		{RegistryServeOptions{From: "file://" + set}, "archive extract"},
+		{RegistryServeOptions{From: "file://" + t.TempDir()}, "no index.json"},
+		{RegistryServeOptions{From: "file://" + set, rootGiven: true}, "--root"},
+		{RegistryServeOptions{From: "file://" + set, StorageConfig: "s3.yaml"}, "--storage-config"},
+	} {
+		o := c.o
+		o.Addr, o.Root = ":5000", "./airlock-registry"
+		err := o.Complete()
+		if err == nil {
+			err = o.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: err = %v, want %q", c.o, err, c.want)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,8 @@ import (
 	storagedriver "github.com/distribution/distribution/v3/registry/storage/driver"
 
 	"github.com/airlock-mirror/airlock/internal/registry/ocicompat"
+
+	"github.com/airlock-mirror/airlock/internal/registry/storeview"
 
 	// Storage drivers selectable with Options.Storage / --storage-config.
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
@@ -43,6 +47,11 @@ type Options struct {
 	// Root is the filesystem storage directory. Ignored when Storage names
 	// another driver.
 	Root string
+	// FromStore, when set, serves this airlock store (an OCI layout
+	// written by mirror or archive extract) read-only and in place through
+	// the storeview driver; Root and Storage must then be empty and
+	// ReadOnly is implied.
+	FromStore string
 	// Storage, when set, replaces the filesystem storage section, e.g. an
 	// s3-aws section read from --storage-config. airlock still forces
 	// delete.enabled and, with ReadOnly, maintenance.readonly.
@@ -75,6 +84,8 @@ type Options struct {
 	UI func(s *Server) http.Handler
 
 	gcOnly bool // storageConfig for GC: do not create the root
+
+	layout *storeview.Layout // built from FromStore by New
 }
 
 // Server is a running registry.
@@ -124,6 +135,22 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		opts.Realm = "airlock"
 	}
 	quietDistributionLogs(opts.Logger)
+
+	if opts.FromStore != "" {
+		if opts.Root != "" || len(opts.Storage) > 0 {
+			return nil, errors.New("registry storage: serving a store (FromStore) excludes a root directory or storage configuration")
+		}
+		l, err := storeview.Build(opts.FromStore)
+		if err != nil {
+			return nil, fmt.Errorf("serving store: %w", err)
+		}
+		reportLayout(opts.Logger, l)
+		opts.layout = l
+		// A store served in place is never written: distribution's
+		// read-only mode refuses pushes with 405 UNSUPPORTED before they
+		// reach the driver (which would refuse them too, as a 500).
+		opts.ReadOnly = true
+	}
 
 	storage, err := storageConfig(opts)
 	if err != nil {
@@ -195,7 +222,18 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			app.Shutdown()
 			return nil, fmt.Errorf("configuring OCI compatibility layer: %w", err)
 		}
-		s.handler = s.recordPulls(h)
+		s.handler = h
+		if opts.layout == nil {
+			// The pull log is a write; a store served in place has none.
+			s.handler = s.recordPulls(h)
+		}
+	}
+	if opts.ReadOnly {
+		msg := "the registry is read-only (--read-only): pushes and deletes are refused"
+		if opts.layout != nil {
+			msg = fmt.Sprintf("the registry serves the store %s read-only, in place (registry serve --from): pushes and deletes are refused; push to a registry started with --root", opts.layout.Dir())
+		}
+		s.handler = s.refuseWrites(s.handler, msg)
 	}
 	if opts.UI != nil {
 		s.mountUI(opts.UI)
@@ -231,6 +269,9 @@ func storageConfig(opts Options) (configuration.Storage, error) {
 			k = "s3"
 		}
 		st[k] = p
+	}
+	if opts.layout != nil {
+		st[storeview.DriverName] = configuration.Parameters{storeview.ParamLayout: opts.layout}
 	}
 	typ, err := storageType(st)
 	if err != nil {
@@ -421,6 +462,29 @@ func (s *Server) StorageConfig() configuration.Storage { return s.storage }
 // PlainDistribution).
 func (s *Server) Driver() storagedriver.StorageDriver { return s.driver }
 
+// Store returns the layout of the store served with FromStore, or nil.
+func (s *Server) Store() *storeview.Layout { return s.opts.layout }
+
+// reportLayout logs, by name, what index.json references but the store
+// lacks, so a damaged or partly extracted store is known at start and not
+// discovered as failed pulls later.
+func reportLayout(log *slog.Logger, l *storeview.Layout) {
+	const maxLines = 100
+	for i, w := range l.Warnings {
+		if i == maxLines {
+			log.Warn("more store problems not listed", "count", len(l.Warnings)-maxLines)
+			break
+		}
+		log.Warn("store: " + w)
+	}
+	if len(l.Warnings) > 0 {
+		log.Warn("serving the rest of the store; re-run the mirror or the extraction to complete it", "store", l.Dir(), "problems", len(l.Warnings))
+	}
+	if l.AbsentChildren > 0 {
+		log.Info("store: index children not in the store are not served (a platform-filtered mirror keeps only its platforms)", "count", l.AbsentChildren)
+	}
+}
+
 // Root returns the filesystem storage root, or "" for other drivers.
 func (s *Server) Root() string {
 	if fs, ok := s.storage["filesystem"]; ok {
@@ -447,4 +511,41 @@ func (s *Server) Anonymous() bool { return s.auth == nil }
 
 func (s *Server) String() string {
 	return strings.TrimSpace(fmt.Sprintf("registry %s storage=%s", s.URL(), s.storage.Type()))
+}
+
+// refuseWrites answers writes to the registry API (uploads, manifest PUTs,
+// deletes) with 405 and the distribution-spec error code UNSUPPORTED.
+// distribution's read-only mode alone does not register those handlers, so
+// clients get a bare "405 Method Not Allowed" text body that they report as
+// an unknown error; the code and message tell the user what is going on.
+// Unauthenticated requests still go to distribution, which challenges them
+// (401) first, as for any other request.
+func (s *Server) refuseWrites(next http.Handler, message string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !strings.HasPrefix(r.URL.Path, "/v2/") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s.auth != nil {
+			user, pass, ok := r.BasicAuth()
+			if !ok || s.auth.authn.Authenticate(user, pass) != nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		body, _ := json.Marshal(map[string]any{
+			"errors": []map[string]string{{"code": "UNSUPPORTED", "message": message}},
+		})
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("Docker-Distribution-Api-Version", "registry/2.0")
+		w.Header().Set("Allow", "GET, HEAD")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write(body)
+	})
 }
