@@ -177,11 +177,23 @@ func (s *server) remoteOptions() []remote.Option {
 // default: a CA generated under ROOT/certs) and that file.
 func startServer(t *testing.T) *server {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with other storage arguments than --root
+// (e.g. --from file://STORE --cert-dir DIR); certDir names where serve then
+// generates its CA ("" = ROOT/certs).
+func startServerWith(t *testing.T, storage []string, certDir ...string) *server {
+	t.Helper()
 	s := &server{Root: t.TempDir(), User: "alice", Password: "correct-horse-battery"}
 	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	mustRun(t, clientEnv(t), s.Password+"\n", airlockBin, "registry", "htpasswd", "add", "--file", htpasswd, "--password-stdin", s.User)
 
-	cmd := exec.Command(airlockBin, "registry", "serve", "--addr", "127.0.0.1:0", "--root", s.Root, "--htpasswd", htpasswd)
+	if storage == nil {
+		storage = []string{"--root", s.Root}
+	}
+	args := append([]string{"registry", "serve", "--addr", "127.0.0.1:0", "--htpasswd", htpasswd}, storage...)
+	cmd := exec.Command(airlockBin, args...)
 	cmd.Env = clientEnv(t)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -236,6 +248,9 @@ func startServer(t *testing.T) *server {
 	}
 
 	s.CAFile = filepath.Join(s.Root, "certs", "ca.crt")
+	if len(certDir) > 0 && certDir[0] != "" {
+		s.CAFile = filepath.Join(certDir[0], "ca.crt")
+	}
 	pem, err := os.ReadFile(s.CAFile)
 	if err != nil {
 		t.Fatalf("generated CA: %v", err)
