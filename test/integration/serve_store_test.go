@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -10,13 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-
-	"github.com/airlock-mirror/airlock/internal/engine"
-	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
-	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
-	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
 
 // storeState lists every file of dir with its size, mode and mtime: what
@@ -53,28 +46,7 @@ func TestServeStoreInPlace(t *testing.T) {
 	podman := requireTool(t, "podman")
 	crane := goTool(t, craneModule)
 
-	src := regtest.Start(t)
-	entries, err := synth.Workload(43, 4, 2048) // entries 0 and 3 are multi-arch indexes
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushed, err := synth.PushWorkload(entries, src.Host, remote.WithTransport(src.Transport))
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := t.TempDir()
-	var p plan.Plan
-	for s := range pushed {
-		r := ref.MustParse(s)
-		p.Add(plan.Item{Source: r, Dests: []ref.Ref{{Transport: ref.File, Path: "mirror/" + r.Path, Tag: r.Tag}}, Kind: plan.KindImage})
-	}
-	eng, err := engine.New(engine.Options{Transport: src.Transport, Insecure: true, StoreDir: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eng.Run(context.Background(), p); err != nil {
-		t.Fatalf("mirroring to the store: %v", err)
-	}
+	store, pushed := mirrorWorkloadToStore(t, 43) // two of its four images are multi-arch indexes
 	before := storeState(t, store)
 
 	certDir := filepath.Join(t.TempDir(), "certs")

@@ -54,12 +54,14 @@ func goTool(t *testing.T, module string) string {
 // digest and copies one out in full, and crane pushes the whole store to a
 // registry, where every manifest then resolves with the digest airlock
 // recorded. (skopeo reading the store is tested in internal/engine.)
-func TestStoreReadableByCraneAndRegctl(t *testing.T) {
-	crane := goTool(t, craneModule)
-	regctl := goTool(t, regctlModule)
-
+// mirrorWorkloadToStore pushes synth.Workload(seed, 4 images, 2 of them
+// multi-arch indexes) to a test registry and mirrors it with the engine into
+// a new store under mirror/REPO:TAG; it returns the store and "host/repo:tag"
+// -> digest of what was pushed.
+func mirrorWorkloadToStore(t *testing.T, seed int64) (string, map[string]string) {
+	t.Helper()
 	src := regtest.Start(t)
-	entries, err := synth.Workload(41, 4, 2048)
+	entries, err := synth.Workload(seed, 4, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +82,14 @@ func TestStoreReadableByCraneAndRegctl(t *testing.T) {
 	if _, err := eng.Run(context.Background(), p); err != nil {
 		t.Fatalf("mirroring to the store: %v", err)
 	}
+	return store, pushed
+}
+
+func TestStoreReadableByCraneAndRegctl(t *testing.T) {
+	crane := goTool(t, craneModule)
+	regctl := goTool(t, regctlModule)
+
+	store, pushed := mirrorWorkloadToStore(t, 41)
 
 	// What the store says it holds.
 	raw, err := os.ReadFile(filepath.Join(store, "index.json"))
