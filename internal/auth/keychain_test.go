@@ -3,9 +3,10 @@ package auth
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/airlock-mirror/airlock/internal/testutil/shared"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -15,11 +16,8 @@ import (
 // project at ../shared/testdata relative to the module root.
 func sharedAuthTestdata(t *testing.T) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	dir := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "config", "containers-image", "auth-testdata")
-	if _, err := os.Stat(filepath.Join(dir, "full.json")); err != nil {
-		t.Fatalf("shared auth test data missing (expected next to the module as ../shared/testdata): %v", err)
-	}
+	dir := shared.Path(t, "config", "containers-image", "auth-testdata")
+	shared.Path(t, "config", "containers-image", "auth-testdata", "full.json")
 	return dir
 }
 

@@ -7,9 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/airlock-mirror/airlock/internal/testutil/shared"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -27,15 +28,7 @@ import (
 )
 
 // ocTestCatalog is the oc test catalog (etcd, prometheus) as FBC.
-func ocTestCatalog(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "catalogs", "oc-test-declcfg-and-sqlite", "index.yaml")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
-	}
-	return p
-}
+func ocTestCatalog(t *testing.T) string { t.Helper(); return shared.OCTestCatalog(t) }
 
 func runAirlock(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()

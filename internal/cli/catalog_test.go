@@ -9,10 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/airlock-mirror/airlock/internal/testutil/shared"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -31,12 +32,7 @@ import (
 // sharedCatalogs is ../shared/testdata/catalogs relative to the project root.
 func sharedCatalogs(t testing.TB, elem ...string) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(append([]string{filepath.Dir(file), "..", "..", "..", "shared", "testdata", "catalogs"}, elem...)...)
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
-	}
-	return p
+	return shared.Path(t, append([]string{"catalogs"}, elem...)...)
 }
 
 // runCatalogCLI runs airlock with args and returns stdout, stderr, error.

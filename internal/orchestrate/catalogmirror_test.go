@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlock-mirror/airlock/internal/testutil/shared"
+
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/ref"
@@ -22,7 +24,7 @@ func TestCatalogMirrorLocalSelectionManifestsOnly(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "manifests")
 	var out, errOut bytes.Buffer
-	idx := ocTestCatalogFile(t)
+	idx := shared.OCTestCatalog(t)
 	res, err := CatalogMirror(context.Background(), CatalogMirrorOptions{
 		IndexArg: idx, LocalPath: idx, Dest: ref.MustParse("localhost:5000/org"), Packages: []string{"etcd"},
 		IndexFilterByOS: "linux/amd64", MaxComponents: 2, ToManifests: dir,
@@ -66,7 +68,7 @@ func TestCatalogMirrorRefusesExtractContentOnSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	idx := ocTestCatalogFile(t)
+	idx := shared.OCTestCatalog(t)
 	_, err = CatalogMirror(context.Background(), CatalogMirrorOptions{
 		IndexArg: idx, LocalPath: idx, Dest: ref.MustParse("localhost:5000/org"), Packages: []string{"etcd"},
 		ToManifests: t.TempDir(), Scope: clusterres.ScopeRepository, MaxIDMSSize: clusterres.MaxObjectBytes,

@@ -3,20 +3,10 @@ package orchestrate
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
-)
 
-// ocTestCatalogFile is the oc test catalog (etcd, prometheus) as an FBC file.
-func ocTestCatalogFile(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "catalogs", "oc-test-declcfg-and-sqlite", "index.yaml")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("shared test data missing: %v", err)
-	}
-	return p
-}
+	"github.com/airlock-mirror/airlock/internal/testutil/shared"
+)
 
 func TestSplitVersionRange(t *testing.T) {
 	for in, want := range map[string][2]string{
@@ -47,7 +37,7 @@ func TestLocalCatalogName(t *testing.T) {
 	if got := LocalCatalogName(dir); got != "community-operators-v4.18" {
 		t.Errorf("directory name %q", got)
 	}
-	if got := LocalCatalogName(ocTestCatalogFile(t)); got != "index" {
+	if got := LocalCatalogName(shared.OCTestCatalog(t)); got != "index" {
 		t.Errorf("file name %q", got)
 	}
 }

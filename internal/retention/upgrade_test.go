@@ -6,11 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlock-mirror/airlock/internal/testutil/shared"
 
 	"github.com/blang/semver/v4"
 
@@ -22,8 +23,7 @@ import (
 // graphFile is the REAL stable-4.13 amd64 update graph (98 nodes, 1171
 // edges) of ../shared/testdata.
 func graphFile() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "release", "cincinnati", "graph-amd64-stable-4.13.json")
+	return filepath.Join(shared.Root(), "release", "cincinnati", "graph-amd64-stable-4.13.json")
 }
 
 func realGraph(t *testing.T) *graph.Graph {
