@@ -96,19 +96,24 @@ type tagList struct {
 }
 
 func (e *Engine) repoTags(ctx context.Context, src endpoint) (map[string]bool, error) {
-	key := src.location() + "/" + src.repoName()
-	e.tags.mu.Lock()
-	if e.tags.repo == nil {
-		e.tags.repo = map[string]*tagList{}
+	return e.tags.get(ctx, src)
+}
+
+// get lists ep's repository once per cache (its tags as a set).
+func (tc *tagCache) get(ctx context.Context, ep endpoint) (map[string]bool, error) {
+	key := ep.location() + "/" + ep.repoName()
+	tc.mu.Lock()
+	if tc.repo == nil {
+		tc.repo = map[string]*tagList{}
 	}
-	tl := e.tags.repo[key]
+	tl := tc.repo[key]
 	if tl == nil {
 		tl = &tagList{}
-		e.tags.repo[key] = tl
+		tc.repo[key] = tl
 	}
-	e.tags.mu.Unlock()
+	tc.mu.Unlock()
 	tl.once.Do(func() {
-		ts, err := src.tags(ctx)
+		ts, err := ep.tags(ctx)
 		tl.tags, tl.err = map[string]bool{}, err
 		for _, t := range ts {
 			tl.tags[t] = true

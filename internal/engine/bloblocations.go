@@ -78,6 +78,10 @@ type blobLocations struct {
 	// resolved (intentKey -> true): see the journal.
 	intents map[string]bool
 
+	// repos is, per location, every repository some entry lists (see
+	// knowsRepo); built lazily.
+	repos map[string]map[string]bool
+
 	jmu           sync.Mutex // one journal append at a time (per process)
 	journalWarned bool       // about a failed append (once is enough)
 }
@@ -319,6 +323,34 @@ func (c *blobLocations) record(loc, digest, repo string) {
 	t := en.T
 	c.mu.Unlock()
 	c.appendJournal(journalLine{L: loc, D: digest, R: repo, T: t})
+}
+
+// knowsRepo reports whether the cache lists repo of loc as holding any blob:
+// whether an earlier airlock run (or this one, before the first question)
+// wrote there. A snapshot built once per location on first use: what this
+// run writes later does not change the answer, so every image of a
+// repository new to the cache is checked the same way (one tag list).
+func (c *blobLocations) knowsRepo(loc, repo string) bool {
+	if c == nil {
+		return false
+	}
+	c.load()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set := c.repos[loc]
+	if set == nil {
+		set = map[string]bool{}
+		for _, en := range c.m[loc] {
+			for _, r := range en.Repos {
+				set[r] = true
+			}
+		}
+		if c.repos == nil {
+			c.repos = map[string]map[string]bool{}
+		}
+		c.repos[loc] = set
+	}
+	return set[repo]
 }
 
 // holds reports whether the cache lists repo of loc as holding digest.

@@ -361,7 +361,7 @@ func registryErrors(body string) string {
 
 func newHTTPError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	resp.Body.Close()
+	drainClose(resp.Body)
 	he := &httpError{Method: resp.Request.Method, URL: redactURL(resp.Request.URL), Status: resp.StatusCode, Body: string(b)}
 	if ra := resp.Header.Get("Retry-After"); ra != "" {
 		if secs, err := time.ParseDuration(strings.TrimSpace(ra) + "s"); err == nil {
@@ -442,7 +442,7 @@ func (c *hostClient) headManifest(ctx context.Context, repo, reference string) (
 	if err != nil {
 		return manifestInfo{}, false, err
 	}
-	resp.Body.Close()
+	drainClose(resp.Body)
 	if resp.StatusCode == http.StatusNotFound {
 		return manifestInfo{}, false, nil
 	}
@@ -467,7 +467,7 @@ func (c *hostClient) getManifest(ctx context.Context, repo, reference string) ([
 			}
 			return permanent(err) // send already retried
 		}
-		defer resp.Body.Close()
+		defer drainClose(resp.Body)
 		b, err := io.ReadAll(io.LimitReader(resp.Body, maxManifestSize+1))
 		if err != nil {
 			return err // a body cut mid-way is transient: retried
@@ -506,7 +506,7 @@ func (c *hostClient) putManifestAck(ctx context.Context, repo, reference string,
 		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 			return newHTTPError(resp)
 		}
-		resp.Body.Close()
+		drainClose(resp.Body)
 		subjectAck = resp.Header.Get("OCI-Subject") != ""
 		return nil
 	})
@@ -519,7 +519,7 @@ func (c *hostClient) hasBlob(ctx context.Context, repo, digest string) (bool, er
 	if err != nil {
 		return false, err
 	}
-	resp.Body.Close()
+	drainClose(resp.Body)
 	return resp.StatusCode == http.StatusOK, nil
 }
 
@@ -552,7 +552,7 @@ func (c *hostClient) startUpload(ctx context.Context, repo, digest, from string)
 	if err != nil {
 		return false, "", err
 	}
-	resp.Body.Close()
+	drainClose(resp.Body)
 	if resp.StatusCode == http.StatusCreated {
 		return true, "", nil
 	}
@@ -595,7 +595,7 @@ func (c *hostClient) putBlob(ctx context.Context, location, digest string, size 
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusOK {
 		return newHTTPError(resp)
 	}
-	resp.Body.Close()
+	drainClose(resp.Body)
 	return nil
 }
 
@@ -652,10 +652,10 @@ func (c *hostClient) postBlob(ctx context.Context, repo, digest string, data []b
 	}
 	switch resp.StatusCode {
 	case http.StatusCreated:
-		resp.Body.Close()
+		drainClose(resp.Body)
 		return true, "", nil
 	case http.StatusAccepted:
-		resp.Body.Close()
+		drainClose(resp.Body)
 		loc, err := uploadLocation(resp)
 		return false, loc, err
 	}
@@ -676,14 +676,14 @@ func (c *hostClient) listTags(ctx context.Context, repo string) ([]string, error
 			return nil, err
 		}
 		if resp.StatusCode == http.StatusNotFound {
-			resp.Body.Close()
+			drainClose(resp.Body)
 			return all, nil
 		}
 		var body struct {
 			Tags []string `json:"tags"`
 		}
 		err = json.NewDecoder(io.LimitReader(resp.Body, maxManifestSize)).Decode(&body)
-		resp.Body.Close()
+		drainClose(resp.Body)
 		if err != nil {
 			return nil, fmt.Errorf("tag list of %s: %w", repo, err)
 		}
@@ -730,7 +730,7 @@ func (c *hostClient) referrers(ctx context.Context, repo, digest string) (descs 
 		}
 		return nil, false, err
 	}
-	defer resp.Body.Close()
+	defer drainClose(resp.Body)
 	if resp.StatusCode == http.StatusNotFound {
 		// A registry with the API answers 200 and an empty list for a
 		// subject without referrers: 404 means it lacks the API, and is
@@ -744,4 +744,14 @@ func (c *hostClient) referrers(ctx context.Context, repo, digest string) (descs 
 		return nil, true, fmt.Errorf("referrers of %s@%s: %w", repo, digest, err)
 	}
 	return im.Manifests, true, nil
+}
+
+// drainClose reads what is left of a response body (up to 64 KiB: error
+// documents, the newline after a JSON list) before closing it. An HTTP/1.1
+// connection whose body is closed unread is not reused: every 404 of a
+// tag list or a refused mount would otherwise cost a new TCP connection
+// and its 512 KiB of buffers.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	body.Close()
 }

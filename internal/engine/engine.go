@@ -41,6 +41,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -304,6 +305,12 @@ type Engine struct {
 	stats             statCounters
 	reqs              requestCounter
 	tags              tagCache
+	// dstTags are the tag lists of destination repositories the
+	// blob-location cache never saw airlock write to, taken once per Run
+	// (a fresh cache each Run: tags pushed by an earlier Run must not read
+	// as absent): the re-run check of a new repository costs one list
+	// instead of one manifest HEAD per image.
+	dstTags atomic.Pointer[tagCache]
 }
 
 // New checks opts and returns an Engine.

@@ -90,11 +90,12 @@ func TestRequestBudget(t *testing.T) {
 		t.Errorf("stats %+v: want 10 blobs copied, 1 mounted, 5 manifests", rep.Stats)
 	}
 	// 10 blobs, each one single-request upload (no HEAD: they are small);
-	// the shared base mounted into the second repository; one HEAD per
-	// tag; 5 manifest PUTs (2 index children by digest, 3 tags, each
+	// the shared base mounted into the second repository; one tag list per
+	// destination repository (new to the cache: see
+	// TestRequestBudgetManyTagsPerRepository); 5 manifest PUTs (2 index children by digest, 3 tags, each
 	// storing its manifest too).
 	checkRequests(t, "first run", rep, src.Host, srcFirst, dst.Host,
-		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
+		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, TagList: 3, ManifestPUT: 5})
 
 	// No-op re-run: one HEAD per tag; the index is read from the source to
 	// HEAD its 2 children at the destination; every image's signatures
@@ -118,7 +119,7 @@ func TestRequestBudget(t *testing.T) {
 	}
 	rep = runCounted(t, newTestEngine(t, nil, mod), p2)
 	checkRequests(t, "new repositories with the cache", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 5, TagList: 3, Referrers: 5}, dst.Host,
-		RequestCounts{Ping: 2, BlobMount: 11, ManifestHEAD: 3, ManifestPUT: 5})
+		RequestCounts{Ping: 2, BlobMount: 11, TagList: 3, ManifestPUT: 5})
 	for _, it := range p2.Items {
 		validateRemote(t, it.Dests[0].String())
 	}
@@ -133,14 +134,14 @@ func TestRequestBudgetWithoutSignatures(t *testing.T) {
 	p := knownPlan(t, src, dst)
 	rep := runCounted(t, newTestEngine(t, nil, func(o *Options) { o.Signatures = SignaturesRemove; withCache(t)(o) }), p)
 	checkRequests(t, "--signatures remove", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10}, dst.Host,
-		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
+		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, TagList: 3, ManifestPUT: 5})
 
 	plain := regtest.Start(t, regtest.WithPlainDistribution())
 	dst2 := regtest.Start(t)
 	p2 := knownPlan(t, plain, dst2)
 	rep = runCounted(t, newTestEngine(t, nil, withCache(t)), p2)
 	checkRequests(t, "source without referrers API", rep, plain.Host, RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10, TagList: 3, Referrers: 1}, dst2.Host,
-		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
+		RequestCounts{Ping: 2, BlobPOSTBody: 10, BlobMount: 1, TagList: 3, ManifestPUT: 5})
 }
 
 // TestRequestBudgetWithoutSingleRequestUpload is the first run against
@@ -154,7 +155,7 @@ func TestRequestBudgetWithoutSingleRequestUpload(t *testing.T) {
 	p := knownPlan(t, src, dst)
 	rep := runCounted(t, newTestEngine(t, nil, withCache(t)), p)
 	checkRequests(t, "first run", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: 5, BlobGET: 10, TagList: 3, Referrers: 5}, dst.Host,
-		RequestCounts{Ping: 2, BlobPOSTBody: 1, BlobPOST: 9, BlobPUT: 10, BlobMount: 1, ManifestHEAD: 3, ManifestPUT: 5})
+		RequestCounts{Ping: 2, BlobPOSTBody: 1, BlobPOST: 9, BlobPUT: 10, BlobMount: 1, TagList: 3, ManifestPUT: 5})
 	for _, it := range p.Items {
 		validateRemote(t, it.Dests[0].String())
 	}
@@ -176,8 +177,93 @@ func TestConnectionsAreReused(t *testing.T) {
 	one := RequestCounts{Ping: 1, Connections: 1, TLSHandshakes: 1}
 	srcWant, dstWant := one, one
 	srcWant.ManifestGET, srcWant.BlobGET, srcWant.TagList, srcWant.Referrers = 5, 10, 3, 5
-	dstWant.BlobPOSTBody, dstWant.BlobMount, dstWant.ManifestHEAD, dstWant.ManifestPUT = 10, 1, 3, 5
+	dstWant.BlobPOSTBody, dstWant.BlobMount, dstWant.TagList, dstWant.ManifestPUT = 10, 1, 3, 5
 	checkRequests(t, "TLS run", rep, src.Host, srcWant, dst.Host, dstWant)
+}
+
+// TestRequestBudgetManyTagsPerRepository: catalogs put many images into one
+// repository. Into a repository the blob-location cache never saw airlock
+// write to, the re-run check is one tag list for all its images instead of a
+// manifest HEAD each; where airlock wrote before (a no-op re-run) it is the
+// HEAD per image again, with no list. A repository filled by another tool
+// (cache empty) is listed, each listed tag HEADed, and nothing copied.
+func TestRequestBudgetManyTagsPerRepository(t *testing.T) {
+	src := regtest.Start(t)
+	dst := regtest.Start(t)
+	opts := []remote.Option{remote.WithTransport(src.Transport), remote.WithAuthFromKeychain(src.Keychain)}
+	const n = 6
+	var p plan.Plan
+	for i := range n {
+		img, err := synth.Image(int64(40+i), synth.WithLayers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := fmt.Sprintf("%s/src/many:t%d", src.Host, i)
+		d, err := synth.Push(img, s, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Add(plan.Item{Source: mustRef(t, s).ByDigest(d), Dests: []ref.Ref{mustRef(t, fmt.Sprintf("%s/m/many:t%d", dst.Host, i))}})
+	}
+	noSigs := func(o *Options) { o.Signatures = SignaturesRemove }
+	mod := withCache(t)
+	rep := runCounted(t, newTestEngine(t, nil, func(o *Options) { noSigs(o); mod(o) }), p)
+	checkRequests(t, "first run", rep, src.Host, RequestCounts{Ping: 2, ManifestGET: n, BlobGET: 2 * n}, dst.Host,
+		RequestCounts{Ping: 2, BlobPOSTBody: 2 * n, TagList: 1, ManifestPUT: n})
+	for _, it := range p.Items {
+		validateRemote(t, it.Dests[0].String())
+	}
+
+	rep = runCounted(t, newTestEngine(t, nil, func(o *Options) { noSigs(o); mod(o) }), p)
+	checkRequests(t, "no-op re-run", rep, src.Host, RequestCounts{Ping: 2}, dst.Host, RequestCounts{Ping: 2, ManifestHEAD: n})
+	if rep.Stats.ImagesSkipped != n {
+		t.Errorf("re-run: %d images skipped, want %d", rep.Stats.ImagesSkipped, n)
+	}
+
+	// A fresh cache: the destination's content is someone else's.
+	rep = runCounted(t, newTestEngine(t, nil, func(o *Options) { noSigs(o); withCache(t)(o) }), p)
+	checkRequests(t, "filled by another tool", rep, src.Host, RequestCounts{Ping: 2}, dst.Host, RequestCounts{Ping: 2, TagList: 1, ManifestHEAD: n})
+	if rep.Stats.ImagesSkipped != n || rep.Stats.BlobsCopied != 0 {
+		t.Errorf("filled by another tool: stats %+v, want %d images skipped and no blob copied", rep.Stats, n)
+	}
+}
+
+// TestNotFoundAnswersKeepConnections: a 404 carries an error document; a
+// body closed unread costs its HTTP/1.1 connection. Six images into six new
+// repositories, one at a time: six tag lists answered 404 and the uploads
+// after them share the connections of the two request slots.
+func TestNotFoundAnswersKeepConnections(t *testing.T) {
+	src := regtest.Start(t)
+	dst := regtest.Start(t)
+	opts := []remote.Option{remote.WithTransport(src.Transport), remote.WithAuthFromKeychain(src.Keychain)}
+	const n = 6
+	var p plan.Plan
+	for i := range n {
+		img, err := synth.Image(int64(60+i), synth.WithLayers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := fmt.Sprintf("%s/src/r%d:v1", src.Host, i)
+		d, err := synth.Push(img, s, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Add(plan.Item{Source: mustRef(t, s).ByDigest(d), Dests: []ref.Ref{mustRef(t, fmt.Sprintf("%s/m/r%d:v1", dst.Host, i))}})
+	}
+	mod := withCache(t)
+	rep := runCounted(t, newTestEngine(t, nil, func(o *Options) {
+		o.Signatures, o.Parallel, o.MaxPerRegistry = SignaturesRemove, 1, 2
+		mod(o)
+	}), p)
+	got := rep.Stats.RequestsByHost[dst.Host]
+	if got.TagList != n {
+		t.Fatalf("destination requests %+v: want %d tag lists", got, n)
+	}
+	// The ping tries HTTPS first (one connection refused by TLS), then
+	// HTTP; the rest fits in the 2 request slots.
+	if got.Connections > 3 {
+		t.Errorf("destination: %d connections dialled for %d requests one or two at a time, want at most 3 (404 bodies closed unread?)", got.Connections, got.Total())
+	}
 }
 
 func mustRead(t testing.TB, path string) []byte {

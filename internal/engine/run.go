@@ -27,6 +27,7 @@ func (e *Engine) Run(ctx context.Context, p plan.Plan) (*Report, error) {
 	start := time.Now()
 	before := e.snapshot()
 	reqsBefore := e.reqs.snapshot()
+	e.dstTags.Store(&tagCache{})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer e.startBlobCache()() // written during the run and when it ends, however it ends
@@ -347,6 +348,10 @@ func (e *Engine) allComplete(ctx context.Context, it plan.Item, digest string, k
 		if tag != "" {
 			ref = tag
 		}
+		if tag != "" && e.tagSurelyAbsent(ctx, dst, tag) {
+			known[i] = destAbsent
+			return false, nil
+		}
 		info, found, err := dst.headManifest(ctx, ref)
 		if err != nil {
 			return false, fmt.Errorf("checking %s: %w", d, err)
@@ -375,6 +380,29 @@ func (e *Engine) allComplete(ctx context.Context, it plan.Item, digest string, k
 		}
 	}
 	return true, nil
+}
+
+// tagSurelyAbsent reports whether the destination repository's tag list,
+// taken once this Run, lacks tag. Only for repositories the blob-location
+// cache has no record of airlock writing to (a first mirror into a new
+// repository, where every HEAD would answer 404): there one tag list
+// replaces a manifest HEAD per image. Where airlock wrote before, and
+// without the cache, the HEAD stays (a no-op re-run costs what it did). A
+// failed or refused list answers false, and the HEAD decides. A tag the
+// list lacks only costs a copy that a HEAD would have saved, never a wrong
+// result: the copy writes the same digests.
+func (e *Engine) tagSurelyAbsent(ctx context.Context, dst endpoint, tag string) bool {
+	rd, ok := dst.(*registryEndpoint)
+	tc := e.dstTags.Load()
+	if !ok || tc == nil || e.blobLocs == nil || e.blobLocs.knowsRepo(rd.location(), rd.repo) {
+		return false
+	}
+	tags, err := tc.get(ctx, rd)
+	if err != nil {
+		e.log.Debug("destination tag list failed, checking by HEAD", "repository", rd.String(), "err", err)
+		return false
+	}
+	return !tags[tag]
 }
 
 // copyTo writes top (children first, manifests by digest, tag last) to d.
