@@ -23,8 +23,10 @@ import (
 // v2 names them.
 type MirrorOptions struct {
 	RegistryFlags
-	Config         string
-	From           string
+	Config string
+	// From is repeatable: a transfer set's segments may be spread over
+	// several directories (disks); the first is the store.
+	From           []string
 	Workspace      string
 	DryRun         bool
 	Since          string
@@ -45,14 +47,16 @@ type MirrorOptions struct {
 	Partial      bool
 	Key          string
 
-	keys    []clusterres.SigstoreKey
-	mode    orchestrate.Mode
-	dir     string
-	dest    ref.Ref
-	since   time.Time
-	cfg     *imageset.ImageSetConfiguration
-	cfgData []byte
-	streams IOStreams
+	keys []clusterres.SigstoreKey
+	mode orchestrate.Mode
+	dir  string
+	// fromDirs are all --from directories (dir is the first).
+	fromDirs []string
+	dest     ref.Ref
+	since    time.Time
+	cfg      *imageset.ImageSetConfiguration
+	cfgData  []byte
+	streams  IOStreams
 }
 
 func newMirrorCommand(streams IOStreams) *cobra.Command {
@@ -92,6 +96,11 @@ missing.txt and copies nothing.`,
   airlock mirror -c imageset.yaml file:///mnt/mirror
   # carry /mnt/mirror across; disconnected side: to the registry
   airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp
+  # a transfer set carried on two disks (airlock-transfer.json on either);
+  # unpacked into the first --from, which becomes the store
+  airlock mirror -c imageset.yaml --from file:///mnt/usb1 --from file:///mnt/usb2 docker://registry.local:5000/ocp
+  # a set with a damaged segment: push every image whose blobs are intact
+  airlock mirror -c imageset.yaml --from file:///mnt/usb1 docker://registry.local:5000/ocp --partial
   # directly, registry to registry
   airlock mirror -c imageset.yaml --workspace file:///var/lib/airlock docker://registry.local:5000
   # and require cosign signatures on the cluster (ClusterImagePolicy)
@@ -121,7 +130,7 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	o.RegistryFlags.AddSignatureFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVarP(&o.Config, "config", "c", "", "ImageSetConfiguration file (required)")
-	fs.StringVar(&o.From, "from", "", "disk-to-mirror: the file://DIR a mirror-to-disk run wrote")
+	fs.StringArrayVar(&o.From, "from", nil, "disk-to-mirror: the file://DIR a mirror-to-disk run wrote; repeat it for a transfer set spread over several directories (the first one becomes the store)")
 	fs.StringVar(&o.Workspace, "workspace", "", "mirror-to-mirror: file://DIR for working-dir (cluster resources, logs)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "write working-dir/dry-run/mapping.txt and missing.txt; copy nothing")
 	fs.StringVar(&o.Since, "since", "", "with transfer archives: only blobs added since DATE (YYYY-MM-DD or RFC 3339)")
@@ -165,7 +174,7 @@ func (o *MirrorOptions) Complete(args []string) error {
 	dest := args[0]
 	switch {
 	case strings.HasPrefix(dest, "file://"):
-		if o.From != "" || o.Workspace != "" {
+		if len(o.From) > 0 || o.Workspace != "" {
 			return fmt.Errorf("destination %s is a directory (mirror-to-disk): --from and --workspace do not apply", dest)
 		}
 		o.mode = orchestrate.MirrorToDisk
@@ -174,11 +183,21 @@ func (o *MirrorOptions) Complete(args []string) error {
 		}
 	case strings.HasPrefix(dest, "docker://"):
 		switch {
-		case o.From != "" && o.Workspace != "":
+		case len(o.From) > 0 && o.Workspace != "":
 			return fmt.Errorf("--from (disk-to-mirror) and --workspace (mirror-to-mirror) are exclusive")
-		case o.From != "":
+		case len(o.From) > 0:
 			o.mode = orchestrate.DiskToMirror
-			o.dir, err = fileDir("--from", o.From)
+			o.fromDirs = nil
+			for _, f := range o.From {
+				var d string
+				if d, err = fileDir("--from", f); err != nil {
+					break
+				}
+				o.fromDirs = append(o.fromDirs, d)
+			}
+			if err == nil {
+				o.dir = o.fromDirs[0]
+			}
 		case o.Workspace != "":
 			o.mode = orchestrate.MirrorToMirror
 			o.dir, err = fileDir("--workspace", o.Workspace)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/transfer"
@@ -70,15 +71,28 @@ func removeSet(dir string) error {
 // leave out (images with a blob in a bad segment, with --partial) and the
 // error the run must end with; a nil skip map with an error stops the run.
 func (o *MirrorOptions) importSet() (map[string]bool, error) {
-	if !transfer.HasSet(o.dir) {
+	dirs := o.fromDirs
+	if len(dirs) == 0 {
+		dirs = []string{o.dir}
+	}
+	has := false
+	for _, d := range dirs {
+		has = has || transfer.HasSet(d)
+	}
+	if !has {
+		if len(dirs) > 1 {
+			// Several --from only make sense for a set spread over disks.
+			return nil, fmt.Errorf("--from given %d times but none of %s holds %s: give one --from file://DIR for a plain store, or add the directory holding the manifest",
+				len(dirs), strings.Join(dirs, ", "), transfer.ManifestName)
+		}
 		return nil, nil
 	}
-	r, err := transfer.Verify([]string{o.dir})
+	r, err := transfer.Verify(dirs)
 	if err != nil {
 		return nil, err
 	}
 	if o.Key != "" {
-		if err := transfer.VerifySignature(o.dir, o.Key); err != nil {
+		if err := transfer.VerifySignature(r.Dir, o.Key); err != nil {
 			return nil, err
 		}
 	}

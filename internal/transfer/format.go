@@ -72,6 +72,20 @@ type Manifest struct {
 	Catalogs  []string   `json:"catalogs,omitempty"`
 	Packages  []string   `json:"packages,omitempty"`
 	Releases  []string   `json:"releases,omitempty"`
+	// Metadata duplicates the store's metadata files (index.json, the
+	// pinned plan, ...) that segment 1 also holds: a damaged segment 1
+	// then costs only the blobs in it, and --partial can still push every
+	// image whose blobs are intact. Sets written before it have none and
+	// take the metadata from segment 1 alone.
+	Metadata []MetadataFile `json:"metadata,omitempty"`
+}
+
+// MetadataFile is one store metadata file carried in the manifest.
+type MetadataFile struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	// Data is the file's content (base64 in the JSON).
+	Data []byte `json:"data"`
 }
 
 // Segment is one tar file of the set.

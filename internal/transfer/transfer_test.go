@@ -271,6 +271,32 @@ func TestSegmentsSpreadOverDirsAndForeign(t *testing.T) {
 	if len(r.Bad) != 1 || r.Bad[0].Problem != ProblemForeign || r.Bad[0].Name != m.Segments[0].Name {
 		t.Fatalf("want %s %s, got %+v", m.Segments[0].Name, ProblemForeign, r.Bad)
 	}
+	// a segment on neither disk, and a third disk not mounted: the
+	// message names the segment, every directory searched and the
+	// unreadable one
+	last := m.Segments[len(m.Segments)-1].Name
+	for _, d := range []string{d1, d2} {
+		os.Remove(filepath.Join(d, last))
+	}
+	d3 := filepath.Join(t.TempDir(), "not-mounted")
+	r, err = Verify([]string{d1, d2, d3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var miss *BadSegment
+	for i := range r.Bad {
+		if r.Bad[i].Name == last {
+			miss = &r.Bad[i]
+		}
+	}
+	if miss == nil || miss.Problem != ProblemMissing {
+		t.Fatalf("want %s missing, got %+v", last, r.Bad)
+	}
+	for _, want := range []string{last, d1, d2, d3} {
+		if !strings.Contains(r.Error(), want) {
+			t.Errorf("message does not name %s:\n%s", want, r.Error())
+		}
+	}
 }
 
 func TestGzipSegmentRead(t *testing.T) {
@@ -423,5 +449,88 @@ func TestSignature(t *testing.T) {
 				t.Fatal("changed manifest verified")
 			}
 		})
+	}
+}
+
+// TestBadFirstSegmentKeepsMetadata: segment 1 holds the store's metadata
+// (index.json, the plan); one byte of it flipped must cost only its blobs.
+// The manifest's copy of the metadata restores index.json, so every image
+// whose blobs are elsewhere stays usable; a manifest whose metadata was
+// changed writes nothing.
+func TestBadFirstSegmentKeepsMetadata(t *testing.T) {
+	src, _ := threeImages(t)
+	dir := t.TempDir()
+	m := create(t, src, dir, 64<<10, false)
+	first := m.Segments[0].Name
+	p := filepath.Join(dir, first)
+	b, _ := os.ReadFile(p)
+	b[len(b)/2] ^= 1
+	os.WriteFile(p, b, 0o644)
+	r, err := Verify([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Bad) != 1 || r.Bad[0].Name != first || r.Bad[0].Problem != ProblemChecksum {
+		t.Fatalf("want %s %s, got %+v", first, ProblemChecksum, r.Bad)
+	}
+	affected := map[string]bool{}
+	for _, n := range r.Bad[0].Images {
+		affected[n] = true
+	}
+	if len(affected) == 0 || len(affected) == len(m.Images) {
+		t.Fatalf("segment 1 should affect some but not all images: %v of %d", r.Bad[0].Images, len(m.Images))
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	if err := Extract(r, dst); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(src, "index.json"))
+	got, err := os.ReadFile(filepath.Join(dst, "index.json"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("index.json not restored from the manifest (%v)", err)
+	}
+	st, err := store.Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range m.Images {
+		complete := true
+		for _, d := range img.Blobs {
+			if _, ok := st.HasBlob(d); !ok {
+				complete = false
+			}
+		}
+		if complete == affected[img.Name] {
+			t.Errorf("%s: all blobs present=%v, affected by %s=%v", img.Name, complete, first, affected[img.Name])
+		}
+	}
+
+	// A manifest whose embedded index.json was altered: refused, named.
+	mp := filepath.Join(dir, ManifestName)
+	var raw map[string]any
+	mb, _ := os.ReadFile(mp)
+	json.Unmarshal(mb, &raw)
+	md := raw["metadata"].([]any)
+	for _, e := range md {
+		if e.(map[string]any)["name"] == "index.json" {
+			e.(map[string]any)["data"] = []byte(`{"manifests":[]}`)
+		}
+	}
+	mb, _ = json.Marshal(raw)
+	os.WriteFile(mp, mb, 0o644)
+	r, err = Verify([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst2 := filepath.Join(t.TempDir(), "dst2")
+	err = Extract(r, dst2)
+	if err == nil || !strings.Contains(err.Error(), "index.json") || !strings.Contains(err.Error(), ManifestName) {
+		t.Fatalf("altered metadata: want an error naming index.json and %s, got %v", ManifestName, err)
+	}
+	if _, err := os.Stat(filepath.Join(dst2, "index.json")); err == nil {
+		// store.Open writes an empty index; it must not be the forged one
+		if b, _ := os.ReadFile(filepath.Join(dst2, "index.json")); strings.Contains(string(b), `"manifests":[]`) && !bytes.Contains(b, []byte("schemaVersion")) {
+			t.Errorf("forged index.json written: %s", b)
+		}
 	}
 }
