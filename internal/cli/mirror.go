@@ -46,6 +46,9 @@ type MirrorOptions struct {
 	SignKey      string
 	Partial      bool
 	Key          string
+	// DiskLimit caps the free space counted on DIR (quotas the file
+	// system does not report), as `plan --disk-limit`.
+	DiskLimit string
 
 	keys []clusterres.SigstoreKey
 	mode orchestrate.Mode
@@ -105,6 +108,8 @@ missing.txt and copies nothing.`,
   airlock mirror -c imageset.yaml --workspace file:///var/lib/airlock docker://registry.local:5000
   # and require cosign signatures on the cluster (ClusterImagePolicy)
   airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp --signature-key cosign.pub
+  # with a transfer set of 4 GiB segments (checks first that DIR can hold the store and the segments)
+  airlock mirror -c imageset.yaml file:///mnt/mirror --archive-size 4
   # what would be copied, and what the store lacks
   airlock mirror -c imageset.yaml file:///mnt/mirror --dry-run`,
 		Args: cobra.ExactArgs(1),
@@ -145,6 +150,7 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.StringVar(&o.SegmentBytes, "segment-bytes", "", "mirror-to-disk: segment size in bytes (overrides --archive-size)")
 	fs.BoolVar(&o.Full, "full", false, "mirror-to-disk: the transfer set holds every blob, not only those earlier sets did not ship")
 	fs.StringVar(&o.SignKey, "sign-key", "", "mirror-to-disk: PEM private key to sign the transfer set with")
+	fs.StringVar(&o.DiskLimit, "disk-limit", "", "mirror-to-disk with a transfer set: count at most this much free on DIR (e.g. 500G, bytes), for quotas the file system does not report")
 	fs.BoolVar(&o.Partial, "partial", false, "disk-to-mirror of a transfer set with bad segments: push every image whose blobs are intact (still exits non-zero)")
 	fs.StringVar(&o.Key, "key", "", "disk-to-mirror of a transfer set: PEM public key its signature must match")
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")

@@ -160,16 +160,7 @@ func newSetID(now time.Time) string {
 // blob) and returns the items to ship: not in an earlier set (unless
 // Full), and written after Since.
 func selectBlobs(st *store.Store, m *Manifest, hist *History, o CreateOptions) ([]item, error) {
-	shippedIn := map[string]string{}
-	if !o.Full {
-		for _, s := range hist.Sets {
-			for _, d := range s.Blobs {
-				if _, ok := shippedIn[d]; !ok {
-					shippedIn[d] = s.SetID
-				}
-			}
-		}
-	}
+	shippedIn := shippedSets(hist, o.Full)
 	pool := filepath.Join(st.Dir(), "blobs", "sha256")
 	entries, err := os.ReadDir(pool)
 	if err != nil {
@@ -250,6 +241,23 @@ func groupByImage(ship []item, images []Image) []item {
 	for i, it := range ship {
 		if !taken[i] {
 			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// shippedSets maps every blob an earlier set shipped to the first such
+// set (none with full: a full set ships everything again).
+func shippedSets(hist *History, full bool) map[string]string {
+	out := map[string]string{}
+	if full {
+		return out
+	}
+	for _, s := range hist.Sets {
+		for _, d := range s.Blobs {
+			if _, ok := out[d]; !ok {
+				out[d] = s.SetID
+			}
 		}
 	}
 	return out

@@ -534,3 +534,52 @@ func TestBadFirstSegmentKeepsMetadata(t *testing.T) {
 		}
 	}
 }
+
+// TestEstimateSpace: the estimate for a run into an empty directory counts
+// every blob for the store and again for the set, at least what Create
+// then writes; after a set, only unshipped blobs count for the next set,
+// and the old set's files count as freed.
+func TestEstimateSpace(t *testing.T) {
+	src, st := threeImages(t)
+	incoming := map[string]int64{}
+	var poolBytes int64
+	for _, e := range mustDir(t, filepath.Join(src, "blobs", "sha256")) {
+		sz, _ := st.HasBlob("sha256:" + e)
+		incoming["sha256:"+e] = sz
+		poolBytes += sz
+	}
+	n, err := EstimateSpace(SpaceOptions{Store: filepath.Join(t.TempDir(), "new"), Incoming: incoming, SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	m := create(t, src, out, 64<<10, false)
+	var actual int64
+	for _, e := range mustDir(t, out) {
+		fi, _ := os.Stat(filepath.Join(out, e))
+		actual += fi.Size()
+	}
+	if n.Store != poolBytes || n.Set < actual || n.Set > actual+2*metadataSlack || n.Freed != 0 || n.Total() != n.Store+n.Set {
+		t.Fatalf("estimate %+v (total %d): want store %d, set at least the %d bytes Create wrote", n, n.Total(), poolBytes, actual)
+	}
+	// The store as the source side has it after the set, with its files
+	// in the store directory (as mirror writes them), and one new image.
+	for _, s := range append(m.Segments, Segment{Name: ManifestName}) {
+		b, _ := os.ReadFile(filepath.Join(out, s.Name))
+		os.WriteFile(filepath.Join(src, s.Name), b, 0o644)
+	}
+	addImage(t, st, "ns/d:1", 5000)
+	n2, err := EstimateSpace(SpaceOptions{Store: src, Incoming: incoming, SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n2.Store != 0 || n2.Freed != actual {
+		t.Fatalf("second estimate %+v: want nothing new for the store and the old set (%d bytes) freed", n2, actual)
+	}
+	// ns/d's three blobs (~6 KiB) and the per-blob manifest share: far
+	// below a set that would ship everything again
+	full, _ := EstimateSpace(SpaceOptions{Store: src, Incoming: incoming, SegmentSize: 64 << 10, Full: true})
+	if n2.Set >= full.Set-poolBytes {
+		t.Fatalf("incremental estimate %d, full %d: already shipped blobs counted", n2.Set, full.Set)
+	}
+}

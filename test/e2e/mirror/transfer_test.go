@@ -2,6 +2,7 @@ package mirror_test
 
 import (
 	"archive/tar"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -204,4 +205,69 @@ func segmentHolds(t *testing.T, p, name string) bool {
 			return true
 		}
 	}
+}
+
+// TestTransferSetFreeSpaceCountsStoreAndSegments: with a transfer set the
+// blobs are written twice (store, then segments). A limit that holds the
+// store but not the segments too fails the mirror before any blob is
+// copied, naming DIR, the need and what is free; a limit that holds both
+// lets it through.
+func TestTransferSetFreeSpaceCountsStoreAndSegments(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	cfg := f.config(t, work, "ecr-secret-operator")
+	dir := filepath.Join(work, "store")
+	var cp struct {
+		Total struct {
+			TransferBytes int64 `json:"transferBytes"`
+		} `json:"total"`
+	}
+	if err := json.Unmarshal([]byte(run(t, "plan", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL, "-o", "json")), &cp); err != nil {
+		t.Fatal(err)
+	}
+	store := cp.Total.TransferBytes
+	if store < 100000 {
+		t.Fatalf("plan counts %d bytes: too little for the test", store)
+	}
+	// Enough for the store alone (plus its manifests), not for the set too.
+	limit := strconv.FormatInt(store*3/2, 10)
+	_, errOut, err := clitest.Run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL, "--segment-bytes", "100000", "--disk-limit", limit)
+	if err == nil {
+		t.Fatalf("mirror with %s bytes free for %d bytes of blobs written twice succeeded", limit, store)
+	}
+	for _, want := range []string{"not enough space for file://" + dir, "written twice", "free on", "needed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v\n%s", want, err, errOut)
+		}
+	}
+	if blobs, _ := os.ReadDir(filepath.Join(dir, "blobs", "sha256")); len(blobs) > 0 {
+		t.Errorf("%d blobs written before the space check failed", len(blobs))
+	}
+	for _, e := range mustDirNames(t, dir) {
+		if transfer.IsTransferFile(e) {
+			t.Errorf("transfer file %s written", e)
+		}
+	}
+	// Room for both: the same run goes through and writes the set.
+	limit = strconv.FormatInt(store*2+8<<20, 10)
+	out := run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL, "--segment-bytes", "100000", "--disk-limit", limit)
+	if !strings.Contains(out, "transfer set ") {
+		t.Fatalf("no transfer set written:\n%s", out)
+	}
+	if _, err := transfer.ReadManifest(dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustDirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
 }
