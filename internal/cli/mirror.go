@@ -149,10 +149,10 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.Int64Var(&o.ArchiveSize, "archive-size", 0, "mirror-to-disk: also write a transfer set of segments of at most this many GiB into DIR (default: the config's archiveSize; 0 = none)")
 	fs.StringVar(&o.SegmentBytes, "segment-bytes", "", "mirror-to-disk: segment size in bytes (overrides --archive-size)")
 	fs.BoolVar(&o.Full, "full", false, "mirror-to-disk: the transfer set holds every blob, not only those earlier sets did not ship")
-	fs.StringVar(&o.SignKey, "sign-key", "", "mirror-to-disk: PEM private key to sign the transfer set with")
+	fs.StringVar(&o.SignKey, "sign-key", "", "mirror-to-disk: key to sign the transfer set with: PEM private key (ed25519, ECDSA) or OpenPGP secret key without passphrase")
 	fs.StringVar(&o.DiskLimit, "disk-limit", "", "mirror-to-disk with a transfer set: count at most this much free on DIR (e.g. 500G, bytes), for quotas the file system does not report")
 	fs.BoolVar(&o.Partial, "partial", false, "disk-to-mirror of a transfer set with bad segments: push every image whose blobs are intact (still exits non-zero)")
-	fs.StringVar(&o.Key, "key", "", "disk-to-mirror of a transfer set: PEM public key its signature must match")
+	fs.StringVar(&o.Key, "key", "", "disk-to-mirror of a transfer set: public key its signature must match (PEM or OpenPGP)")
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
 }

@@ -21,6 +21,9 @@ const (
 	ManifestName = "airlock-transfer.json"
 	// SignatureName is the detached signature of the manifest.
 	SignatureName = ManifestName + ".sig"
+	// PGPSignatureName is the detached armored OpenPGP signature of the
+	// manifest, the name `gpg --armor --detach-sign` gives it.
+	PGPSignatureName = ManifestName + ".asc"
 	// SegmentHeaderName is the first entry of every segment: which set
 	// and which position it belongs to, so a stray segment is named.
 	SegmentHeaderName = "airlock-segment.json"
@@ -47,7 +50,7 @@ var segmentRE = regexp.MustCompile(`^mirror_[0-9]{6}\.tar$`)
 // IsTransferFile reports whether a directory entry belongs to a transfer
 // set (so a store directory holding one is not "foreign").
 func IsTransferFile(name string) bool {
-	return segmentRE.MatchString(name) || name == ManifestName || name == SignatureName ||
+	return segmentRE.MatchString(name) || name == ManifestName || name == SignatureName || name == PGPSignatureName ||
 		len(name) > len(TempPrefix) && name[:len(TempPrefix)] == TempPrefix
 }
 

@@ -14,11 +14,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -581,5 +584,83 @@ func TestEstimateSpace(t *testing.T) {
 	full, _ := EstimateSpace(SpaceOptions{Store: src, Incoming: incoming, SegmentSize: 64 << 10, Full: true})
 	if n2.Set >= full.Set-poolBytes {
 		t.Fatalf("incremental estimate %d, full %d: already shipped blobs counted", n2.Set, full.Set)
+	}
+}
+
+// pgpKeyFiles writes an armored OpenPGP secret and public key pair
+// generated here, and returns their paths.
+func pgpKeyFiles(t *testing.T, name string) (sec, pub string, e *openpgp.Entity) {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", name+"@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(file, typ string, ser func(w io.Writer) error) string {
+		var b bytes.Buffer
+		w, err := armor.Encode(&b, typ, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ser(w); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		p := filepath.Join(dir, file)
+		os.WriteFile(p, b.Bytes(), 0o600)
+		return p
+	}
+	sec = write("sec.asc", openpgp.PrivateKeyType, func(w io.Writer) error { return e.SerializePrivate(w, nil) })
+	pub = write("pub.asc", openpgp.PublicKeyType, e.Serialize)
+	return sec, pub, e
+}
+
+func TestOpenPGPSignature(t *testing.T) {
+	src, _ := threeImages(t)
+	dir := t.TempDir()
+	create(t, src, dir, 1<<20, false)
+	sec, pub, _ := pgpKeyFiles(t, "airlock-test")
+	if err := Sign(dir, sec); err != nil {
+		t.Fatal(err)
+	}
+	asc, err := os.ReadFile(filepath.Join(dir, PGPSignatureName))
+	if err != nil || !bytes.HasPrefix(asc, []byte("-----BEGIN PGP SIGNATURE-----")) {
+		t.Fatalf("%s: %v\n%s", PGPSignatureName, err, asc)
+	}
+	if err := VerifySignature(dir, pub); err != nil {
+		t.Fatal(err)
+	}
+	// another key, a changed manifest: refused, naming the signature
+	_, otherPub, _ := pgpKeyFiles(t, "someone-else")
+	if err := VerifySignature(dir, otherPub); err == nil || !strings.Contains(err.Error(), PGPSignatureName) {
+		t.Fatalf("signature checked with another key: %v", err)
+	}
+	p := filepath.Join(dir, ManifestName)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, append(b, ' '), 0o644)
+	if err := VerifySignature(dir, pub); err == nil {
+		t.Fatal("changed manifest verified")
+	}
+	os.WriteFile(p, b, 0o644)
+	// a public key cannot sign; a passphrase-protected key is refused
+	// with the way out
+	if err := Sign(dir, pub); err == nil || !strings.Contains(err.Error(), "secret key") {
+		t.Fatalf("signing with a public key: %v", err)
+	}
+	_, _, e := pgpKeyFiles(t, "protected")
+	if err := e.EncryptPrivateKeys([]byte("pass"), nil); err != nil {
+		t.Fatal(err)
+	}
+	var enc bytes.Buffer
+	w, _ := armor.Encode(&enc, openpgp.PrivateKeyType, nil)
+	e.SerializePrivateWithoutSigning(w, nil)
+	w.Close()
+	ep := filepath.Join(t.TempDir(), "enc.asc")
+	os.WriteFile(ep, enc.Bytes(), 0o600)
+	if err := Sign(t.TempDir(), ep); err == nil {
+		t.Fatal("signing a set that is not there")
+	}
+	if err := Sign(dir, ep); err == nil || !strings.Contains(err.Error(), "passphrase") {
+		t.Fatalf("passphrase-protected key: %v", err)
 	}
 }
