@@ -265,6 +265,8 @@ func (o *MirrorOptions) Validate() error {
 		return fmt.Errorf("--retry-times %d: want 0 or more", o.RetryTimes)
 	case o.MaxNestedPaths < 0:
 		return fmt.Errorf("--max-nested-paths %d: want 0 (no limit) or more", o.MaxNestedPaths)
+	case o.DiskLimit != "" && o.mode != orchestrate.MirrorToDisk:
+		return fmt.Errorf("--disk-limit applies to mirror-to-disk (file://DIR) with a transfer set")
 	case o.MaxNestedPaths > 0 && o.mode == orchestrate.MirrorToDisk:
 		return fmt.Errorf("--max-nested-paths applies to a registry destination (disk-to-mirror or mirror-to-mirror), not to file://")
 	}
