@@ -8,11 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/report"
 	"github.com/airlock-mirror/airlock/internal/transfer"
 )
+
+// The engine mirror runs with reads manifests alone (checkSpace needs it).
+var _ orchestrate.Inspector = (*engine.Engine)(nil)
 
 // transferHooks sets the mirror-to-disk hook that writes a transfer set
 // into DIR when a segment size is given (flag or the config's archiveSize).
@@ -71,7 +75,8 @@ func (o *MirrorOptions) transferHooks(mo *orchestrate.Options) error {
 func (o *MirrorOptions) checkSpace(ctx context.Context, eng orchestrate.Engine, items []plan.Item, segSize, limit int64, since time.Time) error {
 	insp, ok := eng.(orchestrate.Inspector)
 	if !ok {
-		return nil // an engine that cannot read manifests alone (tests)
+		// Never skipped silently: a run that cannot be checked is not started.
+		return fmt.Errorf("checking free space: the copy engine %T cannot read manifests alone", eng)
 	}
 	incoming, err := orchestrate.InspectBlobs(ctx, insp, items, o.ParallelImages*2)
 	if err != nil {
