@@ -62,7 +62,9 @@ names and renamed when complete.`,
 		Example: `  # 4 GiB segments (the default), only what earlier sets did not ship
   airlock archive create --from file:///mnt/store /media/usb
   # DVD-sized, everything, signed
-  airlock archive create --from file:///mnt/store /media/dvd --segment-bytes 4700000000 --full --sign-key cosign.key`,
+  airlock archive create --from file:///mnt/store /media/dvd --segment-bytes 4700000000 --full --sign-key cosign.key
+  # signed with an OpenPGP key (writes airlock-transfer.json.asc; gpg --verify checks it)
+  airlock archive create --from file:///mnt/store /media/usb --sign-key <(gpg --armor --export-secret-keys KEYID)`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
@@ -80,7 +82,7 @@ names and renamed when complete.`,
 	fs.StringVar(&o.SegmentBytes, "segment-bytes", "", "maximum segment size in bytes (overrides --archive-size)")
 	fs.BoolVar(&o.Full, "full", false, "ship every blob, not only those earlier sets did not")
 	fs.StringVar(&o.Since, "since", "", "only blobs added to the store since DATE (YYYY-MM-DD or RFC 3339)")
-	fs.StringVar(&o.SignKey, "sign-key", "", "PEM private key (ed25519 or ECDSA P-256) to sign airlock-transfer.json with")
+	fs.StringVar(&o.SignKey, "sign-key", "", "key to sign airlock-transfer.json with: an unencrypted PEM private key (ed25519 or ECDSA P-256, writes .sig) or an OpenPGP secret key without passphrase (writes .asc)")
 	return cmd
 }
 
@@ -182,17 +184,22 @@ Segments may be in any order and spread over several directories (the
 manifest is taken from the first directory holding one). Each missing,
 truncated, damaged or foreign segment (one of another set) is named with
 the images it affects; the exit status is non-zero then. With --key the
-signature airlock-transfer.json.sig is checked too.`,
+signature is checked too: airlock-transfer.json.sig with a PEM public key
+(cosign.pub), airlock-transfer.json.asc with an OpenPGP public key (as
+gpg --export writes it; a signature made with gpg --armor --detach-sign
+airlock-transfer.json works as well).`,
 		Example: `  airlock archive verify /media/usb
   # segments carried on two disks
-  airlock archive verify /media/usb1 /media/usb2 --key cosign.pub`,
+  airlock archive verify /media/usb1 /media/usb2 --key cosign.pub
+  # an OpenPGP-signed set
+  airlock archive verify /media/usb --key <(gpg --armor --export KEYID)`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.dirs = args
 			return o.Run()
 		},
 	}
-	cmd.Flags().StringVar(&o.Key, "key", "", "PEM public key to check airlock-transfer.json.sig with")
+	cmd.Flags().StringVar(&o.Key, "key", "", "public key the signature must match: PEM (checks airlock-transfer.json.sig) or OpenPGP (checks airlock-transfer.json.asc)")
 	return cmd
 }
 

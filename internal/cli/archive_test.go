@@ -94,3 +94,27 @@ func readSetID(t *testing.T, dir string) string {
 	json.Unmarshal(b, &m)
 	return m.SetID
 }
+
+// TestMirrorTransferFlags: several --from without a transfer set in any is
+// refused naming them; --disk-limit outside mirror-to-disk with a set is
+// refused rather than ignored.
+func TestMirrorTransferFlags(t *testing.T) {
+	work := t.TempDir()
+	cfg := filepath.Join(work, "isc.yaml")
+	os.WriteFile(cfg, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror:\n  additionalImages:\n  - name: 127.0.0.1:1/x/y:1\n"), 0o644)
+	a, b := filepath.Join(work, "a"), filepath.Join(work, "b")
+	os.Mkdir(a, 0o755)
+	os.Mkdir(b, 0o755)
+	_, err := runArchive(t, "mirror", "-c", cfg, "--from", "file://"+a, "--from", "file://"+b, "docker://127.0.0.1:1/dst")
+	if err == nil || !strings.Contains(err.Error(), "--from given 2 times") || !strings.Contains(err.Error(), a) || !strings.Contains(err.Error(), b) {
+		t.Errorf("two --from without a set: %v", err)
+	}
+	_, err = runArchive(t, "mirror", "-c", cfg, "--from", "file://"+a, "docker://127.0.0.1:1/dst", "--disk-limit", "1G")
+	if err == nil || !strings.Contains(err.Error(), "--disk-limit applies to mirror-to-disk") {
+		t.Errorf("--disk-limit with disk-to-mirror: %v", err)
+	}
+	_, err = runArchive(t, "mirror", "-c", cfg, "file://"+filepath.Join(work, "store"), "--disk-limit", "1G")
+	if err == nil || !strings.Contains(err.Error(), "--disk-limit applies to mirror-to-disk with a transfer set") {
+		t.Errorf("--disk-limit without a transfer set: %v", err)
+	}
+}

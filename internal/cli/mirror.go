@@ -23,8 +23,10 @@ import (
 // v2 names them.
 type MirrorOptions struct {
 	RegistryFlags
-	Config         string
-	From           string
+	Config string
+	// From is repeatable: a transfer set's segments may be spread over
+	// several directories (disks); the first is the store.
+	From           []string
 	Workspace      string
 	DryRun         bool
 	Since          string
@@ -44,15 +46,20 @@ type MirrorOptions struct {
 	SignKey      string
 	Partial      bool
 	Key          string
+	// DiskLimit caps the free space counted on DIR (quotas the file
+	// system does not report), as `plan --disk-limit`.
+	DiskLimit string
 
-	keys    []clusterres.SigstoreKey
-	mode    orchestrate.Mode
-	dir     string
-	dest    ref.Ref
-	since   time.Time
-	cfg     *imageset.ImageSetConfiguration
-	cfgData []byte
-	streams IOStreams
+	keys []clusterres.SigstoreKey
+	mode orchestrate.Mode
+	dir  string
+	// fromDirs are all --from directories (dir is the first).
+	fromDirs []string
+	dest     ref.Ref
+	since    time.Time
+	cfg      *imageset.ImageSetConfiguration
+	cfgData  []byte
+	streams  IOStreams
 }
 
 func newMirrorCommand(streams IOStreams) *cobra.Command {
@@ -92,10 +99,17 @@ missing.txt and copies nothing.`,
   airlock mirror -c imageset.yaml file:///mnt/mirror
   # carry /mnt/mirror across; disconnected side: to the registry
   airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp
+  # a transfer set carried on two disks (airlock-transfer.json on either);
+  # unpacked into the first --from, which becomes the store
+  airlock mirror -c imageset.yaml --from file:///mnt/usb1 --from file:///mnt/usb2 docker://registry.local:5000/ocp
+  # a set with a damaged segment: push every image whose blobs are intact
+  airlock mirror -c imageset.yaml --from file:///mnt/usb1 docker://registry.local:5000/ocp --partial
   # directly, registry to registry
   airlock mirror -c imageset.yaml --workspace file:///var/lib/airlock docker://registry.local:5000
   # and require cosign signatures on the cluster (ClusterImagePolicy)
   airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp --signature-key cosign.pub
+  # with a transfer set of 4 GiB segments (checks first that DIR can hold the store and the segments)
+  airlock mirror -c imageset.yaml file:///mnt/mirror --archive-size 4
   # what would be copied, and what the store lacks
   airlock mirror -c imageset.yaml file:///mnt/mirror --dry-run`,
 		Args: cobra.ExactArgs(1),
@@ -121,7 +135,7 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	o.RegistryFlags.AddSignatureFlags(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVarP(&o.Config, "config", "c", "", "ImageSetConfiguration file (required)")
-	fs.StringVar(&o.From, "from", "", "disk-to-mirror: the file://DIR a mirror-to-disk run wrote")
+	fs.StringArrayVar(&o.From, "from", nil, "disk-to-mirror: the file://DIR a mirror-to-disk run wrote; repeat it for a transfer set spread over several directories (the first one becomes the store)")
 	fs.StringVar(&o.Workspace, "workspace", "", "mirror-to-mirror: file://DIR for working-dir (cluster resources, logs)")
 	fs.BoolVar(&o.DryRun, "dry-run", false, "write working-dir/dry-run/mapping.txt and missing.txt; copy nothing")
 	fs.StringVar(&o.Since, "since", "", "with transfer archives: only blobs added since DATE (YYYY-MM-DD or RFC 3339)")
@@ -135,9 +149,10 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.Int64Var(&o.ArchiveSize, "archive-size", 0, "mirror-to-disk: also write a transfer set of segments of at most this many GiB into DIR (default: the config's archiveSize; 0 = none)")
 	fs.StringVar(&o.SegmentBytes, "segment-bytes", "", "mirror-to-disk: segment size in bytes (overrides --archive-size)")
 	fs.BoolVar(&o.Full, "full", false, "mirror-to-disk: the transfer set holds every blob, not only those earlier sets did not ship")
-	fs.StringVar(&o.SignKey, "sign-key", "", "mirror-to-disk: PEM private key to sign the transfer set with")
+	fs.StringVar(&o.SignKey, "sign-key", "", "mirror-to-disk: key to sign the transfer set with: PEM private key (ed25519, ECDSA) or OpenPGP secret key without passphrase")
+	fs.StringVar(&o.DiskLimit, "disk-limit", "", "mirror-to-disk with a transfer set: count at most this much free on DIR (e.g. 500G, bytes), for quotas the file system does not report")
 	fs.BoolVar(&o.Partial, "partial", false, "disk-to-mirror of a transfer set with bad segments: push every image whose blobs are intact (still exits non-zero)")
-	fs.StringVar(&o.Key, "key", "", "disk-to-mirror of a transfer set: PEM public key its signature must match")
+	fs.StringVar(&o.Key, "key", "", "disk-to-mirror of a transfer set: public key its signature must match (PEM or OpenPGP)")
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
 }
@@ -165,7 +180,7 @@ func (o *MirrorOptions) Complete(args []string) error {
 	dest := args[0]
 	switch {
 	case strings.HasPrefix(dest, "file://"):
-		if o.From != "" || o.Workspace != "" {
+		if len(o.From) > 0 || o.Workspace != "" {
 			return fmt.Errorf("destination %s is a directory (mirror-to-disk): --from and --workspace do not apply", dest)
 		}
 		o.mode = orchestrate.MirrorToDisk
@@ -174,11 +189,21 @@ func (o *MirrorOptions) Complete(args []string) error {
 		}
 	case strings.HasPrefix(dest, "docker://"):
 		switch {
-		case o.From != "" && o.Workspace != "":
+		case len(o.From) > 0 && o.Workspace != "":
 			return fmt.Errorf("--from (disk-to-mirror) and --workspace (mirror-to-mirror) are exclusive")
-		case o.From != "":
+		case len(o.From) > 0:
 			o.mode = orchestrate.DiskToMirror
-			o.dir, err = fileDir("--from", o.From)
+			o.fromDirs = nil
+			for _, f := range o.From {
+				var d string
+				if d, err = fileDir("--from", f); err != nil {
+					break
+				}
+				o.fromDirs = append(o.fromDirs, d)
+			}
+			if err == nil {
+				o.dir = o.fromDirs[0]
+			}
 		case o.Workspace != "":
 			o.mode = orchestrate.MirrorToMirror
 			o.dir, err = fileDir("--workspace", o.Workspace)
@@ -240,6 +265,8 @@ func (o *MirrorOptions) Validate() error {
 		return fmt.Errorf("--retry-times %d: want 0 or more", o.RetryTimes)
 	case o.MaxNestedPaths < 0:
 		return fmt.Errorf("--max-nested-paths %d: want 0 (no limit) or more", o.MaxNestedPaths)
+	case o.DiskLimit != "" && o.mode != orchestrate.MirrorToDisk:
+		return fmt.Errorf("--disk-limit applies to mirror-to-disk (file://DIR) with a transfer set")
 	case o.MaxNestedPaths > 0 && o.mode == orchestrate.MirrorToDisk:
 		return fmt.Errorf("--max-nested-paths applies to a registry destination (disk-to-mirror or mirror-to-mirror), not to file://")
 	}

@@ -91,7 +91,7 @@ func (o *SyncOptions) Complete() error {
 	if o.Attempts < 1 {
 		return fmt.Errorf("--attempts %d: want 1 or more", o.Attempts)
 	}
-	if o.Workspace == "" || o.From != "" {
+	if o.Workspace == "" || len(o.From) > 0 {
 		return fmt.Errorf("sync mirrors registry to registry: give --workspace file://DIR (and no --from)")
 	}
 	// The config is read (and checked) now, so a typo fails at once

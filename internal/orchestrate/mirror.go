@@ -83,6 +83,12 @@ type Options struct {
 	// Archive, when set, runs after a successful mirror-to-disk: the hook
 	// where transfer archives (issue 10) are written from the store.
 	Archive func(ctx context.Context, req ArchiveRequest) error
+	// BeforeWrite, when set, runs in mirror-to-disk after the plan is
+	// collected and before any image is copied, with every item a copy
+	// would read (filtered catalogs as their source): the hook where the
+	// free space for the store and the transfer set is checked, so a run
+	// that cannot fit fails before it writes a blob.
+	BeforeWrite func(ctx context.Context, items []plan.Item) error
 	// Skip names store digests disk-to-mirror leaves out: images whose
 	// blobs are in a damaged segment of a transfer set (--partial).
 	Skip map[string]bool
@@ -161,6 +167,17 @@ func mirrorToDisk(ctx context.Context, o Options) (*Result, error) {
 	res.Cluster = col.Plan
 	if o.DryRun {
 		return res, dryRun(ctx, o, res, col)
+	}
+	if o.BeforeWrite != nil {
+		items := append([]plan.Item(nil), col.Plan.Items...)
+		for _, cj := range col.Catalogs {
+			if cj.Filtered != nil {
+				items = append(items, cj.Item)
+			}
+		}
+		if err := o.BeforeWrite(ctx, items); err != nil {
+			return res, err
+		}
 	}
 	if err := execute(ctx, o, res, col.Catalogs, func(cj CatalogJob) ref.Ref { return cj.Item.Dests[0] }); err != nil {
 		return res, err

@@ -233,6 +233,44 @@ func storeExists(dir string) bool {
 	return err == nil
 }
 
+// InspectBlobs reads the manifests of items (parallel at once) and returns
+// the size of every manifest and blob they name, each digest once: what a
+// copy of them would read, before a blob moves. An image that cannot be
+// read is left out (the copy fails it and reports it).
+func InspectBlobs(ctx context.Context, eng Inspector, items []plan.Item, parallel int) (map[string]int64, error) {
+	if parallel <= 0 {
+		parallel = 8
+	}
+	invs := make([]*engine.Inventory, len(items))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for i := range items {
+		g.Go(func() error {
+			if inv, err := eng.Inspect(gctx, items[i]); err == nil {
+				invs[i] = inv
+			}
+			return gctx.Err()
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, inv := range invs {
+		if inv == nil {
+			continue
+		}
+		for _, b := range append(append([]engine.Blob(nil), inv.Manifests...), inv.Blobs...) {
+			out[b.Digest] = b.Size
+		}
+	}
+	return out, nil
+}
+
+// FreeSpace is the space available to an unprivileged writer on the file
+// system dir is (or would be) on, and the directory it was measured at.
+func FreeSpace(dir string) (int64, string, error) { return freeSpace(dir) }
+
 // freeSpace is the space available to an unprivileged writer on the file
 // system dir is (or would be) on: dir, or its nearest existing parent.
 func freeSpace(dir string) (int64, string, error) {

@@ -102,6 +102,9 @@ func Create(o CreateOptions) (*Manifest, error) {
 		return nil, err
 	}
 	meta := metadataItems(o.Store)
+	if m.Metadata, err = embedMetadata(meta); err != nil {
+		return nil, err
+	}
 	groups := pack(meta, ship, o.SegmentSize, o.Warn)
 	bySeg := map[string]string{}
 	for i, g := range groups {
@@ -157,16 +160,7 @@ func newSetID(now time.Time) string {
 // blob) and returns the items to ship: not in an earlier set (unless
 // Full), and written after Since.
 func selectBlobs(st *store.Store, m *Manifest, hist *History, o CreateOptions) ([]item, error) {
-	shippedIn := map[string]string{}
-	if !o.Full {
-		for _, s := range hist.Sets {
-			for _, d := range s.Blobs {
-				if _, ok := shippedIn[d]; !ok {
-					shippedIn[d] = s.SetID
-				}
-			}
-		}
-	}
+	shippedIn := shippedSets(hist, o.Full)
 	pool := filepath.Join(st.Dir(), "blobs", "sha256")
 	entries, err := os.ReadDir(pool)
 	if err != nil {
@@ -195,6 +189,7 @@ func selectBlobs(st *store.Store, m *Manifest, hist *History, o CreateOptions) (
 		}
 		m.Blobs = append(m.Blobs, b)
 	}
+	ship = groupByImage(ship, m.Images)
 	for s := range deps {
 		m.DependsOn = append(m.DependsOn, s)
 	}
@@ -203,6 +198,69 @@ func selectBlobs(st *store.Store, m *Manifest, hist *History, o CreateOptions) (
 		m.Full = true
 	}
 	return ship, nil
+}
+
+// embedMetadata reads the metadata files for the manifest. The history
+// is recorded as it was before this set (as segment 1 carries it).
+func embedMetadata(meta []item) ([]MetadataFile, error) {
+	var out []MetadataFile
+	for _, it := range meta {
+		b, err := os.ReadFile(it.path)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", it.path, err)
+		}
+		if int64(len(b)) != it.size {
+			return nil, fmt.Errorf("%s changed while the set was written (%d bytes, then %d): run again", it.path, it.size, len(b))
+		}
+		sum := sha256.Sum256(b)
+		out = append(out, MetadataFile{Name: it.name, SHA256: hex.EncodeToString(sum[:]), Data: b})
+	}
+	return out, nil
+}
+
+// groupByImage orders the blobs image by image (in index order, each
+// image's blobs by digest), then the blobs no image names: an image's
+// blobs are contiguous, so a damaged segment affects the fewest images
+// and --partial pushes the most. The order is still a function of the
+// store alone (the same store gives the same bytes).
+func groupByImage(ship []item, images []Image) []item {
+	byDigest := make(map[string]int, len(ship))
+	for i, it := range ship {
+		byDigest["sha256:"+it.name[len("blobs/sha256/"):]] = i
+	}
+	out := make([]item, 0, len(ship))
+	taken := make([]bool, len(ship))
+	for _, img := range images {
+		for _, d := range img.Blobs {
+			if i, ok := byDigest[d]; ok && !taken[i] {
+				taken[i] = true
+				out = append(out, ship[i])
+			}
+		}
+	}
+	for i, it := range ship {
+		if !taken[i] {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// shippedSets maps every blob an earlier set shipped to the first such
+// set (none with full: a full set ships everything again).
+func shippedSets(hist *History, full bool) map[string]string {
+	out := map[string]string{}
+	if full {
+		return out
+	}
+	for _, s := range hist.Sets {
+		for _, d := range s.Blobs {
+			if _, ok := out[d]; !ok {
+				out[d] = s.SetID
+			}
+		}
+	}
+	return out
 }
 
 func metadataItems(storeDir string) []item {
@@ -228,6 +286,13 @@ func pack(meta, blobs []item, limit int64, warn func(string)) [][]item {
 		sz := tarSize(it.size)
 		if header+tarTrailer+sz > limit {
 			warn(fmt.Sprintf("blob %s (%d bytes) is larger than a segment (%d bytes): it gets a segment of its own, larger than archiveSize", it.name, it.size, limit))
+			// Close the open segment first: segments keep the order of
+			// the items, so the metadata stays in segment 1 and an
+			// image's blobs stay together.
+			if len(cur) > 0 {
+				groups = append(groups, cur)
+				cur, used = nil, header+tarTrailer
+			}
 			groups = append(groups, []item{it})
 			continue
 		}

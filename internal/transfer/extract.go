@@ -2,6 +2,8 @@ package transfer
 
 import (
 	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -46,9 +48,43 @@ func Extract(r *Report, storeDir string) error {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	// With the metadata in the manifest, the copies in segment 1 are
+	// checked but not written: the manifest's are there whether or not
+	// segment 1 is intact, and are written once, after the blobs.
+	fromManifest := len(r.Manifest.Metadata) > 0
 	for _, n := range names {
-		if err := extractSegment(r.Paths[n], st, sizes); err != nil {
+		if err := extractSegment(r.Paths[n], st, sizes, fromManifest); err != nil {
 			return fmt.Errorf("extracting segment %s: %w; copy it from the media again", r.Paths[n], err)
+		}
+	}
+	if fromManifest {
+		return writeManifestMetadata(r.Manifest, st)
+	}
+	return nil
+}
+
+// writeManifestMetadata writes the metadata files the manifest carries,
+// each checked against its sha256 and the fixed list of names first, so a
+// damaged or forged manifest writes nothing.
+func writeManifestMetadata(m *Manifest, st *store.Store) error {
+	seen := map[string]bool{}
+	for _, f := range m.Metadata {
+		switch {
+		case !isMetadata(f.Name):
+			return fmt.Errorf("%w: %s lists metadata %q, not a name the format defines", ErrUnsafeEntry, ManifestName, f.Name)
+		case seen[f.Name]:
+			return fmt.Errorf("%w: %s lists metadata %s twice", ErrUnsafeEntry, ManifestName, f.Name)
+		}
+		seen[f.Name] = true
+		sum := sha256.Sum256(f.Data)
+		if got := hex.EncodeToString(sum[:]); got != f.SHA256 {
+			return fmt.Errorf("%s: metadata %s hashes to sha256:%s, the manifest says sha256:%s; copy %s from the media again",
+				ManifestName, f.Name, short(got), short(f.SHA256), ManifestName)
+		}
+	}
+	for _, f := range m.Metadata {
+		if err := writeMetadata(st, f.Name, f.Data); err != nil {
+			return fmt.Errorf("writing %s from %s: %w", f.Name, ManifestName, err)
 		}
 	}
 	return nil
@@ -67,7 +103,7 @@ func (c *counter) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func extractSegment(p string, st *store.Store, sizes map[string]int64) error {
+func extractSegment(p string, st *store.Store, sizes map[string]int64, skipMetadata bool) error {
 	fi, err := os.Stat(p)
 	if err != nil {
 		return err
@@ -97,6 +133,9 @@ func extractSegment(p string, st *store.Store, sizes map[string]int64) error {
 		// is below the counter).
 		if !gz && hdr.Size > fi.Size()-cr.n {
 			return fmt.Errorf("%w: %s declares %d bytes, more than the segment holds", ErrUnsafeEntry, hdr.Name, hdr.Size)
+		}
+		if skipMetadata && isMetadata(hdr.Name) {
+			continue
 		}
 		if err := writeEntryTo(st, hdr, tr); err != nil {
 			return err
@@ -177,12 +216,17 @@ func writeEntryTo(st *store.Store, hdr *tar.Header, r io.Reader) error {
 	if int64(len(b)) != hdr.Size {
 		return fmt.Errorf("%w: %s declares %d bytes, the segment holds %d", ErrUnsafeEntry, hdr.Name, hdr.Size, len(b))
 	}
-	if hdr.Name == HistoryPath {
+	return writeMetadata(st, hdr.Name, b)
+}
+
+// writeMetadata writes one file of the fixed metadata list atomically.
+func writeMetadata(st *store.Store, name string, b []byte) error {
+	if name == HistoryPath {
 		// The history of the sending side is shipped for `archive ls`,
 		// but the receiving store keeps its own imports apart.
 		return atomicfile.Write(filepath.Join(st.Dir(), "working-dir", "airlock", "transfer-history.sent.json"), b, 0o644)
 	}
-	return atomicfile.Write(filepath.Join(st.Dir(), filepath.FromSlash(hdr.Name)), b, 0o644)
+	return atomicfile.Write(filepath.Join(st.Dir(), filepath.FromSlash(name)), b, 0o644)
 }
 
 // MissingDependencies lists, for an incremental set, the earlier sets

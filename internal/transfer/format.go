@@ -21,6 +21,9 @@ const (
 	ManifestName = "airlock-transfer.json"
 	// SignatureName is the detached signature of the manifest.
 	SignatureName = ManifestName + ".sig"
+	// PGPSignatureName is the detached armored OpenPGP signature of the
+	// manifest, the name `gpg --armor --detach-sign` gives it.
+	PGPSignatureName = ManifestName + ".asc"
 	// SegmentHeaderName is the first entry of every segment: which set
 	// and which position it belongs to, so a stray segment is named.
 	SegmentHeaderName = "airlock-segment.json"
@@ -47,7 +50,7 @@ var segmentRE = regexp.MustCompile(`^mirror_[0-9]{6}\.tar$`)
 // IsTransferFile reports whether a directory entry belongs to a transfer
 // set (so a store directory holding one is not "foreign").
 func IsTransferFile(name string) bool {
-	return segmentRE.MatchString(name) || name == ManifestName || name == SignatureName ||
+	return segmentRE.MatchString(name) || name == ManifestName || name == SignatureName || name == PGPSignatureName ||
 		len(name) > len(TempPrefix) && name[:len(TempPrefix)] == TempPrefix
 }
 
@@ -72,6 +75,20 @@ type Manifest struct {
 	Catalogs  []string   `json:"catalogs,omitempty"`
 	Packages  []string   `json:"packages,omitempty"`
 	Releases  []string   `json:"releases,omitempty"`
+	// Metadata duplicates the store's metadata files (index.json, the
+	// pinned plan, ...) that segment 1 also holds: a damaged segment 1
+	// then costs only the blobs in it, and --partial can still push every
+	// image whose blobs are intact. Sets written before it have none and
+	// take the metadata from segment 1 alone.
+	Metadata []MetadataFile `json:"metadata,omitempty"`
+}
+
+// MetadataFile is one store metadata file carried in the manifest.
+type MetadataFile struct {
+	Name   string `json:"name"`
+	SHA256 string `json:"sha256"`
+	// Data is the file's content (base64 in the JSON).
+	Data []byte `json:"data"`
 }
 
 // Segment is one tar file of the set.

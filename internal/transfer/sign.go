@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -14,6 +15,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
 	"github.com/airlock-mirror/airlock/internal/atomicfile"
 )
 
@@ -21,12 +24,24 @@ import (
 // (ASN.1, over the SHA-256 of the manifest, as `cosign sign-blob` makes
 // it) or ed25519 signature of the manifest's bytes. keyFile is an
 // unencrypted PKCS#8 or SEC 1 PEM private key.
+//
+// An OpenPGP secret key (armored or binary, not passphrase-protected)
+// writes DIR/airlock-transfer.json.asc instead: the armored detached
+// signature `gpg --armor --detach-sign` makes, which gpg --verify checks.
 func Sign(dir, keyFile string) error {
-	key, err := loadPrivate(keyFile)
+	kb, err := os.ReadFile(keyFile)
+	if err != nil {
+		return fmt.Errorf("reading signing key: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
 	if err != nil {
 		return err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if isOpenPGP(kb) {
+		return signPGP(dir, keyFile, kb, b)
+	}
+	// The bytes read once: the key may come from a pipe (<(gpg ...)).
+	key, err := loadPrivate(keyFile, kb)
 	if err != nil {
 		return err
 	}
@@ -46,11 +61,15 @@ func Sign(dir, keyFile string) error {
 }
 
 // VerifySignature checks DIR/airlock-transfer.json.sig with the PEM
-// public key in keyFile.
+// public key in keyFile, or DIR/airlock-transfer.json.asc with an OpenPGP
+// public key (armored or binary, as gpg --export writes it).
 func VerifySignature(dir, keyFile string) error {
 	pb, err := os.ReadFile(keyFile)
 	if err != nil {
 		return fmt.Errorf("reading public key: %w", err)
+	}
+	if isOpenPGP(pb) {
+		return verifyPGP(dir, keyFile, pb)
 	}
 	blk, _ := pem.Decode(pb)
 	if blk == nil {
@@ -88,11 +107,7 @@ func VerifySignature(dir, keyFile string) error {
 	return nil
 }
 
-func loadPrivate(keyFile string) (crypto.Signer, error) {
-	b, err := os.ReadFile(keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("reading signing key: %w", err)
-	}
+func loadPrivate(keyFile string, b []byte) (crypto.Signer, error) {
 	blk, _ := pem.Decode(b)
 	if blk == nil {
 		return nil, fmt.Errorf("%s: no PEM block", keyFile)
@@ -111,4 +126,80 @@ func loadPrivate(keyFile string) (crypto.Signer, error) {
 		return nil, fmt.Errorf("%s: key type %T cannot sign", keyFile, k)
 	}
 	return nil, fmt.Errorf("%s: PEM type %q: want an unencrypted PRIVATE KEY or EC PRIVATE KEY (encrypted cosign keys: export with `cosign import-key-pair`/openssl first)", keyFile, blk.Type)
+}
+
+// isOpenPGP tells an OpenPGP key (armored, or binary: the first byte of a
+// packet has its high bit set) from a PEM one ("-----BEGIN ..." is ASCII).
+func isOpenPGP(b []byte) bool {
+	t := bytes.TrimSpace(b)
+	return bytes.HasPrefix(t, []byte("-----BEGIN PGP ")) || len(t) > 0 && t[0]&0x80 != 0
+}
+
+func readPGPKeys(keyFile string, b []byte) (openpgp.EntityList, error) {
+	var kr openpgp.EntityList
+	var err error
+	if bytes.HasPrefix(bytes.TrimSpace(b), []byte("-----BEGIN PGP ")) {
+		kr, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(b))
+	} else {
+		kr, err = openpgp.ReadKeyRing(bytes.NewReader(b))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: reading OpenPGP key: %w", keyFile, err)
+	}
+	if len(kr) == 0 {
+		return nil, fmt.Errorf("%s: no OpenPGP key in the file", keyFile)
+	}
+	return kr, nil
+}
+
+func signPGP(dir, keyFile string, kb, manifest []byte) error {
+	kr, err := readPGPKeys(keyFile, kb)
+	if err != nil {
+		return err
+	}
+	var signer *openpgp.Entity
+	for _, e := range kr {
+		if e.PrivateKey != nil {
+			signer = e
+			break
+		}
+	}
+	if signer == nil {
+		return fmt.Errorf("%s is an OpenPGP public key: --sign-key needs the secret key (gpg --armor --export-secret-keys KEYID)", keyFile)
+	}
+	if signer.PrivateKey.Encrypted {
+		// No passphrase prompt here: a transfer set is often written by an
+		// unattended run. gpg can sign with its own agent instead.
+		return fmt.Errorf("%s: the OpenPGP secret key is passphrase-protected: export it without a passphrase for --sign-key, or sign the set with gpg itself: gpg --armor --detach-sign %s (archive verify --key checks that %s)",
+			keyFile, filepath.Join(dir, ManifestName), PGPSignatureName)
+	}
+	var out bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&out, signer, bytes.NewReader(manifest), nil); err != nil {
+		return fmt.Errorf("signing %s with %s: %w", ManifestName, keyFile, err)
+	}
+	return atomicfile.Write(filepath.Join(dir, PGPSignatureName), out.Bytes(), 0o644)
+}
+
+func verifyPGP(dir, keyFile string, kb []byte) error {
+	kr, err := readPGPKeys(keyFile, kb)
+	if err != nil {
+		return err
+	}
+	sigPath := filepath.Join(dir, PGPSignatureName)
+	sig, err := os.ReadFile(sigPath)
+	if err != nil {
+		return fmt.Errorf("the set in %s has no OpenPGP signature for key %s (%s: %w)", dir, keyFile, PGPSignatureName, err)
+	}
+	manifest, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return err
+	}
+	check := openpgp.CheckArmoredDetachedSignature
+	if !bytes.HasPrefix(bytes.TrimSpace(sig), []byte("-----BEGIN PGP ")) {
+		check = openpgp.CheckDetachedSignature // gpg --detach-sign without --armor
+	}
+	if _, err := check(kr, bytes.NewReader(manifest), bytes.NewReader(sig), nil); err != nil {
+		return fmt.Errorf("signature %s does not match %s with key %s: the manifest was changed or signed with another key (%v)", sigPath, ManifestName, keyFile, err)
+	}
+	return nil
 }

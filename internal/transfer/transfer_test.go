@@ -14,11 +14,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -271,6 +274,32 @@ func TestSegmentsSpreadOverDirsAndForeign(t *testing.T) {
 	if len(r.Bad) != 1 || r.Bad[0].Problem != ProblemForeign || r.Bad[0].Name != m.Segments[0].Name {
 		t.Fatalf("want %s %s, got %+v", m.Segments[0].Name, ProblemForeign, r.Bad)
 	}
+	// a segment on neither disk, and a third disk not mounted: the
+	// message names the segment, every directory searched and the
+	// unreadable one
+	last := m.Segments[len(m.Segments)-1].Name
+	for _, d := range []string{d1, d2} {
+		os.Remove(filepath.Join(d, last))
+	}
+	d3 := filepath.Join(t.TempDir(), "not-mounted")
+	r, err = Verify([]string{d1, d2, d3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var miss *BadSegment
+	for i := range r.Bad {
+		if r.Bad[i].Name == last {
+			miss = &r.Bad[i]
+		}
+	}
+	if miss == nil || miss.Problem != ProblemMissing {
+		t.Fatalf("want %s missing, got %+v", last, r.Bad)
+	}
+	for _, want := range []string{last, d1, d2, d3} {
+		if !strings.Contains(r.Error(), want) {
+			t.Errorf("message does not name %s:\n%s", want, r.Error())
+		}
+	}
 }
 
 func TestGzipSegmentRead(t *testing.T) {
@@ -423,5 +452,215 @@ func TestSignature(t *testing.T) {
 				t.Fatal("changed manifest verified")
 			}
 		})
+	}
+}
+
+// TestBadFirstSegmentKeepsMetadata: segment 1 holds the store's metadata
+// (index.json, the plan); one byte of it flipped must cost only its blobs.
+// The manifest's copy of the metadata restores index.json, so every image
+// whose blobs are elsewhere stays usable; a manifest whose metadata was
+// changed writes nothing.
+func TestBadFirstSegmentKeepsMetadata(t *testing.T) {
+	src, _ := threeImages(t)
+	dir := t.TempDir()
+	m := create(t, src, dir, 64<<10, false)
+	first := m.Segments[0].Name
+	p := filepath.Join(dir, first)
+	b, _ := os.ReadFile(p)
+	b[len(b)/2] ^= 1
+	os.WriteFile(p, b, 0o644)
+	r, err := Verify([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Bad) != 1 || r.Bad[0].Name != first || r.Bad[0].Problem != ProblemChecksum {
+		t.Fatalf("want %s %s, got %+v", first, ProblemChecksum, r.Bad)
+	}
+	affected := map[string]bool{}
+	for _, n := range r.Bad[0].Images {
+		affected[n] = true
+	}
+	if len(affected) == 0 || len(affected) == len(m.Images) {
+		t.Fatalf("segment 1 should affect some but not all images: %v of %d", r.Bad[0].Images, len(m.Images))
+	}
+	dst := filepath.Join(t.TempDir(), "dst")
+	if err := Extract(r, dst); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(src, "index.json"))
+	got, err := os.ReadFile(filepath.Join(dst, "index.json"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("index.json not restored from the manifest (%v)", err)
+	}
+	st, err := store.Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, img := range m.Images {
+		complete := true
+		for _, d := range img.Blobs {
+			if _, ok := st.HasBlob(d); !ok {
+				complete = false
+			}
+		}
+		if complete == affected[img.Name] {
+			t.Errorf("%s: all blobs present=%v, affected by %s=%v", img.Name, complete, first, affected[img.Name])
+		}
+	}
+
+	// A manifest whose embedded index.json was altered: refused, named.
+	mp := filepath.Join(dir, ManifestName)
+	var raw map[string]any
+	mb, _ := os.ReadFile(mp)
+	json.Unmarshal(mb, &raw)
+	md := raw["metadata"].([]any)
+	for _, e := range md {
+		if e.(map[string]any)["name"] == "index.json" {
+			e.(map[string]any)["data"] = []byte(`{"manifests":[]}`)
+		}
+	}
+	mb, _ = json.Marshal(raw)
+	os.WriteFile(mp, mb, 0o644)
+	r, err = Verify([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst2 := filepath.Join(t.TempDir(), "dst2")
+	err = Extract(r, dst2)
+	if err == nil || !strings.Contains(err.Error(), "index.json") || !strings.Contains(err.Error(), ManifestName) {
+		t.Fatalf("altered metadata: want an error naming index.json and %s, got %v", ManifestName, err)
+	}
+	if _, err := os.Stat(filepath.Join(dst2, "index.json")); err == nil {
+		// store.Open writes an empty index; it must not be the forged one
+		if b, _ := os.ReadFile(filepath.Join(dst2, "index.json")); strings.Contains(string(b), `"manifests":[]`) && !bytes.Contains(b, []byte("schemaVersion")) {
+			t.Errorf("forged index.json written: %s", b)
+		}
+	}
+}
+
+// TestEstimateSpace: the estimate for a run into an empty directory counts
+// every blob for the store and again for the set, at least what Create
+// then writes; after a set, only unshipped blobs count for the next set,
+// and the old set's files count as freed.
+func TestEstimateSpace(t *testing.T) {
+	src, st := threeImages(t)
+	incoming := map[string]int64{}
+	var poolBytes int64
+	for _, e := range mustDir(t, filepath.Join(src, "blobs", "sha256")) {
+		sz, _ := st.HasBlob("sha256:" + e)
+		incoming["sha256:"+e] = sz
+		poolBytes += sz
+	}
+	n, err := EstimateSpace(SpaceOptions{Store: filepath.Join(t.TempDir(), "new"), Incoming: incoming, SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	m := create(t, src, out, 64<<10, false)
+	var actual int64
+	for _, e := range mustDir(t, out) {
+		fi, _ := os.Stat(filepath.Join(out, e))
+		actual += fi.Size()
+	}
+	if n.Store != poolBytes || n.Set < actual || n.Set > actual+2*metadataSlack || n.Freed != 0 || n.Total() != n.Store+n.Set {
+		t.Fatalf("estimate %+v (total %d): want store %d, set at least the %d bytes Create wrote", n, n.Total(), poolBytes, actual)
+	}
+	// The store as the source side has it after the set, with its files
+	// in the store directory (as mirror writes them), and one new image.
+	for _, s := range append(m.Segments, Segment{Name: ManifestName}) {
+		b, _ := os.ReadFile(filepath.Join(out, s.Name))
+		os.WriteFile(filepath.Join(src, s.Name), b, 0o644)
+	}
+	addImage(t, st, "ns/d:1", 5000)
+	n2, err := EstimateSpace(SpaceOptions{Store: src, Incoming: incoming, SegmentSize: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n2.Store != 0 || n2.Freed != actual {
+		t.Fatalf("second estimate %+v: want nothing new for the store and the old set (%d bytes) freed", n2, actual)
+	}
+	// ns/d's three blobs (~6 KiB) and the per-blob manifest share: far
+	// below a set that would ship everything again
+	full, _ := EstimateSpace(SpaceOptions{Store: src, Incoming: incoming, SegmentSize: 64 << 10, Full: true})
+	if n2.Set >= full.Set-poolBytes {
+		t.Fatalf("incremental estimate %d, full %d: already shipped blobs counted", n2.Set, full.Set)
+	}
+}
+
+// pgpKeyFiles writes an armored OpenPGP secret and public key pair
+// generated here, and returns their paths.
+func pgpKeyFiles(t *testing.T, name string) (sec, pub string, e *openpgp.Entity) {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", name+"@example.com", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(file, typ string, ser func(w io.Writer) error) string {
+		var b bytes.Buffer
+		w, err := armor.Encode(&b, typ, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ser(w); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		p := filepath.Join(dir, file)
+		os.WriteFile(p, b.Bytes(), 0o600)
+		return p
+	}
+	sec = write("sec.asc", openpgp.PrivateKeyType, func(w io.Writer) error { return e.SerializePrivate(w, nil) })
+	pub = write("pub.asc", openpgp.PublicKeyType, e.Serialize)
+	return sec, pub, e
+}
+
+func TestOpenPGPSignature(t *testing.T) {
+	src, _ := threeImages(t)
+	dir := t.TempDir()
+	create(t, src, dir, 1<<20, false)
+	sec, pub, _ := pgpKeyFiles(t, "airlock-test")
+	if err := Sign(dir, sec); err != nil {
+		t.Fatal(err)
+	}
+	asc, err := os.ReadFile(filepath.Join(dir, PGPSignatureName))
+	if err != nil || !bytes.HasPrefix(asc, []byte("-----BEGIN PGP SIGNATURE-----")) {
+		t.Fatalf("%s: %v\n%s", PGPSignatureName, err, asc)
+	}
+	if err := VerifySignature(dir, pub); err != nil {
+		t.Fatal(err)
+	}
+	// another key, a changed manifest: refused, naming the signature
+	_, otherPub, _ := pgpKeyFiles(t, "someone-else")
+	if err := VerifySignature(dir, otherPub); err == nil || !strings.Contains(err.Error(), PGPSignatureName) {
+		t.Fatalf("signature checked with another key: %v", err)
+	}
+	p := filepath.Join(dir, ManifestName)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, append(b, ' '), 0o644)
+	if err := VerifySignature(dir, pub); err == nil {
+		t.Fatal("changed manifest verified")
+	}
+	os.WriteFile(p, b, 0o644)
+	// a public key cannot sign; a passphrase-protected key is refused
+	// with the way out
+	if err := Sign(dir, pub); err == nil || !strings.Contains(err.Error(), "secret key") {
+		t.Fatalf("signing with a public key: %v", err)
+	}
+	_, _, e := pgpKeyFiles(t, "protected")
+	if err := e.EncryptPrivateKeys([]byte("pass"), nil); err != nil {
+		t.Fatal(err)
+	}
+	var enc bytes.Buffer
+	w, _ := armor.Encode(&enc, openpgp.PrivateKeyType, nil)
+	e.SerializePrivateWithoutSigning(w, nil)
+	w.Close()
+	ep := filepath.Join(t.TempDir(), "enc.asc")
+	os.WriteFile(ep, enc.Bytes(), 0o600)
+	if err := Sign(t.TempDir(), ep); err == nil {
+		t.Fatal("signing a set that is not there")
+	}
+	if err := Sign(dir, ep); err == nil || !strings.Contains(err.Error(), "passphrase") {
+		t.Fatalf("passphrase-protected key: %v", err)
 	}
 }

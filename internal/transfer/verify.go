@@ -86,20 +86,30 @@ func Verify(dirs []string) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Dir: mdir, Manifest: m, Paths: map[string]string{}}
-	cands := candidates(dirs)
+	cands, unreadable := candidates(dirs)
+	// A missing segment is named with every directory looked in (and
+	// those that could not be read, e.g. a disk not mounted), so the user
+	// knows where it was not found, not only that it was not.
+	searched := "looked for in " + strings.Join(dirs, ", ")
+	if len(unreadable) > 0 {
+		searched += "; could not read " + strings.Join(unreadable, ", ")
+	}
 	for _, seg := range m.Segments {
-		r.checkSegment(seg, cands[seg.Name])
+		r.checkSegment(seg, cands[seg.Name], searched)
 	}
 	r.fillImages()
 	return r, nil
 }
 
-// candidates maps each segment name to the files of that name in dirs.
-func candidates(dirs []string) map[string][]string {
+// candidates maps each segment name to the files of that name in dirs,
+// and lists the dirs that could not be read (with why).
+func candidates(dirs []string) (map[string][]string, []string) {
 	out := map[string][]string{}
+	var unreadable []string
 	for _, d := range dirs {
 		entries, err := os.ReadDir(d)
 		if err != nil {
+			unreadable = append(unreadable, err.Error())
 			continue
 		}
 		for _, e := range entries {
@@ -108,15 +118,14 @@ func candidates(dirs []string) map[string][]string {
 			}
 		}
 	}
-	return out
+	return out, unreadable
 }
 
 // checkSegment picks the first candidate that checks out; otherwise it
 // records the most telling problem of the candidates.
-func (r *Report) checkSegment(seg Segment, paths []string) {
+func (r *Report) checkSegment(seg Segment, paths []string, searched string) {
 	if len(paths) == 0 {
-		r.Bad = append(r.Bad, BadSegment{Name: seg.Name, Problem: ProblemMissing,
-			Detail: "not in any of the directories given"})
+		r.Bad = append(r.Bad, BadSegment{Name: seg.Name, Problem: ProblemMissing, Detail: searched})
 		return
 	}
 	var bad BadSegment
