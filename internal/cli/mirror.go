@@ -39,6 +39,10 @@ type MirrorOptions struct {
 	GraphBase      string
 	Strict         bool
 	SignatureKeys  []string
+	// ImagePolicyNamespaces and Lookaside shape the policy files of
+	// SignatureKeys (--image-policy-namespace, --signature-lookaside).
+	ImagePolicyNamespaces []string
+	Lookaside             string
 	// Transfer sets (internal/transfer).
 	ArchiveSize  int64
 	SegmentBytes string
@@ -86,10 +90,14 @@ disk-to-mirror and mirror-to-mirror, DIR/working-dir/cluster-resources/
 holds idms-oc-mirror.yaml, itms-oc-mirror.yaml, cs-*.yaml and cc-*.yaml
 (and updateService.yaml with graph: true); with --signature-key also
 cip-airlock.yaml (ClusterImagePolicy: OpenShift 4.21+ admits the images of
-its scopes only with a sigstore signature by the key),
-sigstore-registries-airlock.yaml and containers-policy-airlock.json (for
-plain CRI-O/podman nodes). The policy's scopes are the source repositories
-of the images that carried a signature: unsigned ones stay outside it.
+its scopes only with a sigstore signature by the key; with
+--image-policy-namespace NS instead ip-airlock.yaml, ImagePolicy objects
+that require it for the pods of NS only),
+sigstore-registries-airlock.yaml (with --signature-lookaside URL, where
+OpenPGP signatures are served, on every entry) and
+containers-policy-airlock.json (for plain CRI-O/podman nodes). The
+policy's scopes are the source repositories of the images that carried a
+signature: unsigned ones stay outside it.
 
 A failed image never stops the run: the failures are listed at the end and
 in DIR/working-dir/logs/, and the same command retries them (what is there
@@ -110,6 +118,9 @@ missing.txt and copies nothing.`,
   airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp --signature-key cosign.pub
   # with a transfer set of 4 GiB segments (checks first that DIR can hold the store and the segments)
   airlock mirror -c imageset.yaml file:///mnt/mirror --archive-size 4
+  # only for the pods of two namespaces (ImagePolicy), OpenPGP signatures served from a lookaside
+  airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp --signature-key cosign.pub \
+    --image-policy-namespace team-a --image-policy-namespace team-b --signature-lookaside https://sigs.example.com/openpgp
   # what would be copied, and what the store lacks
   airlock mirror -c imageset.yaml file:///mnt/mirror --dry-run`,
 		Args: cobra.ExactArgs(1),
@@ -155,6 +166,8 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.StringVar(&o.Key, "key", "", "disk-to-mirror of a transfer set: public key its signature must match (PEM or OpenPGP)")
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
+	fs.StringArrayVar(&o.ImagePolicyNamespaces, "image-policy-namespace", nil, imagePolicyNamespaceUsage)
+	fs.StringVar(&o.Lookaside, "signature-lookaside", "", signatureLookasideUsage)
 }
 
 // graphData is the graph-data image configuration of the flags.
@@ -236,6 +249,9 @@ func (o *MirrorOptions) Complete(args []string) error {
 	if o.keys, err = loadSignatureKeys(o.SignatureKeys); err != nil {
 		return err
 	}
+	if err := validateSignaturePolicyFlags(len(o.keys), o.Lookaside, o.ImagePolicyNamespaces); err != nil {
+		return err
+	}
 	if len(o.keys) > 0 && o.mode == orchestrate.MirrorToDisk {
 		return fmt.Errorf("--signature-key: mirror-to-disk writes no cluster resources; give it to the disk-to-mirror run (--from file://DIR docker://REG)")
 	}
@@ -292,6 +308,7 @@ func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
 	mo := orchestrate.Options{
 		Mode: o.mode, Config: o.cfg, ConfigFile: o.Config, ConfigData: o.cfgData, Dir: o.dir, Dest: o.dest,
 		DryRun: o.DryRun, Since: o.since, MaxNestedPaths: o.MaxNestedPaths, SignatureKeys: o.keys, Engine: eng,
+		ImagePolicyNamespaces: o.ImagePolicyNamespaces, Lookaside: o.Lookaside,
 		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn, GraphData: o.graphData(),
 	}
 	if err := o.transferHooks(&mo); err != nil {

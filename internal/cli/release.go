@@ -284,7 +284,7 @@ images), and registries.d/policy.json files for plain CRI-O nodes.`,
 	fs.StringVar(&o.PrintMirror, "print-mirror-instructions", "all", "install-config sections to print: all, idms (imageDigestSources), icsp (imageContentSources) or none")
 	fs.BoolVar(&o.SkipReleaseImage, "skip-release-image", false, "copy only the components, not the release image itself")
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
-	fs.StringVar(&o.Lookaside, "signature-lookaside", "", "with --signature-key: URL the OpenPGP release signatures are served from, written as lookaside in the registries.d file")
+	fs.StringVar(&o.Lookaside, "signature-lookaside", "", signatureLookasideUsage)
 	return cmd
 }
 
@@ -350,12 +350,13 @@ func (o *ReleaseMirrorOptions) Validate() error {
 		return fmt.Errorf("--print-mirror-instructions %q: want all, idms, icsp or none", o.PrintMirror)
 	case o.SkipReleaseImage && o.toRelease != nil:
 		return fmt.Errorf("--skip-release-image and --to-release-image contradict each other")
-	case o.Lookaside != "" && len(o.keys) == 0:
-		return fmt.Errorf("--signature-lookaside goes into the registries.d file written with --signature-key; give --signature-key FILE too")
 	case len(o.keys) > 0 && o.ToDir != "":
 		return fmt.Errorf("--signature-key: --to-dir writes no cluster resources; give it to the run that uploads the store (--from-dir ... --to REGISTRY/REPOSITORY)")
 	case o.VerifyKey != "" && o.SignatureDir == "":
 		return fmt.Errorf("--verify-key needs --signature-dir: the directory holding sha256=<hex>/signature-N files")
+	}
+	if err := validateSignaturePolicyFlags(len(o.keys), o.Lookaside, nil); err != nil {
+		return err
 	}
 	if o.toRelease != nil && (o.toRelease.Transport != ref.Docker || !o.toRelease.HasTagOrDigest() || o.toRelease.Digest != "") {
 		return fmt.Errorf("--to-release-image %s: give a registry reference with a tag, e.g. mirror.local:5000/ocp/release:4.12.0", o.ToReleaseImage)

@@ -13,6 +13,32 @@ import (
 // release mirror.
 const signatureKeyUsage = "cosign public key (PEM) the cluster must verify mirrored images with: writes a ClusterImagePolicy for the mirrored source repositories, a registries.d file (use-sigstore-attachments) and a policy.json fragment; repeatable (every key must have signed every image)"
 
+// signatureLookasideUsage is the --signature-lookaside help, shared by
+// mirror and release mirror.
+const signatureLookasideUsage = "with --signature-key: URL the OpenPGP signatures are served from, written as lookaside on every entry of the registries.d file"
+
+// imagePolicyNamespaceUsage is the --image-policy-namespace help.
+const imagePolicyNamespaceUsage = "with --signature-key: write namespaced ImagePolicy objects (ip-airlock.yaml) for this namespace instead of the cluster-wide ClusterImagePolicy, so only its pods must carry the signatures; repeatable"
+
+// validateSignaturePolicyFlags refuses the policy flags that only shape
+// the files --signature-key writes when no key is given.
+func validateSignaturePolicyFlags(keys int, lookaside string, namespaces []string) error {
+	for _, ns := range namespaces {
+		if err := clusterres.ValidateNamespace(ns); err != nil {
+			return fmt.Errorf("--image-policy-namespace: %w", err)
+		}
+	}
+	switch {
+	case keys > 0:
+		return nil
+	case lookaside != "":
+		return fmt.Errorf("--signature-lookaside goes into the registries.d file written with --signature-key; give --signature-key FILE too")
+	case len(namespaces) > 0:
+		return fmt.Errorf("--image-policy-namespace %s: the ImagePolicy requires the keys of --signature-key; give --signature-key FILE too", namespaces[0])
+	}
+	return nil
+}
+
 // addSignatureKeyFlag registers --signature-key.
 func addSignatureKeyFlag(fs *pflag.FlagSet, files *[]string) {
 	fs.StringArrayVar(files, "signature-key", nil, signatureKeyUsage)

@@ -328,8 +328,8 @@ func ImagePolicies(scopes []string, o PolicyOptions) ([]ImagePolicy, error) {
 	if o.Namespace == "" {
 		return nil, fmt.Errorf("building ImagePolicy %s: no namespace given (an ImagePolicy applies to one namespace)", o.Name)
 	}
-	if errs := validateName(o.Namespace); errs != "" {
-		return nil, fmt.Errorf("building ImagePolicy %s: namespace %q: %s", o.Name, o.Namespace, errs)
+	if err := ValidateNamespace(o.Namespace); err != nil {
+		return nil, fmt.Errorf("building ImagePolicy %s: %w", o.Name, err)
 	}
 	specs, err := policySpecs(scopes, o)
 	if err != nil {
@@ -344,6 +344,15 @@ func ImagePolicies(scopes []string, o PolicyOptions) ([]ImagePolicy, error) {
 		}
 	}
 	return out, nil
+}
+
+// ValidateNamespace checks a namespace name (a DNS-1123 label), so a
+// front-end can refuse a bad --image-policy-namespace before copying.
+func ValidateNamespace(ns string) error {
+	if errs := validateLabel(ns); errs != "" {
+		return fmt.Errorf("namespace %q: %s", ns, errs)
+	}
+	return nil
 }
 
 // Public is the parsed key (ParsePublicKey checked that it parses).

@@ -146,32 +146,57 @@ func (e *Engine) discover(ctx context.Context, src endpoint, tree, top *node, de
 			walk(c)
 		}
 	}
+	tags := e.sourceTags(ctx, src)
 	var out []Attachment
+	for _, s := range subjects {
+		out = append(out, e.attachmentsOf(ctx, src, tags, s, depth)...)
+	}
+	return out
+}
+
+// lookupAttachments finds the attachments of one manifest digest outside
+// a tree walk: a complete image re-checked for new signatures, a policy
+// check of a digest the copy does not write.
+func (e *Engine) lookupAttachments(ctx context.Context, src endpoint, digest string, depth int) []Attachment {
+	return e.attachmentsOf(ctx, src, e.sourceTags(ctx, src), digest, depth)
+}
+
+// sourceTags is the repository's tag list for attachmentsOf; nil, with a
+// warning, when it cannot be listed (nil tells the referrers lookup the
+// tags are unknown, so it still tries the referrers tag).
+func (e *Engine) sourceTags(ctx context.Context, src endpoint) map[string]bool {
 	tags, err := e.repoTags(ctx, src)
 	if err != nil {
 		e.log.Warn("cannot list tags: cosign tag-style signatures not looked for", "repository", src.String(), "err", err)
-		tags = nil
+		return nil
 	}
-	for _, s := range subjects {
-		base := strings.Replace(s, ":", "-", 1)
-		for _, kind := range []string{AttachSignature, AttachAttestation, AttachSBOM} {
-			if tags[base+"."+kind] {
-				out = append(out, Attachment{Subject: s, Kind: kind, Tag: base + "." + kind, Depth: depth + 1})
-			}
+	return tags
+}
+
+// attachmentsOf finds the attachments of one manifest digest: cosign's
+// tag-style sha256-<hex>.sig/.att/.sbom among tags and, unless
+// NoReferrers, its referrers (filtered by ReferrersFilter), at depth+1.
+// discover (a tree being copied) and lookupAttachments share it, so the
+// copy, the re-run check and the policy check find the same attachments.
+func (e *Engine) attachmentsOf(ctx context.Context, src endpoint, tags map[string]bool, subject string, depth int) []Attachment {
+	var out []Attachment
+	base := strings.Replace(subject, ":", "-", 1)
+	for _, kind := range []string{AttachSignature, AttachAttestation, AttachSBOM} {
+		if tags[base+"."+kind] {
+			out = append(out, Attachment{Subject: subject, Kind: kind, Tag: base + "." + kind, Depth: depth + 1})
 		}
-		if e.opts.NoReferrers {
-			continue
-		}
-		descs, err := src.referrers(ctx, s, tags)
-		if err != nil {
-			e.log.Warn("cannot list referrers", "repository", src.String(), "subject", s, "err", err)
-			continue
-		}
-		for _, d := range descs {
-			if !e.wantReferrer(d.ArtifactType) {
-				continue
-			}
-			out = append(out, Attachment{Subject: s, Kind: AttachReferrer, Digest: d.Digest.String(), ArtifactType: d.ArtifactType, Depth: depth + 1})
+	}
+	if e.opts.NoReferrers {
+		return out
+	}
+	descs, err := src.referrers(ctx, subject, tags)
+	if err != nil {
+		e.log.Warn("cannot list referrers", "repository", src.String(), "subject", subject, "err", err)
+		return out
+	}
+	for _, d := range descs {
+		if e.wantReferrer(d.ArtifactType) {
+			out = append(out, Attachment{Subject: subject, Kind: AttachReferrer, Digest: d.Digest.String(), ArtifactType: d.ArtifactType, Depth: depth + 1})
 		}
 	}
 	return out

@@ -69,35 +69,6 @@ func (e *Engine) checkPolicy(ctx context.Context, src endpoint, it plan.Item, di
 	return e.opts.Policy.Check(ctx, ev)
 }
 
-// lookupAttachments finds the tag-style attachments and the referrers of
-// one manifest digest (discover does it for a whole tree).
-func (e *Engine) lookupAttachments(ctx context.Context, src endpoint, digest string, depth int) []Attachment {
-	var out []Attachment
-	tags, err := e.repoTags(ctx, src)
-	if err != nil {
-		e.log.Warn("cannot list tags: cosign tag-style signatures not looked for", "repository", src.String(), "err", err)
-	}
-	base := strings.Replace(digest, ":", "-", 1)
-	for _, kind := range []string{AttachSignature, AttachAttestation, AttachSBOM} {
-		if tags[base+"."+kind] {
-			out = append(out, Attachment{Subject: digest, Kind: kind, Tag: base + "." + kind, Depth: depth + 1})
-		}
-	}
-	if e.opts.NoReferrers {
-		return out
-	}
-	descs, err := src.referrers(ctx, digest, tags)
-	if err != nil {
-		e.log.Warn("cannot list referrers", "repository", src.String(), "subject", digest, "err", err)
-	}
-	for _, d := range descs {
-		if e.wantReferrer(d.ArtifactType) {
-			out = append(out, Attachment{Subject: digest, Kind: AttachReferrer, Digest: d.Digest.String(), ArtifactType: d.ArtifactType, Depth: depth + 1})
-		}
-	}
-	return out
-}
-
 // simpleSignatures reads the simple-signing layers of a tag-style
 // signature manifest.
 func (e *Engine) simpleSignatures(ctx context.Context, src endpoint, tag string) ([]sigpolicy.SimpleSigning, error) {

@@ -72,10 +72,15 @@ type Options struct {
 	Since          time.Time
 	MaxNestedPaths int
 	// SignatureKeys (--signature-key) add the ClusterImagePolicy,
-	// registries.d and policy.json files to cluster-resources/.
-	SignatureKeys []clusterres.SigstoreKey
-	Engine        Engine
-	Graph         graph.Fetcher
+	// registries.d and policy.json files to cluster-resources/;
+	// ImagePolicyNamespaces (--image-policy-namespace) write namespaced
+	// ImagePolicy objects instead of the ClusterImagePolicy, and Lookaside
+	// (--signature-lookaside) goes into the registries.d file.
+	SignatureKeys         []clusterres.SigstoreKey
+	ImagePolicyNamespaces []string
+	Lookaside             string
+	Engine                Engine
+	Graph                 graph.Fetcher
 	// GraphData builds the graph-data image of mirror.platform.graph.
 	GraphData GraphData
 	Warn      func(string)

@@ -138,7 +138,7 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int, ke
 		// catalog is rebuilt (a new digest nobody signed) and pulled by its
 		// mirror name; not Helm charts, which no node pulls.
 		pairs := clusterres.PairsFromPlan(cluster, func(it plan.Item) bool { return category(it.Kind) != "" })
-		pol, err := SignaturePolicyFiles(pairs, scope, "cip-airlock", keys, "")
+		pol, err := SignaturePolicyFiles(pairs, scope, "airlock", SignaturePolicy{Keys: keys})
 		if err != nil {
 			return nil, err
 		}
@@ -150,28 +150,83 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int, ke
 // Signature policy file names under cluster-resources/.
 const (
 	ClusterImagePolicyFile = "cip-airlock.yaml"
+	ImagePolicyFile        = "ip-airlock.yaml"
 	RegistriesDFile        = "sigstore-registries-airlock.yaml"
 	NodePolicyFile         = "containers-policy-airlock.json"
 )
 
-// SignaturePolicyFiles renders, for the source scopes of pairs, the
-// ClusterImagePolicy objects (OpenShift 4.21+: the cluster then admits an
-// image only with a sigstore signature by every key), the registries.d file
-// that makes a node read the cosign signatures airlock copied into the
-// mirror, and the policy.json fragment for nodes without the
-// machine-config operator. lookaside, when set, is the URL OpenPGP
-// signatures are served from, added to every registries.d entry.
-func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, name string, keys []clusterres.SigstoreKey, lookaside string) (map[string][]byte, error) {
+// SignaturePolicy is what the signature policy files are made of: the
+// --signature-key, --image-policy-namespace and --signature-lookaside
+// flags of mirror, sync and release mirror.
+type SignaturePolicy struct {
+	Keys []clusterres.SigstoreKey
+	// Namespaces, when set, get namespaced ImagePolicy objects
+	// (ImagePolicyFile) instead of the ClusterImagePolicy: the keys are then
+	// required for the pods of those namespaces only, so one team can
+	// enforce its signatures without refusing the same images elsewhere.
+	Namespaces []string
+	// Lookaside is the URL OpenPGP signatures are served from, added to
+	// every registries.d entry.
+	Lookaside string
+}
+
+// Kind is the policy object kind written: ImagePolicy with Namespaces,
+// ClusterImagePolicy otherwise.
+func (sp SignaturePolicy) Kind() string {
+	if len(sp.Namespaces) > 0 {
+		return "ImagePolicy"
+	}
+	return "ClusterImagePolicy"
+}
+
+// File is the cluster-resources file the policy objects go into.
+func (sp SignaturePolicy) File() string {
+	if len(sp.Namespaces) > 0 {
+		return ImagePolicyFile
+	}
+	return ClusterImagePolicyFile
+}
+
+// SignaturePolicyFiles renders, for the source scopes of pairs, the policy
+// objects (OpenShift 4.21+: the cluster then admits an image only with a
+// sigstore signature by every key): ClusterImagePolicy objects named
+// cip-<base>-N, or with sp.Namespaces ImagePolicy objects ip-<base>-N in
+// each namespace; the registries.d file that makes a node read the cosign
+// signatures airlock copied into the mirror (with sp.Lookaside, where
+// OpenPGP signatures are served from, on every entry), and the policy.json
+// fragment for nodes without the machine-config operator (node-wide: a
+// plain node has no namespaces).
+func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, base string, sp SignaturePolicy) (map[string][]byte, error) {
 	scopes := clusterres.PolicyScopes(pairs, scope)
-	cips, err := clusterres.ClusterImagePolicies(scopes, clusterres.PolicyOptions{Name: name, Keys: keys})
+	var objs []any
+	if len(sp.Namespaces) == 0 {
+		cips, err := clusterres.ClusterImagePolicies(scopes, clusterres.PolicyOptions{Name: "cip-" + base, Keys: sp.Keys})
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cips {
+			objs = append(objs, c)
+		}
+	}
+	seen := map[string]bool{}
+	for _, ns := range sp.Namespaces {
+		if seen[ns] {
+			return nil, fmt.Errorf("--image-policy-namespace %s given twice", ns)
+		}
+		seen[ns] = true
+		ips, err := clusterres.ImagePolicies(scopes, clusterres.PolicyOptions{Name: "ip-" + base, Namespace: ns, Keys: sp.Keys})
+		if err != nil {
+			return nil, err
+		}
+		for _, ip := range ips {
+			objs = append(objs, ip)
+		}
+	}
+	pol, err := clusterres.YAML(objs...)
 	if err != nil {
 		return nil, err
 	}
-	cip, err := clusterres.YAML(cips...)
-	if err != nil {
-		return nil, err
-	}
-	rd, err := clusterres.RegistriesDConfig(pairs, scope, lookaside)
+	rd, err := clusterres.RegistriesDConfig(pairs, scope, sp.Lookaside)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +234,7 @@ func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, name 
 	if err != nil {
 		return nil, err
 	}
-	np, err := clusterres.NodePolicy(scopes, clusterres.NodePolicyOptions{Keys: keys})
+	np, err := clusterres.NodePolicy(scopes, clusterres.NodePolicyOptions{Keys: sp.Keys})
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +242,7 @@ func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, name 
 	if err != nil {
 		return nil, err
 	}
-	return map[string][]byte{ClusterImagePolicyFile: cip, RegistriesDFile: rdb, NodePolicyFile: npb}, nil
+	return map[string][]byte{sp.File(): pol, RegistriesDFile: rdb, NodePolicyFile: npb}, nil
 }
 
 // releaseTagPairs are the digest pairs of release images mirrored by tag.
@@ -237,12 +292,15 @@ func writeClusterResources(o Options, res *Result) error {
 
 func isRegistryRef(r ref.Ref) bool { return r.Transport == ref.Docker || r.Transport == "" }
 
-// addSignaturePolicy adds the ClusterImagePolicy (and its node files) for
-// the images of the run that carry a signature, each repository its own
-// scope: a scope over an unsigned image would make the cluster refuse it,
-// so unsigned images (catalogs rebuilt here, partner images without
-// signatures) stay out and are counted in a warning.
+// addSignaturePolicy adds the ClusterImagePolicy or ImagePolicy objects
+// (and their node files) for the images of the run that carry a
+// signature, each repository its own scope: a scope over an unsigned image
+// would make the cluster refuse it, so unsigned images (catalogs rebuilt
+// here, partner images without signatures) stay out and are counted in a
+// warning.
 func addSignaturePolicy(files map[string][]byte, o Options, res *Result) error {
+	sp := SignaturePolicy{Keys: o.SignatureKeys, Namespaces: o.ImagePolicyNamespaces, Lookaside: o.Lookaside}
+	kind := sp.Kind()
 	signed := map[string]bool{}
 	if res.Report != nil {
 		for _, it := range res.Report.Items {
@@ -254,6 +312,7 @@ func addSignaturePolicy(files map[string][]byte, o Options, res *Result) error {
 	var keep plan.Plan
 	var others []plan.Item
 	repos := map[string]bool{}
+	releases := 0
 	for _, it := range res.Cluster.Items {
 		if category(it.Kind) == "" || len(it.Dests) == 0 {
 			continue
@@ -261,26 +320,38 @@ func addSignaturePolicy(files map[string][]byte, o Options, res *Result) error {
 		if signed[it.Dests[0].String()] {
 			keep.Add(it)
 			repos[it.Source.Repository()] = true
+			if category(it.Kind) == "release" {
+				releases++
+			}
 		} else {
 			others = append(others, it)
 		}
 	}
+	warn := func(s string) {
+		if o.Warn != nil {
+			o.Warn(s)
+		}
+	}
 	unsigned := len(others)
 	for _, it := range others {
-		if repos[it.Source.Repository()] && o.Warn != nil {
-			o.Warn(fmt.Sprintf("--signature-key: %s is unsigned but shares its repository with signed images: the ClusterImagePolicy scope %s will make the cluster refuse it", it.Source, it.Source.Repository()))
+		if repos[it.Source.Repository()] {
+			warn(fmt.Sprintf("--signature-key: %s is unsigned but shares its repository with signed images: the %s scope %s will make the cluster refuse it", it.Source, kind, it.Source.Repository()))
 		}
 	}
 	if len(keep.Items) == 0 {
-		if o.Warn != nil {
-			o.Warn("--signature-key: no mirrored image carries a signature, so no ClusterImagePolicy was written (it would make the cluster refuse every image)")
-		}
+		warn(fmt.Sprintf("--signature-key: no mirrored image carries a signature, so no %s was written (it would make the cluster refuse every image)", kind))
 		return nil
 	}
-	if unsigned > 0 && o.Warn != nil {
-		o.Warn(fmt.Sprintf("--signature-key: the ClusterImagePolicy covers the repositories of the %d signed images; %d unsigned images stay outside it", len(keep.Items), unsigned))
+	if unsigned > 0 {
+		warn(fmt.Sprintf("--signature-key: the %s covers the repositories of the %d signed images; %d unsigned images stay outside it", kind, len(keep.Items), unsigned))
 	}
-	pol, err := SignaturePolicyFiles(clusterres.PairsFromPlan(keep, nil), clusterres.ScopeRepository, "cip-airlock", o.SignatureKeys, "")
+	if releases > 0 && len(sp.Namespaces) > 0 {
+		// Release images run in the openshift-* namespaces of the
+		// cluster's own operators; a policy in the user's namespaces does
+		// not reach them.
+		warn(fmt.Sprintf("--image-policy-namespace: %d signed release images are covered only for pods of %s; the cluster's own operators pull them elsewhere (run without --image-policy-namespace for a ClusterImagePolicy)", releases, strings.Join(sp.Namespaces, ", ")))
+	}
+	pol, err := SignaturePolicyFiles(clusterres.PairsFromPlan(keep, nil), clusterres.ScopeRepository, "airlock", sp)
 	if err != nil {
 		return err
 	}

@@ -154,7 +154,7 @@ func TestClusterResourcesSignaturePolicy(t *testing.T) {
 // a lookaside that is not a URL is refused.
 func TestSignaturePolicyLookaside(t *testing.T) {
 	pairs := clusterres.PairsFromPlan(clusterPlan(), func(it plan.Item) bool { return it.Kind == plan.KindRelease || it.Kind == plan.KindReleaseComponent })
-	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, "cip-4-21-0", testKeys(t)[:1], "https://sigs.example.com/release")
+	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, "4-21-0", SignaturePolicy{Keys: testKeys(t)[:1], Lookaside: "https://sigs.example.com/release"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestSignaturePolicyLookaside(t *testing.T) {
 	if got := string(files[RegistriesDFile]); got != want {
 		t.Errorf("registries.d:\n%s\nwant:\n%s", got, want)
 	}
-	if _, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, "cip", testKeys(t)[:1], "sigs.example.com"); err == nil || !strings.Contains(err.Error(), "URL") {
+	if _, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, "x", SignaturePolicy{Keys: testKeys(t)[:1], Lookaside: "sigs.example.com"}); err == nil || !strings.Contains(err.Error(), "URL") {
 		t.Errorf("bad lookaside: %v", err)
 	}
 }

@@ -111,8 +111,8 @@ func WriteReleasePolicy(dir string, rp *ReleasePlan, releaseRepo string, keys []
 			pairs = append(pairs, pr)
 		}
 	}
-	name := "cip-" + release.ResourceName(rp.Payload.Version)
-	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, name, keys, lookaside)
+	files, err := SignaturePolicyFiles(pairs, clusterres.ScopeRepository, release.ResourceName(rp.Payload.Version),
+		SignaturePolicy{Keys: keys, Lookaside: lookaside})
 	if err != nil {
 		return nil, fmt.Errorf("release %s signature policy: %w", rp.Payload.Version, err)
 	}

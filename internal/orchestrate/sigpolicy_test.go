@@ -7,6 +7,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/testutil/golden"
 )
 
 // TestSignaturePolicyCoversSignedImagesOnly: the ClusterImagePolicy a
@@ -60,5 +61,61 @@ func TestSignaturePolicyCoversSignedImagesOnly(t *testing.T) {
 	}
 	if len(files) != 0 || len(warns) != 1 || !strings.Contains(warns[0], "no ClusterImagePolicy was written") {
 		t.Errorf("nothing signed: files %v, warnings %q", files, warns)
+	}
+}
+
+// TestSignaturePolicyImagePolicyGolden: with --image-policy-namespace the
+// run writes ip-airlock.yaml (ImagePolicy objects, one set per namespace,
+// scopes the signed repositories) instead of cip-airlock.yaml, and
+// --signature-lookaside goes into every registries.d entry; a signed
+// release image is named as not covered for the cluster's own operators.
+func TestSignaturePolicyImagePolicyGolden(t *testing.T) {
+	cluster := plan.Plan{}
+	for _, it := range []plan.Item{
+		{Source: ref.MustParse("quay.io/app/web:1"), Dests: []ref.Ref{ref.MustParse("mirror.local:5000/app/web:1")}, Kind: plan.KindImage},
+		{Source: ref.MustParse("quay.io/app/api@sha256:" + strings.Repeat("a", 64)), Dests: []ref.Ref{ref.MustParse("mirror.local:5000/app/api:sha256-" + strings.Repeat("a", 64))}, Kind: plan.KindImage},
+		{Source: ref.MustParse("quay.io/openshift-release-dev/ocp-release:4.21.0-x86_64"), Dests: []ref.Ref{ref.MustParse("mirror.local:5000/openshift/release-images:4.21.0-x86_64")}, Kind: plan.KindRelease},
+		{Source: ref.MustParse("docker.io/partner/tool:2"), Dests: []ref.Ref{ref.MustParse("mirror.local:5000/partner/tool:2")}, Kind: plan.KindImage},
+	} {
+		cluster.Add(it)
+	}
+	rep := &engine.Report{}
+	for i, it := range cluster.Items {
+		rep.Items = append(rep.Items, engine.ItemResult{Source: it.Source, Dests: []engine.DestResult{{Ref: it.Dests[0]}}, Signed: i < 3})
+	}
+	var warns []string
+	o := Options{SignatureKeys: testKeys(t)[:1], ImagePolicyNamespaces: []string{"team-a", "team-b"},
+		Lookaside: "https://sigs.example.com/openpgp", Warn: func(s string) { warns = append(warns, s) }}
+	files := map[string][]byte{}
+	if err := addSignaturePolicy(files, o, &Result{Cluster: cluster, Report: rep}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := files[ClusterImagePolicyFile]; ok {
+		t.Errorf("%s written with --image-policy-namespace", ClusterImagePolicyFile)
+	}
+	golden.Check(t, "ip-airlock.yaml", files[ImagePolicyFile])
+	golden.Check(t, "registries.d-lookaside.yaml", files[RegistriesDFile])
+	all := strings.Join(warns, "\n")
+	for _, w := range []string{"the ImagePolicy covers the repositories of the 3 signed images; 1 unsigned", "1 signed release images are covered only for pods of team-a, team-b"} {
+		if !strings.Contains(all, w) {
+			t.Errorf("warnings lack %q:\n%s", w, all)
+		}
+	}
+
+	// Without namespaces the same run writes the ClusterImagePolicy.
+	o.ImagePolicyNamespaces, files = nil, map[string][]byte{}
+	if err := addSignaturePolicy(files, o, &Result{Cluster: cluster, Report: rep}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := files[ImagePolicyFile]; ok || !strings.Contains(string(files[ClusterImagePolicyFile]), "kind: ClusterImagePolicy") {
+		t.Errorf("without --image-policy-namespace: files %v", files)
+	}
+
+	// A namespace that is no Kubernetes name, or one given twice, is refused.
+	for ns, want := range map[string]string{"Team_A": `namespace "Team_A"`, "team-a": "given twice"} {
+		o.ImagePolicyNamespaces = []string{"team-a", ns}
+		if err := addSignaturePolicy(map[string][]byte{}, o, &Result{Cluster: cluster, Report: rep}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("namespace %q: %v, want %q", ns, err, want)
+		}
 	}
 }

@@ -49,9 +49,16 @@ type Requirement struct {
 	KeyData        string    `json:"keyData,omitempty"`
 	KeyDatas       []string  `json:"keyDatas,omitempty"`
 	SignedIdentity *Identity `json:"signedIdentity,omitempty"`
-	Fulcio         any       `json:"fulcio,omitempty"`
-	RekorPublicKey string    `json:"rekorPublicKeyPath,omitempty"`
-	PKI            any       `json:"pki,omitempty"`
+	// The keyless and transparency-log fields of sigstoreSigned are read
+	// only to be refused by name (keylessFields): decoding them as unknown
+	// fields would give a vaguer error, ignoring them would accept images
+	// the policy's author meant to refuse.
+	Fulcio              any      `json:"fulcio,omitempty"`
+	PKI                 any      `json:"pki,omitempty"`
+	RekorPublicKeyPath  string   `json:"rekorPublicKeyPath,omitempty"`
+	RekorPublicKeyPaths []string `json:"rekorPublicKeyPaths,omitempty"`
+	RekorPublicKeyData  string   `json:"rekorPublicKeyData,omitempty"`
+	RekorPublicKeyDatas []string `json:"rekorPublicKeyDatas,omitempty"`
 
 	// Loaded keys: sigstore public keys or an OpenPGP keyring.
 	keys    []crypto.PublicKey
@@ -124,6 +131,14 @@ func (p *Policy) load(r *Requirement, where string) error {
 	if err := r.SignedIdentity.check(); err != nil {
 		return fail("signedIdentity: %v", err)
 	}
+	if kl := r.keylessFields(); len(kl) > 0 {
+		if r.Type != TypeSigstoreSigned {
+			return fail("%s: only sigstoreSigned takes these fields", strings.Join(kl, ", "))
+		}
+		return fail("%s: keyless (Fulcio certificate), PKI and Rekor transparency-log signatures are not supported, "+
+			"airlock verifies cosign signatures offline against public keys: give keyPath, keyPaths, keyData or keyDatas "+
+			"without fulcio, pki or rekorPublicKey*, and sign with a key pair (cosign sign --key)", strings.Join(kl, ", "))
+	}
 	switch r.Type {
 	case TypeAccept, TypeReject:
 		return nil
@@ -142,9 +157,6 @@ func (p *Policy) load(r *Requirement, where string) error {
 			return fail("no keyPath, keyPaths or keyData")
 		}
 	case TypeSigstoreSigned:
-		if r.Fulcio != nil || r.PKI != nil {
-			return fail("fulcio/pki roots of trust need the transparency log and certificate authorities online; airlock verifies public keys offline (keyPath, keyData)")
-		}
 		for _, src := range p.keySources(r) {
 			k, err := readPublicKey(src)
 			if err != nil {
@@ -161,6 +173,34 @@ func (p *Policy) load(r *Requirement, where string) error {
 		return fail("unknown type (want insecureAcceptAnything, reject, signedBy or sigstoreSigned)")
 	}
 	return nil
+}
+
+// keylessFields names the keyless / transparency-log fields r sets.
+// A rekorPublicKey* beside a keyPath is refused too, not ignored: in
+// containers/image it makes a Rekor inclusion proof mandatory, which
+// airlock does not check, so accepting it would pass signatures the
+// policy refuses.
+func (r *Requirement) keylessFields() []string {
+	var out []string
+	if r.Fulcio != nil {
+		out = append(out, "fulcio")
+	}
+	if r.PKI != nil {
+		out = append(out, "pki")
+	}
+	if r.RekorPublicKeyPath != "" {
+		out = append(out, "rekorPublicKeyPath")
+	}
+	if len(r.RekorPublicKeyPaths) > 0 {
+		out = append(out, "rekorPublicKeyPaths")
+	}
+	if r.RekorPublicKeyData != "" {
+		out = append(out, "rekorPublicKeyData")
+	}
+	if len(r.RekorPublicKeyDatas) > 0 {
+		out = append(out, "rekorPublicKeyDatas")
+	}
+	return out
 }
 
 // keySource is a key file path or inline base64 key data.

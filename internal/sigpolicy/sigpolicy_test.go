@@ -199,6 +199,14 @@ func TestParseErrors(t *testing.T) {
 	for body, want := range map[string]string{
 		`{"default": []}`: `"default" is empty`,
 		`{"default": [{"type": "insecureAcceptAnything"}], "transports": {"docker": {"q.io/a": [{"type": "sigstoreSigned", "keyPath": "` + pub + `", "fulcio": {"caPath": "x"}}]}}}`: `transports.docker["q.io/a"]: sigstoreSigned requirement: fulcio`,
+		// Keyless and transparency-log requirements: refused by name with
+		// what is supported, never loaded with the Rekor part ignored.
+		`{"default": [{"type": "sigstoreSigned", "fulcio": {"caPath": "x", "oidcIssuer": "https://i", "subjectEmail": "a@b"}, "rekorPublicKeyPath": "r.pub"}]}`: `default: sigstoreSigned requirement: fulcio, rekorPublicKeyPath: keyless (Fulcio certificate), PKI and Rekor transparency-log signatures are not supported`,
+		`{"default": [{"type": "sigstoreSigned", "keyPath": "` + pub + `", "rekorPublicKeyPath": "r.pub"}]}`:                                                    "rekorPublicKeyPath: keyless",
+		`{"default": [{"type": "sigstoreSigned", "keyPath": "` + pub + `", "rekorPublicKeyData": "eA=="}]}`:                                                     "give keyPath, keyPaths, keyData or keyDatas",
+		`{"default": [{"type": "sigstoreSigned", "keyPath": "` + pub + `", "rekorPublicKeyPaths": ["a"], "rekorPublicKeyDatas": ["eA=="]}]}`:                    "rekorPublicKeyPaths, rekorPublicKeyDatas",
+		`{"default": [{"type": "sigstoreSigned", "pki": {"caRootsPath": "x"}}]}`:                                                                                "pki: keyless",
+		`{"default": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "` + pub + `", "fulcio": {}}]}`:                                                     "only sigstoreSigned takes",
 		`{"default": [{"type": "bogus"}]}`:                                                                "unknown type",
 		`{"default": [{"type": "sigstoreSigned"}]}`:                                                       "no keyPath",
 		`{"default": [{"type": "sigstoreSigned", "keyPath": "` + notKey + `"}]}`:                          "not a PEM file",
