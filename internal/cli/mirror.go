@@ -37,6 +37,10 @@ type MirrorOptions struct {
 	GraphBase      string
 	Strict         bool
 	SignatureKeys  []string
+	// Release signatures (sha256=<hex>/signature-N files) for the
+	// signature ConfigMap, and the OpenPGP key they must verify against.
+	SignatureDir string
+	VerifyKey    string
 	// Transfer sets (internal/transfer).
 	ArchiveSize  int64
 	SegmentBytes string
@@ -84,6 +88,14 @@ sigstore-registries-airlock.yaml and containers-policy-airlock.json (for
 plain CRI-O/podman nodes). The policy's scopes are the source repositories
 of the images that carried a signature: unsigned ones stay outside it.
 
+Release signatures: --signature-dir DIR imports DIR/sha256=<hex>/signature-N
+for every release of the run (--verify-key FILE checks them first; one that
+does not verify stops the run before anything is copied). They travel in the
+mirror-to-disk record, and disk-to-mirror and mirror-to-mirror write them as
+cluster-resources/signature-configmap.yaml (and .json): the ConfigMap the
+cluster-version operator verifies releases with offline. A missing signature
+is a warning naming the file to download.
+
 A failed image never stops the run: the failures are listed at the end and
 in DIR/working-dir/logs/, and the same command retries them (what is there
 is skipped). --dry-run writes DIR/working-dir/dry-run/mapping.txt and
@@ -96,6 +108,8 @@ missing.txt and copies nothing.`,
   airlock mirror -c imageset.yaml --workspace file:///var/lib/airlock docker://registry.local:5000
   # and require cosign signatures on the cluster (ClusterImagePolicy)
   airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp --signature-key cosign.pub
+  # with the release signatures downloaded from mirror.openshift.com
+  airlock mirror -c imageset.yaml file:///mnt/mirror --signature-dir ./signatures --verify-key redhat-release-key.asc
   # what would be copied, and what the store lacks
   airlock mirror -c imageset.yaml file:///mnt/mirror --dry-run`,
 		Args: cobra.ExactArgs(1),
@@ -140,6 +154,8 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.StringVar(&o.Key, "key", "", "disk-to-mirror of a transfer set: PEM public key its signature must match")
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
+	fs.StringVar(&o.SignatureDir, "signature-dir", "", "directory holding release signatures as sha256=<hex>/signature-N (for cluster-resources/signature-configmap.yaml)")
+	fs.StringVar(&o.VerifyKey, "verify-key", "", "OpenPGP public key file the imported release signatures must verify against")
 }
 
 // graphData is the graph-data image configuration of the flags.
@@ -240,6 +256,8 @@ func (o *MirrorOptions) Validate() error {
 		return fmt.Errorf("--retry-times %d: want 0 or more", o.RetryTimes)
 	case o.MaxNestedPaths < 0:
 		return fmt.Errorf("--max-nested-paths %d: want 0 (no limit) or more", o.MaxNestedPaths)
+	case o.VerifyKey != "" && o.SignatureDir == "":
+		return fmt.Errorf("--verify-key needs --signature-dir: the directory holding sha256=<hex>/signature-N files")
 	case o.MaxNestedPaths > 0 && o.mode == orchestrate.MirrorToDisk:
 		return fmt.Errorf("--max-nested-paths applies to a registry destination (disk-to-mirror or mirror-to-mirror), not to file://")
 	}
@@ -266,6 +284,7 @@ func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
 		Mode: o.mode, Config: o.cfg, ConfigFile: o.Config, ConfigData: o.cfgData, Dir: o.dir, Dest: o.dest,
 		DryRun: o.DryRun, Since: o.since, MaxNestedPaths: o.MaxNestedPaths, SignatureKeys: o.keys, Engine: eng,
 		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn, GraphData: o.graphData(),
+		ReleaseSignatures: orchestrate.SignatureSource{Dir: o.SignatureDir, VerifyKey: o.VerifyKey},
 	}
 	if err := o.transferHooks(&mo); err != nil {
 		return nil, err

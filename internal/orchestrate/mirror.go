@@ -74,8 +74,13 @@ type Options struct {
 	// SignatureKeys (--signature-key) add the ClusterImagePolicy,
 	// registries.d and policy.json files to cluster-resources/.
 	SignatureKeys []clusterres.SigstoreKey
-	Engine        Engine
-	Graph         graph.Fetcher
+	// ReleaseSignatures is where the release signatures are imported from
+	// (--signature-dir, --verify-key): cluster-resources/ then holds the
+	// signature ConfigMap. Disk-to-mirror uses the ones the mirror-to-disk
+	// run recorded unless a directory is given.
+	ReleaseSignatures SignatureSource
+	Engine            Engine
+	Graph             graph.Fetcher
 	// GraphData builds the graph-data image of mirror.platform.graph.
 	GraphData GraphData
 	Warn      func(string)
@@ -110,6 +115,9 @@ type Result struct {
 	Files []string
 	// CatalogErrors are catalogs that could not be rebuilt or pushed.
 	CatalogErrors []error
+	// Signatures are the imported release signatures, written as the
+	// signature ConfigMap into cluster-resources/.
+	Signatures []ReleaseSignature
 }
 
 // Failed counts the failed images and catalogs.
@@ -159,6 +167,9 @@ func mirrorToDisk(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Mode: o.Mode, Plan: col.Plan, Blocked: col.Blocked, Releases: col.Releases}
 	res.Cluster = col.Plan
+	if res.Signatures, err = loadReleaseSignatures(o.ReleaseSignatures, col.Releases, o.Warn); err != nil {
+		return res, err
+	}
 	if o.DryRun {
 		return res, dryRun(ctx, o, res, col)
 	}
@@ -166,7 +177,7 @@ func mirrorToDisk(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	rec := &Record{Config: string(o.ConfigData), ConfigFile: o.ConfigFile, Created: o.Now().UTC(),
-		Plan: recordedPlan(res), Releases: col.Releases, Blocked: col.Blocked}
+		Plan: recordedPlan(res), Releases: col.Releases, Blocked: col.Blocked, Signatures: res.Signatures}
 	if err := WriteRecord(o.Dir, rec); err != nil {
 		return res, err
 	}
@@ -216,7 +227,14 @@ func diskToMirror(ctx context.Context, o Options) (*Result, error) {
 			o.Warn(fmt.Sprintf("%s differs from the config the mirror-to-disk run recorded in %s (%s): mirroring what that run stored", o.ConfigFile, o.Dir, rec.ConfigFile))
 		}
 	}
-	res := &Result{Mode: o.Mode, Blocked: rec.Blocked, Releases: rec.Releases}
+	res := &Result{Mode: o.Mode, Blocked: rec.Blocked, Releases: rec.Releases, Signatures: rec.Signatures}
+	if o.ReleaseSignatures.Dir != "" || (len(rec.Signatures) == 0 && len(rec.Releases) > 0) {
+		// Signatures downloaded apart from the store, or none recorded:
+		// import (or warn about) them now.
+		if res.Signatures, err = loadReleaseSignatures(o.ReleaseSignatures, rec.Releases, o.Warn); err != nil {
+			return res, err
+		}
+	}
 	var images, catalogs plan.Plan
 	for _, it := range rec.Plan.Items {
 		if o.Skip[it.Digest] {
@@ -261,6 +279,9 @@ func mirrorToMirror(ctx context.Context, o Options) (*Result, error) {
 		foldAll(col.Plan.Items[i].Dests, o.MaxNestedPaths)
 	}
 	res := &Result{Mode: o.Mode, Plan: col.Plan, Cluster: col.Plan, Blocked: col.Blocked, Releases: col.Releases}
+	if res.Signatures, err = loadReleaseSignatures(o.ReleaseSignatures, col.Releases, o.Warn); err != nil {
+		return res, err
+	}
 	if o.DryRun {
 		return res, dryRun(ctx, o, res, col)
 	}
@@ -459,6 +480,9 @@ type Record struct {
 	Plan       plan.Plan     `json:"plan"`
 	Releases   []ReleaseInfo `json:"releases,omitempty"`
 	Blocked    []Blocked     `json:"blocked,omitempty"`
+	// Signatures are the release signatures imported on the connected
+	// side; disk-to-mirror writes their ConfigMap.
+	Signatures []ReleaseSignature `json:"releaseSignatures,omitempty"`
 }
 
 func recordPath(dir string) string {

@@ -213,6 +213,12 @@ func writeClusterResources(o Options, res *Result) error {
 	if err == nil && len(o.SignatureKeys) > 0 {
 		err = addSignaturePolicy(files, o, res)
 	}
+	if err == nil {
+		var sigs map[string][]byte
+		if sigs, err = ReleaseSignatureFiles(res.Signatures); err == nil {
+			maps.Copy(files, sigs)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("generating cluster resources: %w", err)
 	}
