@@ -8,6 +8,7 @@
 package mirror_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -23,8 +24,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
+	"sigs.k8s.io/yaml"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
@@ -288,7 +293,10 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 		t.Errorf("missing.txt has %d lines, want %d (every copy but the rebuilt catalog)", got, want)
 	}
 
-	out := run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
+	// The release signatures, as downloaded from mirror.openshift.com: one
+	// OpenPGP-signed claim per release digest, checked with --verify-key.
+	sigDir, keyFile, sigs := releaseSignatures(t, f.rel1.Digest, f.rel2.Digest)
+	out := run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL, "--signature-dir", sigDir, "--verify-key", keyFile)
 	if !strings.Contains(out, "blocked: "+f.blocked) {
 		t.Errorf("the blocked image is not reported:\n%s", out)
 	}
@@ -351,12 +359,89 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 	var names []string
 	for _, e := range es {
 		names = append(names, e.Name())
+		if strings.HasPrefix(e.Name(), "signature-configmap.") {
+			// Timestamped signatures of timestamped digests: its shape is
+			// golden in internal/orchestrate, its content checked here.
+			continue
+		}
 		golden(t, "cluster-resources/"+e.Name(), rr.Replace(mustRead(t, filepath.Join(crDir, e.Name()))))
 	}
 	sort.Strings(names)
-	if strings.Join(names, " ") != "cc-community-operator-index-v4-18.yaml cs-community-operator-index-v4-18.yaml idms-oc-mirror.yaml itms-oc-mirror.yaml" {
+	if strings.Join(names, " ") != "cc-community-operator-index-v4-18.yaml cs-community-operator-index-v4-18.yaml idms-oc-mirror.yaml itms-oc-mirror.yaml signature-configmap.json signature-configmap.yaml" {
 		t.Errorf("cluster-resources: %v", names)
 	}
+	// The signatures imported on the connected side, carried by the store
+	// (disk-to-mirror was not given --signature-dir), in the ConfigMap the
+	// cluster-version operator reads.
+	for _, name := range []string{"signature-configmap.yaml", "signature-configmap.json"} {
+		var cm struct {
+			Metadata struct {
+				Name, Namespace string
+				Labels          map[string]string
+			}
+			BinaryData map[string][]byte `json:"binaryData"`
+		}
+		if err := yaml.Unmarshal([]byte(mustRead(t, filepath.Join(crDir, name))), &cm); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, ok := cm.Metadata.Labels["release.openshift.io/verification-signatures"]; !ok || cm.Metadata.Namespace != "openshift-config-managed" || cm.Metadata.Name != "mirrored-release-signatures" {
+			t.Errorf("%s: metadata %+v", name, cm.Metadata)
+		}
+		if len(cm.BinaryData) != len(sigs) {
+			t.Errorf("%s: %d signatures, want %d", name, len(cm.BinaryData), len(sigs))
+		}
+		for k, want := range sigs {
+			if !bytes.Equal(cm.BinaryData[k], want) {
+				t.Errorf("%s: %s is not the imported signature", name, k)
+			}
+		}
+	}
+}
+
+// releaseSignatures signs each digest with a new OpenPGP key into a
+// signature directory laid out as Red Hat publishes it
+// (sha256=<hex>/signature-1) and returns it, the armored public key file,
+// and the ConfigMap keys (sha256-<hex>-1) with the signature each must hold.
+func releaseSignatures(t *testing.T, digests ...string) (string, string, map[string][]byte) {
+	t.Helper()
+	key, err := openpgp.NewEntity("release", "test", "release@example.com", &packet.Config{RSABits: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	want := map[string][]byte{}
+	for _, d := range digests {
+		body, _ := json.Marshal(map[string]any{"critical": map[string]any{
+			"type": "atomic container signature", "image": map[string]string{"docker-manifest-digest": d},
+			"identity": map[string]string{"docker-reference": "quay.io/openshift-release-dev/ocp-release"}}})
+		var buf bytes.Buffer
+		w, err := openpgp.Sign(&buf, key, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(body)
+		w.Close()
+		p := filepath.Join(dir, strings.Replace(d, ":", "=", 1))
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "signature-1"), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[strings.Replace(d, ":", "-", 1)+"-1"] = buf.Bytes()
+	}
+	var kb bytes.Buffer
+	aw, err := armor.Encode(&kb, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.Serialize(aw)
+	aw.Close()
+	keyFile := filepath.Join(t.TempDir(), "release-key.asc")
+	if err := os.WriteFile(keyFile, kb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, keyFile, want
 }
 
 // sortLines sorts after replacing digests, so golden files do not depend
