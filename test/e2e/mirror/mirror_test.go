@@ -617,3 +617,68 @@ func TestMirrorCommandLineErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorFailedImageListedAndRerun: an image that cannot be copied does
+// not stop `mirror -c`: everything else is mirrored (catalog and cluster
+// resources included), the run exits non-zero naming the failure list in
+// working-dir/logs, which names the image and the cause; once the cause is
+// fixed, the same command brings only what was missing.
+func TestMirrorFailedImageListedAndRerun(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	cfg := f.config(t, work, "ecr-secret-operator")
+	ghost := f.src.Host + "/apps/ghost:3"
+	text := strings.Replace(mustRead(t, cfg), "  blockedImages:\n", "  - name: "+ghost+"\n  blockedImages:\n", 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(work, "ws")
+	dst := regtest.Start(t)
+	args := []string{"mirror", "-c", cfg, "--workspace", "file://" + ws, "docker://" + dst.Host + "/m", "--graph-url", f.graphURL, "--retry-times", "0"}
+	out, errOut, err := clitest.Run(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "1 image(s) failed") || !strings.Contains(err.Error(), "re-run the same command") {
+		t.Fatalf("a missing image: error %v, want 1 failure and how to retry\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(errOut, ghost) {
+		t.Errorf("the failure is not listed at the end of the output:\n%s", errOut)
+	}
+	logs, _ := filepath.Glob(filepath.Join(ws, "working-dir", "logs", "mirroring_errors_*.txt"))
+	if len(logs) != 1 || !strings.Contains(err.Error(), logs[0]) {
+		t.Fatalf("failure lists %v; the error must name the one written: %v", logs, err)
+	}
+	list := mustRead(t, logs[0])
+	if !strings.Contains(list, "# error: ") || !strings.Contains(list, "mirror.additionalImages[3]") || !strings.Contains(list, "\n"+ghost+" ") {
+		t.Errorf("failure list lacks the image, its origin or its cause:\n%s", list)
+	}
+	// The rest is there.
+	if got := dst.DigestOf(t, dst.Host+"/m/custom/database:v2"); got != f.dbDigest {
+		t.Errorf("an image after the failed one: %q, want %s", got, f.dbDigest)
+	}
+	if dst.DigestOf(t, dst.Host+"/m/redhat/community-operator-index:v4.18") == "" || dst.DigestOf(t, dst.Host+"/m/openshift/release-images:4.12.2-x86_64") == "" {
+		t.Error("the catalog or a release is missing after one image failed")
+	}
+	if _, err := os.Stat(filepath.Join(ws, "working-dir", "cluster-resources", "idms-oc-mirror.yaml")); err != nil {
+		t.Errorf("no cluster resources after one image failed: %v", err)
+	}
+
+	// The cause fixed: the same command copies the image's blobs only.
+	img, err := synth.Image(7004, synth.WithLayerSize(512))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := synth.Push(img, ghost, remote.WithTransport(f.src.Transport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = run(t, args...)
+	if copied, _ := blobStats(t, out); copied != len(layers)+1 {
+		t.Errorf("re-run copied %d blobs, want the %d of the image that failed (layers and config)", copied, len(layers)+1)
+	}
+	if got := dst.DigestOf(t, dst.Host+"/m/apps/ghost:3"); got != want {
+		t.Errorf("after the re-run: %q, want %s", got, want)
+	}
+}
