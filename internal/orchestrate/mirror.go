@@ -91,6 +91,8 @@ type Options struct {
 	// Skip names store digests disk-to-mirror leaves out: images whose
 	// blobs are in a damaged segment of a transfer set (--partial).
 	Skip map[string]bool
+
+	templates map[string]csTemplate
 }
 
 // WorkingDir is DIR/working-dir, as oc-mirror names it.
@@ -118,6 +120,10 @@ type Result struct {
 	// Signatures are the imported release signatures, written as the
 	// signature ConfigMap into cluster-resources/.
 	Signatures []ReleaseSignature
+
+	// templates are the config's targetCatalogSourceTemplates, read before
+	// copying.
+	templates map[string]csTemplate
 }
 
 // Failed counts the failed images and catalogs.
@@ -135,6 +141,16 @@ func (r *Result) Failed() int {
 func Mirror(ctx context.Context, o Options) (*Result, error) {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Mode == DiskToMirror || o.Mode == MirrorToMirror {
+		// The runs that write cluster-resources/ read the
+		// targetCatalogSourceTemplates first: a bad one is found before
+		// hours of copying, not after.
+		ts, ps := catalogSourceTemplates(o.Config)
+		if len(ps) > 0 {
+			return nil, ps
+		}
+		o.templates = ts
 	}
 	switch o.Mode {
 	case MirrorToDisk:
@@ -227,7 +243,7 @@ func diskToMirror(ctx context.Context, o Options) (*Result, error) {
 			o.Warn(fmt.Sprintf("%s differs from the config the mirror-to-disk run recorded in %s (%s): mirroring what that run stored", o.ConfigFile, o.Dir, rec.ConfigFile))
 		}
 	}
-	res := &Result{Mode: o.Mode, Blocked: rec.Blocked, Releases: rec.Releases, Signatures: rec.Signatures}
+	res := &Result{Mode: o.Mode, Blocked: rec.Blocked, Releases: rec.Releases, Signatures: rec.Signatures, templates: o.templates}
 	if o.ReleaseSignatures.Dir != "" || (len(rec.Signatures) == 0 && len(rec.Releases) > 0) {
 		// Signatures downloaded apart from the store, or none recorded:
 		// import (or warn about) them now.
@@ -278,7 +294,7 @@ func mirrorToMirror(ctx context.Context, o Options) (*Result, error) {
 	for i := range col.Plan.Items {
 		foldAll(col.Plan.Items[i].Dests, o.MaxNestedPaths)
 	}
-	res := &Result{Mode: o.Mode, Plan: col.Plan, Cluster: col.Plan, Blocked: col.Blocked, Releases: col.Releases}
+	res := &Result{Mode: o.Mode, Plan: col.Plan, Cluster: col.Plan, Blocked: col.Blocked, Releases: col.Releases, templates: o.templates}
 	if res.Signatures, err = loadReleaseSignatures(o.ReleaseSignatures, col.Releases, o.Warn); err != nil {
 		return res, err
 	}

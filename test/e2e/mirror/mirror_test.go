@@ -682,3 +682,48 @@ func TestMirrorFailedImageListedAndRerun(t *testing.T) {
 		t.Errorf("after the re-run: %q, want %s", got, want)
 	}
 }
+
+// TestCatalogSourceTemplateAtMirror: disk-to-mirror writes the catalog's
+// CatalogSource from its targetCatalogSourceTemplate (the site's priority
+// and poll interval kept, name, namespace and image airlock's), finding
+// the operator entry through the mirror-to-disk record; a template that
+// is no CatalogSource stops disk-to-mirror before anything is copied.
+func TestCatalogSourceTemplateAtMirror(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	tmpl := filepath.Join(work, "cs-template.yaml")
+	if err := os.WriteFile(tmpl, []byte("apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nmetadata:\n  name: x\nspec:\n  priority: -100\n  updateStrategy:\n    registryPoll:\n      interval: 45m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config(t, work, "ecr-secret-operator")
+	text := strings.Replace(mustRead(t, cfg), "    packages:\n", "    targetCatalogSourceTemplate: "+tmpl+"\n    packages:\n", 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(work, "store")
+	run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
+
+	// A broken template: refused before the copy, with the config's line.
+	bad := filepath.Join(work, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(strings.Replace(text, tmpl, filepath.Join(work, "cm.yaml"), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\n"), 0o644)
+	dst := regtest.Start(t)
+	_, _, err := clitest.Run(t, "mirror", "-c", bad, "--from", "file://"+dir, "docker://"+dst.Host+"/mirror")
+	if err == nil || !strings.Contains(err.Error(), "mirror.operators[0].targetCatalogSourceTemplate") || !strings.Contains(err.Error(), "want an operators.coreos.com/v1alpha1 CatalogSource") {
+		t.Fatalf("bad template: %v", err)
+	}
+	if d := dst.DigestOf(t, dst.Host+"/mirror/apps/web:1.0"); d != "" {
+		t.Fatalf("images were copied although the template was refused")
+	}
+
+	run(t, "mirror", "-c", cfg, "--from", "file://"+dir, "docker://"+dst.Host+"/mirror")
+	cs := mustRead(t, filepath.Join(dir, "working-dir", "cluster-resources", "cs-community-operator-index-v4-18.yaml"))
+	for _, want := range []string{"name: cs-community-operator-index-v4-18\n", "namespace: openshift-marketplace\n", "priority: -100\n",
+		"interval: 45m\n", "sourceType: grpc\n", "image: " + dst.Host + "/mirror/redhat/community-operator-index:v4.18\n"} {
+		if !strings.Contains(cs, want) {
+			t.Errorf("CatalogSource lacks %q:\n%s", want, cs)
+		}
+	}
+}

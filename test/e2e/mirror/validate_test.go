@@ -60,6 +60,19 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("--offline: %v\n%s%s", err, out, errOut)
 	}
 
+	// A targetCatalogSourceTemplate is a local file: checked offline too.
+	noTmpl := filepath.Join(work, "no-template.yaml")
+	missing := filepath.Join(work, "absent-cs.yaml")
+	tmplText := strings.Replace(mustRead(t, good), "    packages:\n", "    targetCatalogSourceTemplate: "+missing+"\n    packages:\n", 1)
+	if err := os.WriteFile(noTmpl, []byte(tmplText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err = clitest.Run(t, "config", "validate", "-c", noTmpl, "--offline")
+	if line := strings.Index(tmplText, "targetCatalogSourceTemplate"); err == nil ||
+		!strings.Contains(errOut, noTmpl+":"+strconv.Itoa(strings.Count(tmplText[:line], "\n")+1)+": mirror.operators[0].targetCatalogSourceTemplate: "+missing+": ") {
+		t.Errorf("missing template, --offline: %v\n%s", err, errOut)
+	}
+
 	// An unknown field: a warning naming its line; with --strict, fatal.
 	unk := filepath.Join(work, "unknown.yaml")
 	if err := os.WriteFile(unk, []byte(strings.Replace(mustRead(t, good), "    packages:\n", "    packages:\n    - name: shipwright-operator\n      minversion: 0.1.0\n", 1)), 0o644); err != nil {
