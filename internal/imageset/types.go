@@ -138,6 +138,14 @@ type IncludePackage struct {
 	MinVersion     string           `json:"minVersion,omitempty"`
 	MaxVersion     string           `json:"maxVersion,omitempty"`
 	Channels       []IncludeChannel `json:"channels,omitempty"`
+	// Bundles selects bundles by name (oc-mirror v2's packages[].bundles)
+	// instead of by version range.
+	Bundles []SelectedBundle `json:"bundles,omitempty"`
+}
+
+// SelectedBundle is one bundle of IncludePackage.Bundles.
+type SelectedBundle struct {
+	Name string `json:"name"`
 }
 
 // IncludeChannel selects one channel of a package, optionally a range.

@@ -60,6 +60,24 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("--offline: %v\n%s%s", err, out, errOut)
 	}
 
+	// packages[].bundles (oc-mirror v2): each name looked up in the catalog.
+	for _, tc := range []struct {
+		bundle string
+		ok     bool
+	}{{"kairos-operator.v2.1.1", true}, {"kairos-operator.v9", false}} {
+		p := filepath.Join(work, "bundles.yaml")
+		bt := strings.Replace(mustRead(t, good), "      minVersion: 2.0.1\n      maxVersion: 2.1.0\n", "      bundles:\n      - name: "+tc.bundle+"\n", 1)
+		if err := os.WriteFile(p, []byte(bt), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, err := clitest.Run(t, "config", "validate", "-c", p, "--graph-url", f.graphURL)
+		line := strings.Count(bt[:strings.Index(bt, "- name: "+tc.bundle)], "\n") + 1
+		want := p + ":" + strconv.Itoa(line) + `: mirror.operators[0].packages[1].bundles[0].name: package kairos-operator has no bundle "kairos-operator.v9"`
+		if tc.ok != (err == nil) || (!tc.ok && !strings.Contains(errOut, want)) {
+			t.Errorf("bundle %s: %v\n%s", tc.bundle, err, errOut)
+		}
+	}
+
 	// A targetCatalogSourceTemplate is a local file: checked offline too.
 	noTmpl := filepath.Join(work, "no-template.yaml")
 	missing := filepath.Join(work, "absent-cs.yaml")
