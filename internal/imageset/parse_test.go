@@ -56,7 +56,11 @@ mirror:
         charts:
           - {name: podinfo, version: 5.0.0, imagePaths: ["{.spec.template.spec.custom[*].image}"]}
     local:
-      - {name: my-chart, path: /path/to/chart}
+      - name: my-chart
+        path: /path/to/chart
+        values:
+          debug: {enabled: true}
+          replicas: 2
 `
 
 func TestParseFullSchema(t *testing.T) {
@@ -83,7 +87,8 @@ func TestParseFullSchema(t *testing.T) {
 		t.Errorf("packages not parsed: %+v", op.Packages)
 	}
 	if cfg.Mirror.AdditionalImages[0].TargetRepo != "custom/ubi" || cfg.Mirror.BlockedImages[0].Name == "" ||
-		cfg.Mirror.Helm.Repositories[0].Charts[0].ImagePaths[0] == "" || cfg.Mirror.Helm.Local[0].Path != "/path/to/chart" {
+		cfg.Mirror.Helm.Repositories[0].Charts[0].ImagePaths[0] == "" || cfg.Mirror.Helm.Local[0].Path != "/path/to/chart" ||
+		cfg.Mirror.Helm.Local[0].Values["debug"].(map[string]any)["enabled"] != true || cfg.Mirror.Helm.Local[0].Values["replicas"] != int64(2) {
 		t.Errorf("other sections not parsed: %+v", cfg.Mirror)
 	}
 }

@@ -196,4 +196,8 @@ type HelmChart struct {
 	// ImagePaths are JSONPath expressions locating images in rendered manifests.
 	ImagePaths []string     `json:"imagePaths,omitempty"`
 	Platforms  []OSPlatform `json:"platforms,omitempty"`
+	// Values override the chart's values when it is rendered to find its
+	// images (oc-mirror v2's charts[].values), like helm template --values:
+	// a site's registry or an optional component switched on.
+	Values map[string]any `json:"values,omitempty"`
 }
