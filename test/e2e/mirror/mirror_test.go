@@ -727,3 +727,61 @@ func TestCatalogSourceTemplateAtMirror(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxNestedPaths: with --max-nested-paths 2, disk-to-mirror and
+// mirror-to-mirror put every image (releases, operators, additional
+// images, the rebuilt catalog) at most two path components deep, the rest
+// folded with '-', and the mirror sets, the CatalogSource and the verify
+// mapping name the folded repositories, repository-scoped.
+func TestMaxNestedPaths(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	cfg := f.config(t, work, "ecr-secret-operator")
+	store := filepath.Join(work, "store")
+	run(t, "mirror", "-c", cfg, "file://"+store, "--graph-url", f.graphURL)
+	d2m, m2m := regtest.Start(t), regtest.Start(t)
+	ws := filepath.Join(work, "ws")
+	run(t, "mirror", "-c", cfg, "--from", "file://"+store, "docker://"+d2m.Host+"/mirror", "--max-nested-paths", "2")
+	run(t, "mirror", "-c", cfg, "--workspace", "file://"+ws, "docker://"+m2m.Host+"/mirror", "--max-nested-paths", "2", "--graph-url", f.graphURL)
+	for _, c := range []struct {
+		name string
+		reg  *regtest.Registry
+		dir  string
+	}{{"disk-to-mirror", d2m, store}, {"mirror-to-mirror", m2m, ws}} {
+		mapping := filepath.Join(c.dir, "working-dir", "mapping.txt")
+		lines := strings.Split(strings.TrimSpace(mustRead(t, mapping)), "\n")
+		for _, l := range lines {
+			dest := strings.TrimPrefix(l[strings.LastIndex(l, "=")+1:], "docker://"+c.reg.Host+"/")
+			repo, _, _ := strings.Cut(dest, ":")
+			if n := strings.Count(repo, "/") + 1; n > 2 {
+				t.Errorf("%s: %s is %d components deep", c.name, dest, n)
+			}
+		}
+		if got := destDigests(t, c.reg, mapping); len(got) == 0 {
+			t.Errorf("%s: nothing verified", c.name)
+		}
+		for ref, want := range map[string]string{
+			"/mirror/openshift-release-images:4.12.2-x86_64": f.rel2.Digest,
+			"/mirror/custom-database:v2":                     f.dbDigest,
+		} {
+			if got := c.reg.DigestOf(t, c.reg.Host+ref); got != want {
+				t.Errorf("%s: %s is %q, want %s", c.name, ref, got, want)
+			}
+		}
+		cr := filepath.Join(c.dir, "working-dir", "cluster-resources")
+		cs := mustRead(t, filepath.Join(cr, "cs-redhat-community-operator-index-v4-18.yaml"))
+		catalog := c.reg.Host + "/mirror/redhat-community-operator-index:v4.18"
+		if !strings.Contains(cs, "image: "+catalog+"\n") || c.reg.DigestOf(t, catalog) == "" {
+			t.Errorf("%s: catalog not at %s, or the CatalogSource names another image:\n%s", c.name, catalog, cs)
+		}
+		idms := mustRead(t, filepath.Join(cr, "idms-oc-mirror.yaml"))
+		for _, want := range []string{
+			"- " + c.reg.Host + "/mirror/openshift-release-images\n    source: " + f.src.Host + "/openshift-release-dev/ocp-release\n",
+			"- " + c.reg.Host + "/mirror/openshift-community-operators-ecr-secret-operator\n    source: " + f.src.Host + "/openshift-community-operators/ecr-secret-operator\n",
+		} {
+			if !strings.Contains(idms, want) {
+				t.Errorf("%s: idms-oc-mirror.yaml lacks the repository-scoped\n%s\n%s", c.name, want, idms)
+			}
+		}
+	}
+}
