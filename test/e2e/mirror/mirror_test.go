@@ -27,6 +27,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
 	"sigs.k8s.io/yaml"
@@ -35,6 +36,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
+	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
 	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
@@ -784,4 +786,80 @@ func TestMaxNestedPaths(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestOCILayoutCatalog: mirror.operators[].catalog as oci://DIR (a catalog
+// copied to disk, as oc-mirror v2 accepts it) is filtered, rebuilt and
+// pushed under the layout's base name, and its CatalogSource names it; the
+// selected bundles' images come from their registries as usual.
+func TestOCILayoutCatalog(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	layout := filepath.Join(work, "layouts", "my-catalog")
+	eng, err := engine.New(engine.Options{Transport: f.src.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p plan.Plan
+	p.Add(plan.Item{Source: ref.MustParse(f.catalogRef), Dests: []ref.Ref{ref.MustParse("oci://" + layout)}, Kind: plan.KindCatalog})
+	if _, err := eng.Run(context.Background(), p); err != nil {
+		t.Fatalf("copying the catalog to %s: %v", layout, err)
+	}
+	// As `skopeo copy docker://... oci:DIR` writes it: one image, no
+	// ref.name annotation.
+	var index map[string]any
+	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(layout, "index.json"))), &index); err != nil {
+		t.Fatal(err)
+	}
+	ms := index["manifests"].([]any)
+	if len(ms) != 1 {
+		t.Fatalf("layout holds %d manifests, want 1", len(ms))
+	}
+	delete(ms[0].(map[string]any), "annotations")
+	b, _ := json.Marshal(index)
+	if err := os.WriteFile(filepath.Join(layout, "index.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(work, "isc.yaml")
+	if err := os.WriteFile(cfg, []byte(`apiVersion: mirror.openshift.io/v2alpha1
+kind: ImageSetConfiguration
+mirror:
+  operators:
+  - catalog: oci://`+layout+`
+    targetTag: v1
+    packages:
+    - name: ecr-secret-operator
+      minVersion: 0.4.1
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := regtest.Start(t)
+	ws := filepath.Join(work, "ws")
+	run(t, "mirror", "-c", cfg, "--workspace", "file://"+ws, "docker://"+dst.Host+"/m")
+	catalogRef := dst.Host + "/m/my-catalog:v1"
+	if dst.DigestOf(t, catalogRef) == "" {
+		t.Fatalf("no catalog at %s", catalogRef)
+	}
+	cs := mustRead(t, filepath.Join(ws, "working-dir", "cluster-resources", "cs-my-catalog-v1.yaml"))
+	if !strings.Contains(cs, "image: "+catalogRef+"\n") {
+		t.Errorf("CatalogSource:\n%s", cs)
+	}
+	// The rebuilt catalog holds the selection only, and its bundle images
+	// are at the mirror.
+	nr, err := name.ParseReference(catalogRef, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(nr, remote.WithTransport(dst.Transport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.FromImage(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := c.PackageNames(); strings.Join(names, " ") != "ecr-secret-operator" {
+		t.Errorf("rebuilt catalog packages: %v", names)
+	}
+	destDigests(t, dst, filepath.Join(ws, "working-dir", "mapping.txt"))
 }
