@@ -59,8 +59,14 @@ type MirrorOptions struct {
 	streams IOStreams
 }
 
+// newMirrorOptions are the options with oc-mirror's defaults: 4 images
+// and 5 blobs of each at once, 5 retries.
+func newMirrorOptions(streams IOStreams) *MirrorOptions {
+	return &MirrorOptions{streams: streams, ParallelImages: 4, ParallelLayers: 5, RetryTimes: 5}
+}
+
 func newMirrorCommand(streams IOStreams) *cobra.Command {
-	o := &MirrorOptions{streams: streams, ParallelImages: 4, ParallelLayers: 5, RetryTimes: 5}
+	o := newMirrorOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "mirror -c IMAGESET.yaml (file://DIR | --from file://DIR docker://REG[/prefix] | --workspace file://DIR docker://REG[/prefix])",
 		Short: "Mirror what an ImageSetConfiguration selects (oc-mirror v2's workflows)",
@@ -264,16 +270,27 @@ func (o *MirrorOptions) Validate() error {
 	return nil
 }
 
-// Run builds the engine and runs the workflow; the result (nil when the
-// run could not start) is what the audit trail records.
-func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
+// engineOptions maps oc-mirror's flag names onto the copy engine:
+// --parallel-images images at once, --parallel-layers blobs of one image at
+// once, --retry-times retries of a failed request.
+func (o *MirrorOptions) engineOptions() (engine.Options, error) {
 	opts, err := o.EngineOptions(o.dir)
 	if err != nil {
-		return nil, err
+		return opts, err
 	}
 	opts.Parallel, opts.ParallelBlobs, opts.RetryTimes = o.ParallelImages, o.ParallelLayers, o.RetryTimes
 	opts.DryRun = o.DryRun
 	opts.Progress = o.streams.ErrOut
+	return opts, nil
+}
+
+// Run builds the engine and runs the workflow; the result (nil when the
+// run could not start) is what the audit trail records.
+func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
+	opts, err := o.engineOptions()
+	if err != nil {
+		return nil, err
+	}
 	eng, err := engine.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the copy engine: %w", err)
