@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
+	"github.com/airlock-mirror/airlock/internal/deletion"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/plan"
@@ -862,4 +864,91 @@ mirror:
 		t.Errorf("rebuilt catalog packages: %v", names)
 	}
 	destDigests(t, dst, filepath.Join(ws, "working-dir", "mapping.txt"))
+}
+
+// TestDeleteWhatASelectionMirrored: after `mirror -c` mirror-to-mirror into
+// the embedded registry, `delete -c --generate` turns a
+// DeleteImageSetConfiguration naming one of the two packages and one
+// additional image into the list of exactly what they mirrored, and
+// `delete --delete-yaml-file --registry-root` removes those and runs
+// garbage collection: the listed images are gone, the other package and
+// image still resolve and verify, and bytes were freed.
+func TestDeleteWhatASelectionMirrored(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
+	root := t.TempDir()
+	dst := regtest.Start(t, regtest.WithRoot(root))
+	ws := filepath.Join(work, "ws")
+	run(t, "mirror", "-c", cfg, "--workspace", "file://"+ws, "docker://"+dst.Host+"/m", "--graph-url", f.graphURL)
+
+	del := filepath.Join(work, "delete.yaml")
+	if err := os.WriteFile(del, []byte(`apiVersion: mirror.openshift.io/v2alpha1
+kind: DeleteImageSetConfiguration
+delete:
+  operators:
+  - catalog: `+f.catalogRef+`
+    packages:
+    - name: kairos-operator
+      minVersion: 2.0.1
+      maxVersion: 2.1.0
+  additionalImages:
+  - name: `+f.web+`
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "delete", "-c", del, "--generate", "--workspace", "file://"+ws, "--delete-id", "one", "docker://"+dst.Host+"/m")
+	listFile := filepath.Join(ws, "working-dir", "delete", "delete-images-one.yaml")
+	l, err := deletion.Load(listFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, it := range l.Items {
+		if strings.Contains(it.ImageReference, "ecr-secret-operator") {
+			t.Errorf("the list names an image of the package that stays: %s", it.ImageReference)
+		}
+		listed = append(listed, strings.TrimPrefix(it.ImageReference, "docker://"))
+	}
+	if len(listed) == 0 || !slices.Contains(listed, dst.Host+"/m/apps/web:1.0") {
+		t.Fatalf("delete list %v lacks the additional image", listed)
+	}
+	for _, r := range listed {
+		if dst.DigestOf(t, r) == "" {
+			t.Fatalf("listed %s was never mirrored", r)
+		}
+	}
+	// What stays: every mapping line not listed.
+	var keep []string
+	for _, line := range strings.Split(strings.TrimSpace(mustRead(t, filepath.Join(ws, "working-dir", "mapping.txt"))), "\n") {
+		d := strings.TrimPrefix(line[strings.LastIndex(line, "=")+1:], "docker://")
+		if !slices.Contains(listed, d) {
+			keep = append(keep, d)
+		}
+	}
+
+	dst.Server.Close() // garbage collection must not run beside a serving registry
+	out := run(t, "delete", "--delete-yaml-file", listFile, "--registry-root", root, "-o", "json", "docker://"+dst.Host+"/m")
+	var rep struct {
+		GC struct{ BlobBytes int64 }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.GC.BlobBytes <= 0 {
+		t.Errorf("delete report (%v): %s", err, out)
+	}
+	after := regtest.Start(t, regtest.WithRoot(root))
+	for _, r := range listed {
+		r = strings.Replace(r, dst.Host, after.Host, 1)
+		if d := after.DigestOf(t, r); d != "" {
+			t.Errorf("%s still resolves after delete (%s)", r, d)
+		}
+	}
+	if len(keep) == 0 {
+		t.Fatal("nothing was meant to stay")
+	}
+	for _, r := range keep {
+		r = strings.Replace(r, dst.Host, after.Host, 1)
+		if after.DigestOf(t, r) == "" {
+			t.Errorf("%s was not listed but is gone", r)
+		}
+	}
 }
