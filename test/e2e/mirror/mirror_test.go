@@ -927,6 +927,20 @@ delete:
 		}
 	}
 
+	// plan against the registry: after the run it holds every image.
+	incomplete := func(host string) []string {
+		var out []string
+		for _, p := range planJSON(t, "-c", cfg, "docker://"+host+"/m", "--graph-url", f.graphURL, "--no-save").Images {
+			if !p.Rebuilt && !p.Complete {
+				out = append(out, p.Source.String())
+			}
+		}
+		return out
+	}
+	if missing := incomplete(dst.Host); len(missing) != 0 {
+		t.Errorf("plan against the mirror after the run: not held %v", missing)
+	}
+
 	dst.Server.Close() // garbage collection must not run beside a serving registry
 	out := run(t, "delete", "--delete-yaml-file", listFile, "--registry-root", root, "-o", "json", "docker://"+dst.Host+"/m")
 	var rep struct {
@@ -944,6 +958,17 @@ delete:
 	}
 	if len(keep) == 0 {
 		t.Fatal("nothing was meant to stay")
+	}
+	// plan sees what the delete removed: the deleted package and image
+	// are to transfer again, the rest is held.
+	missing := incomplete(after.Host)
+	if len(missing) == 0 || len(missing) > len(listed) {
+		t.Errorf("plan after delete: %d images not held, %d were deleted: %v", len(missing), len(listed), missing)
+	}
+	for _, m := range missing {
+		if strings.Contains(m, "ecr-secret-operator") {
+			t.Errorf("plan after delete: %s of the kept package is not held", m)
+		}
 	}
 	for _, r := range keep {
 		r = strings.Replace(r, dst.Host, after.Host, 1)
