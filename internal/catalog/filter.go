@@ -234,10 +234,35 @@ func (f *filter) selectPackage(p imageset.IncludePackage, full bool) error {
 			wants = append(wants, want{ch, minV, maxV, true})
 		}
 	}
+	// packages[].bundles: exactly these bundles, in the selected channels
+	// that list them (connect below adds what links them to one head).
+	byName := map[string]bool{}
+	for _, b := range p.Bundles {
+		if f.ix.bundles[p.Name][b.Name] == nil {
+			return fmt.Errorf("package %q: bundle %q does not exist (bundles: %s)", p.Name, b.Name, strings.Join(sortedKeys(f.ix.bundles[p.Name]), ", "))
+		}
+		byName[b.Name] = true
+	}
+	found := map[string]bool{}
+	var chNames []string
 	for _, w := range wants {
+		chNames = append(chNames, w.ch.Name)
 		rng, rs := versionRange(w.minV, w.maxV)
 		var sel []string
 		switch {
+		case len(byName) > 0:
+			for _, e := range w.ch.Entries {
+				if byName[e.Name] {
+					sel = append(sel, e.Name)
+					found[e.Name] = true
+				}
+			}
+			if len(sel) == 0 {
+				if w.explicit {
+					return fmt.Errorf("package %q channel %q lists none of the bundles %s", p.Name, w.ch.Name, strings.Join(sortedKeys(byName), ", "))
+				}
+				continue
+			}
 		case rng != nil:
 			for _, e := range w.ch.Entries {
 				if v, ok := f.ix.version(p.Name, e.Name); ok && rng(v) {
@@ -264,6 +289,11 @@ func (f *filter) selectPackage(p imageset.IncludePackage, full bool) error {
 		}
 		if err := f.connect(p.Name, w.ch.Name); err != nil {
 			return err
+		}
+	}
+	for b := range byName {
+		if !found[b] {
+			return fmt.Errorf("package %q: bundle %q is in none of the selected channels (%s)", p.Name, b, strings.Join(chNames, ", "))
 		}
 	}
 	if len(f.kept[p.Name]) == 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -420,5 +421,44 @@ func TestFilterReportsUnresolvableRequirements(t *testing.T) {
 	}
 	if len(rep.Warnings) != 1 || rep.Warnings[0].Bundle != "p.1.2.0" || !strings.Contains(rep.Warnings[0].Message, "olm.package.required q >=2.0.0 <3.0.0") {
 		t.Errorf("warnings %+v", rep.Warnings)
+	}
+}
+
+// TestFilterSelectedBundles: packages[].bundles (oc-mirror v2) keeps the
+// named bundles of the REAL kairos-operator channel (2.0.1 -> 2.1.0 ->
+// 2.1.1 -> 2.2.0, 2.2.0 skipping 2.0.1 and 2.1.0) and only what links them
+// to one head; an unknown bundle is an error listing the package's.
+func TestFilterSelectedBundles(t *testing.T) {
+	c, err := LoadFile(context.Background(), testdata(t, "community-operators-prod-v4.18", "kairos-operator", "catalog.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := func(names ...string) string {
+		op := imageset.Operator{SkipDependencies: true, Packages: []imageset.IncludePackage{{Name: "kairos-operator"}}}
+		for _, n := range names {
+			op.Packages[0].Bundles = append(op.Packages[0].Bundles, imageset.SelectedBundle{Name: n})
+		}
+		out, _, err := Filter(context.Background(), c, op)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		var got []string
+		for _, b := range out.Config.Bundles {
+			got = append(got, b.Name)
+		}
+		sort.Strings(got)
+		return strings.Join(got, " ")
+	}
+	for _, tc := range []struct {
+		bundles []string
+		want    string
+	}{
+		{[]string{"kairos-operator.v2.1.1"}, "kairos-operator.v2.1.1"},
+		{[]string{"kairos-operator.v2.2.0", "kairos-operator.v2.0.1"}, "kairos-operator.v2.0.1 kairos-operator.v2.2.0"},
+		{[]string{"kairos-operator.v9"}, `error: package "kairos-operator": bundle "kairos-operator.v9" does not exist (bundles: kairos-operator.v2.0.1, kairos-operator.v2.1.0, kairos-operator.v2.1.1, kairos-operator.v2.2.0)`},
+	} {
+		if got := kept(tc.bundles...); got != tc.want {
+			t.Errorf("bundles %v: got %q, want %q", tc.bundles, got, tc.want)
+		}
 	}
 }

@@ -56,6 +56,8 @@ file, line and field path:
   - duplicate catalogs, packages and channels; bad semantic versions;
     minVersion above maxVersion; a range on a package and on its channels;
     platforms with architectures; blockedImages that are not Go regexps;
+  - each targetCatalogSourceTemplate: readable, a grpc
+    operators.coreos.com/v1alpha1 CatalogSource (also with --offline);
   - unknown fields and oc-mirror v1 leftovers (storageConfig, bundles):
     warnings, as mirror ignores them; errors with --strict;
   - unless --offline: every catalog is opened (registry, oci:// or the
@@ -110,6 +112,10 @@ func (o *ConfigValidateOptions) Run(ctx context.Context) error {
 	cfg, warns, err := imageset.LoadWarn(o.Config, o.Strict)
 	rep.Warnings = append(rep.Warnings, warns...)
 	var ps imageset.Problems
+	if err == nil {
+		// Local files: checked offline too.
+		rep.Errors = append(rep.Errors, orchestrate.CheckCatalogSourceTemplates(cfg)...)
+	}
 	switch {
 	case errors.As(err, &ps):
 		rep.Errors = append(rep.Errors, ps...)

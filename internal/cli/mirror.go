@@ -43,6 +43,10 @@ type MirrorOptions struct {
 	// SignatureKeys (--image-policy-namespace, --signature-lookaside).
 	ImagePolicyNamespaces []string
 	Lookaside             string
+	// Release signatures (sha256=<hex>/signature-N files) for the
+	// signature ConfigMap, and the OpenPGP key they must verify against.
+	SignatureDir string
+	VerifyKey    string
 	// Transfer sets (internal/transfer).
 	ArchiveSize  int64
 	SegmentBytes string
@@ -66,8 +70,14 @@ type MirrorOptions struct {
 	streams  IOStreams
 }
 
+// newMirrorOptions are the options with oc-mirror's defaults: 4 images
+// and 5 blobs of each at once, 5 retries.
+func newMirrorOptions(streams IOStreams) *MirrorOptions {
+	return &MirrorOptions{streams: streams, ParallelImages: 4, ParallelLayers: 5, RetryTimes: 5}
+}
+
 func newMirrorCommand(streams IOStreams) *cobra.Command {
-	o := &MirrorOptions{streams: streams, ParallelImages: 4, ParallelLayers: 5, RetryTimes: 5}
+	o := newMirrorOptions(streams)
 	cmd := &cobra.Command{
 		Use:   "mirror -c IMAGESET.yaml (file://DIR | --from file://DIR docker://REG[/prefix] | --workspace file://DIR docker://REG[/prefix])",
 		Short: "Mirror what an ImageSetConfiguration selects (oc-mirror v2's workflows)",
@@ -99,6 +109,14 @@ containers-policy-airlock.json (for plain CRI-O/podman nodes). The
 policy's scopes are the source repositories of the images that carried a
 signature: unsigned ones stay outside it.
 
+Release signatures: --signature-dir DIR imports DIR/sha256=<hex>/signature-N
+for every release of the run (--verify-key FILE checks them first; one that
+does not verify stops the run before anything is copied). They travel in the
+mirror-to-disk record, and disk-to-mirror and mirror-to-mirror write them as
+cluster-resources/signature-configmap.yaml (and .json): the ConfigMap the
+cluster-version operator verifies releases with offline. A missing signature
+is a warning naming the file to download.
+
 A failed image never stops the run: the failures are listed at the end and
 in DIR/working-dir/logs/, and the same command retries them (what is there
 is skipped). --dry-run writes DIR/working-dir/dry-run/mapping.txt and
@@ -121,6 +139,8 @@ missing.txt and copies nothing.`,
   # only for the pods of two namespaces (ImagePolicy), OpenPGP signatures served from a lookaside
   airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp --signature-key cosign.pub \
     --image-policy-namespace team-a --image-policy-namespace team-b --signature-lookaside https://sigs.example.com/openpgp
+  # with the release signatures downloaded from mirror.openshift.com
+  airlock mirror -c imageset.yaml file:///mnt/mirror --signature-dir ./signatures --verify-key redhat-release-key.asc
   # what would be copied, and what the store lacks
   airlock mirror -c imageset.yaml file:///mnt/mirror --dry-run`,
 		Args: cobra.ExactArgs(1),
@@ -168,6 +188,8 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
 	fs.StringArrayVar(&o.ImagePolicyNamespaces, "image-policy-namespace", nil, imagePolicyNamespaceUsage)
 	fs.StringVar(&o.Lookaside, "signature-lookaside", "", signatureLookasideUsage)
+	fs.StringVar(&o.SignatureDir, "signature-dir", "", "directory holding release signatures as sha256=<hex>/signature-N (for cluster-resources/signature-configmap.yaml)")
+	fs.StringVar(&o.VerifyKey, "verify-key", "", "OpenPGP public key file the imported release signatures must verify against")
 }
 
 // graphData is the graph-data image configuration of the flags.
@@ -283,22 +305,35 @@ func (o *MirrorOptions) Validate() error {
 		return fmt.Errorf("--max-nested-paths %d: want 0 (no limit) or more", o.MaxNestedPaths)
 	case o.DiskLimit != "" && o.mode != orchestrate.MirrorToDisk:
 		return fmt.Errorf("--disk-limit applies to mirror-to-disk (file://DIR) with a transfer set")
+	case o.VerifyKey != "" && o.SignatureDir == "":
+		return fmt.Errorf("--verify-key needs --signature-dir: the directory holding sha256=<hex>/signature-N files")
 	case o.MaxNestedPaths > 0 && o.mode == orchestrate.MirrorToDisk:
 		return fmt.Errorf("--max-nested-paths applies to a registry destination (disk-to-mirror or mirror-to-mirror), not to file://")
 	}
 	return nil
 }
 
-// Run builds the engine and runs the workflow; the result (nil when the
-// run could not start) is what the audit trail records.
-func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
+// engineOptions maps oc-mirror's flag names onto the copy engine:
+// --parallel-images images at once, --parallel-layers blobs of one image at
+// once, --retry-times retries of a failed request.
+func (o *MirrorOptions) engineOptions() (engine.Options, error) {
 	opts, err := o.EngineOptions(o.dir)
 	if err != nil {
-		return nil, err
+		return opts, err
 	}
 	opts.Parallel, opts.ParallelBlobs, opts.RetryTimes = o.ParallelImages, o.ParallelLayers, o.RetryTimes
 	opts.DryRun = o.DryRun
 	opts.Progress = o.streams.ErrOut
+	return opts, nil
+}
+
+// Run builds the engine and runs the workflow; the result (nil when the
+// run could not start) is what the audit trail records.
+func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
+	opts, err := o.engineOptions()
+	if err != nil {
+		return nil, err
+	}
 	eng, err := engine.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configuring the copy engine: %w", err)
@@ -310,6 +345,7 @@ func (o *MirrorOptions) Run(ctx context.Context) (*orchestrate.Result, error) {
 		DryRun: o.DryRun, Since: o.since, MaxNestedPaths: o.MaxNestedPaths, SignatureKeys: o.keys, Engine: eng,
 		ImagePolicyNamespaces: o.ImagePolicyNamespaces, Lookaside: o.Lookaside,
 		Graph: &graph.Client{URL: o.GraphURL}, Warn: warn, GraphData: o.graphData(),
+		ReleaseSignatures: orchestrate.SignatureSource{Dir: o.SignatureDir, VerifyKey: o.VerifyKey},
 	}
 	if err := o.transferHooks(&mo); err != nil {
 		return nil, err

@@ -30,7 +30,7 @@ type SyncOptions struct {
 }
 
 func newSyncCommand(streams IOStreams) *cobra.Command {
-	o := &SyncOptions{MirrorOptions: MirrorOptions{streams: streams, ParallelImages: 4, ParallelLayers: 5, RetryTimes: 5}}
+	o := &SyncOptions{MirrorOptions: *newMirrorOptions(streams)}
 	cmd := &cobra.Command{
 		Use:   "sync -c IMAGESET.yaml --workspace file://DIR docker://REG[/prefix] (--every DURATION | --cron EXPR | --once)",
 		Short: "Keep a mirror in sync with an ImageSetConfiguration, on a schedule",

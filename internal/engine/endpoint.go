@@ -286,6 +286,15 @@ func (s *storeEndpoint) lookup(reference string) (v1.Descriptor, error) {
 				return v1.Descriptor{Digest: v1.Hash{Algorithm: "sha256", Hex: reference[7:]}, Size: size}, nil
 			}
 		}
+		// An untagged oci://DIR (resolved as latest) in a layout of one
+		// image is that image, as containers/image reads "oci:DIR": what
+		// `skopeo copy ... oci:DIR` writes, and what oc-mirror configs name
+		// as catalog: oci://DIR.
+		if s.plain && reference == "latest" {
+			if im, ierr := s.s.Index(); ierr == nil && len(im.Manifests) == 1 {
+				return im.Manifests[0], nil
+			}
+		}
 		return v1.Descriptor{}, fmt.Errorf("%s: %w", err.Error(), ErrNotFound)
 	}
 	return d, err

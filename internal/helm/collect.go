@@ -98,7 +98,7 @@ func Collect(ctx context.Context, cfg imageset.Helm, opts Options) ([]Chart, err
 			if err != nil {
 				return nil, fmt.Errorf("mirror.helm.repositories %q: %w", r.Name, err)
 			}
-			ch, err := collectArchive(archive, r.Name, u, c.ImagePaths, opts.WorkDir)
+			ch, err := collectArchive(archive, r.Name, u, c.ImagePaths, c.Values, opts.WorkDir)
 			if err != nil {
 				return nil, fmt.Errorf("mirror.helm.repositories %q chart %s %s (%s): %w", r.Name, c.Name, e.Version, u, err)
 			}
@@ -116,7 +116,7 @@ func Collect(ctx context.Context, cfg imageset.Helm, opts Options) ([]Chart, err
 		if err != nil {
 			return nil, fmt.Errorf("mirror.helm.local %q: %w", c.Name, err)
 		}
-		ch, err := collectArchive(archive, "", c.Path, c.ImagePaths, opts.WorkDir)
+		ch, err := collectArchive(archive, "", c.Path, c.ImagePaths, c.Values, opts.WorkDir)
 		if err != nil {
 			return nil, fmt.Errorf("mirror.helm.local %q (%s): %w", c.Name, c.Path, err)
 		}
@@ -146,12 +146,12 @@ func readLocal(p string) ([]byte, error) {
 }
 
 // collectArchive loads and renders one archive, then stores it under workDir.
-func collectArchive(archive []byte, repo, source string, imagePaths []string, workDir string) (Chart, error) {
+func collectArchive(archive []byte, repo, source string, imagePaths []string, values map[string]any, workDir string) (Chart, error) {
 	c, err := loadChart(archive)
 	if err != nil {
 		return Chart{}, fmt.Errorf("reading chart archive: %w", err)
 	}
-	imgs, err := renderImages(c, imagePaths)
+	imgs, err := renderImages(c, imagePaths, values)
 	if err != nil {
 		return Chart{}, err
 	}

@@ -243,3 +243,37 @@ func TestLatestVersion(t *testing.T) {
 		t.Fatalf("picked %s (%v)", e.Version, err)
 	}
 }
+
+// TestCollectWithValues: charts[].values (oc-mirror v2) override the
+// chart's defaults when it is rendered, as helm template --values does:
+// the disabled debug template switched on brings its image, a site
+// registry replaces the app's, the other images stay; the config's map is
+// left as given (the next chart or run sees the same values).
+func TestCollectWithValues(t *testing.T) {
+	archive := packChart(t, "demo")
+	local := filepath.Join(t.TempDir(), "demo-1.2.0.tgz")
+	if err := os.WriteFile(local, archive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	values := map[string]any{"debug": map[string]any{"enabled": true}, "image": map[string]any{"registry": "registry.site.local"}}
+	cfg := imageset.Helm{Local: []imageset.HelmChart{{Name: "demo", Path: local, Values: values}}}
+	charts, err := Collect(context.Background(), cfg, Options{WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, i := range demoImages {
+		if i == "quay.example.com/demo/app:2.5.1" {
+			i = "registry.site.local/demo/app:2.5.1"
+		}
+		want = append(want, i)
+	}
+	want = append(want, "registry.example.com/tools/debug:never")
+	sort.Strings(want)
+	if got := imagesOf(charts[0]); !reflect.DeepEqual(got, want) {
+		t.Errorf("with values:\n got %q\nwant %q", got, want)
+	}
+	if b, _ := json.Marshal(values); string(b) != `{"debug":{"enabled":true},"image":{"registry":"registry.site.local"}}` {
+		t.Errorf("the config's values were changed: %s", b)
+	}
+}

@@ -50,22 +50,26 @@ func loadChart(archive []byte) (*chartv2.Chart, error) {
 	return c, nil
 }
 
-// renderImages renders c with its default values, as `helm template` does
-// (release name = chart name, namespace "default", install), and returns
-// the images found at DefaultImagePaths and extra, sorted and unique.
-func renderImages(c *chartv2.Chart, extra []string) ([]FoundImage, error) {
+// renderImages renders c with its default values overridden by values (as
+// `helm template --values` merges them), as `helm template` does (release
+// name = chart name, namespace "default", install), and returns the images
+// found at DefaultImagePaths and extra, sorted and unique.
+func renderImages(c *chartv2.Chart, extra []string, values map[string]any) ([]FoundImage, error) {
 	paths, err := compilePaths(append(append([]string(nil), DefaultImagePaths...), extra...))
 	if err != nil {
 		return nil, err
 	}
-	vals, err := util.ToRenderValues(c, map[string]any{},
+	if values == nil {
+		values = map[string]any{}
+	}
+	vals, err := util.ToRenderValues(c, values,
 		common.ReleaseOptions{Name: c.Name(), Namespace: "default", IsInstall: true}, common.DefaultCapabilities)
 	if err != nil {
-		return nil, fmt.Errorf("computing default values: %w", err)
+		return nil, fmt.Errorf("computing the values: %w", err)
 	}
 	rendered, err := engine.Render(c, vals)
 	if err != nil {
-		return nil, fmt.Errorf("rendering templates with default values: %w", err)
+		return nil, fmt.Errorf("rendering templates: %w", err)
 	}
 	names := make([]string, 0, len(rendered))
 	for n := range rendered {

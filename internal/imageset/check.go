@@ -63,7 +63,6 @@ func fieldErr(path, format string, a ...any) error {
 // indexes removed.
 var v1Leftovers = map[string]string{
 	"storageConfig":                             "oc-mirror v1's metadata backend, not used by v2: the workspace (file://DIR/working-dir) holds that state now; remove it",
-	"mirror.operators.packages.bundles":         "selecting bundles by name was removed from oc-mirror v2 (CLID-303); use minVersion/maxVersion",
 	"mirror.operators.packages.minBundle":       "oc-mirror v1 only; use minVersion",
 	"mirror.operators.packages.startingVersion": "oc-mirror v1 only; use minVersion",
 	"mirror.platform.channels.minUpgrade":       "not a v2alpha1 field; use minVersion",

@@ -237,6 +237,24 @@ func (op *Operator) validate(loc string) []error {
 		seen[pkg.Name] = true
 		errs = append(errs, validateRange(ploc, "package "+pkg.Name, pkg.MinVersion, pkg.MaxVersion)...)
 		pkgRange := pkg.MinVersion != "" || pkg.MaxVersion != ""
+		seenB := map[string]bool{}
+		for k, b := range pkg.Bundles {
+			bloc := fmt.Sprintf("%s.bundles[%d]", ploc, k)
+			switch {
+			case b.Name == "":
+				errs = append(errs, fieldErr(bloc+".name", "name is required (the bundle name, e.g. %s.v1.2.3)", pkg.Name))
+			case seenB[b.Name]:
+				errs = append(errs, fieldErr(bloc, "bundle %s listed twice", b.Name))
+			}
+			seenB[b.Name] = true
+		}
+		chRange := false
+		for _, ch := range pkg.Channels {
+			chRange = chRange || ch.MinVersion != "" || ch.MaxVersion != ""
+		}
+		if len(pkg.Bundles) > 0 && (pkgRange || chRange) {
+			errs = append(errs, fieldErr(ploc+".bundles", "package %s: bundles and a version range select the same thing two ways; keep one (bundles picks exact bundles)", pkg.Name))
+		}
 		seenCh := map[string]bool{}
 		for k, ch := range pkg.Channels {
 			cloc := fmt.Sprintf("%s.channels[%d]", ploc, k)

@@ -35,6 +35,9 @@ mirror:
           defaultChannel: stable-v0
           minVersion: 5.6.0
           maxVersion: 6.0.0
+        - name: etcd-pinned
+          bundles:
+            - name: etcdoperator.v0.9.4
         - name: etcd
           channels:
             - name: stable
@@ -53,7 +56,11 @@ mirror:
         charts:
           - {name: podinfo, version: 5.0.0, imagePaths: ["{.spec.template.spec.custom[*].image}"]}
     local:
-      - {name: my-chart, path: /path/to/chart}
+      - name: my-chart
+        path: /path/to/chart
+        values:
+          debug: {enabled: true}
+          replicas: 2
 `
 
 func TestParseFullSchema(t *testing.T) {
@@ -75,11 +82,13 @@ func TestParseFullSchema(t *testing.T) {
 		op.TargetCatalogSourceTemplate != "/path/cs-template.yaml" {
 		t.Errorf("operator not parsed: %+v", op)
 	}
-	if op.Packages[0].DefaultChannel != "stable-v0" || op.Packages[0].MinVersion != "5.6.0" || op.Packages[1].Channels[0].MaxVersion != "0.9.4" {
+	if op.Packages[0].DefaultChannel != "stable-v0" || op.Packages[0].MinVersion != "5.6.0" || op.Packages[2].Channels[0].MaxVersion != "0.9.4" ||
+		len(op.Packages[1].Bundles) != 1 || op.Packages[1].Bundles[0].Name != "etcdoperator.v0.9.4" {
 		t.Errorf("packages not parsed: %+v", op.Packages)
 	}
 	if cfg.Mirror.AdditionalImages[0].TargetRepo != "custom/ubi" || cfg.Mirror.BlockedImages[0].Name == "" ||
-		cfg.Mirror.Helm.Repositories[0].Charts[0].ImagePaths[0] == "" || cfg.Mirror.Helm.Local[0].Path != "/path/to/chart" {
+		cfg.Mirror.Helm.Repositories[0].Charts[0].ImagePaths[0] == "" || cfg.Mirror.Helm.Local[0].Path != "/path/to/chart" ||
+		cfg.Mirror.Helm.Local[0].Values["debug"].(map[string]any)["enabled"] != true || cfg.Mirror.Helm.Local[0].Values["replicas"] != int64(2) {
 		t.Errorf("other sections not parsed: %+v", cfg.Mirror)
 	}
 }
@@ -110,6 +119,11 @@ func TestParseErrors(t *testing.T) {
 			[]string{`isc.yaml:10: mirror.operators[0].packages[0].channels[0]: channel a/s: a version range is set both on the package and on this channel`}},
 		{"dup package", op + "        - name: a\n        - name: a\n", []string{`isc.yaml:8: mirror.operators[0].packages[1]: package a listed twice in the same catalog`}},
 		{"dup channel", op + "        - name: a\n          channels: [{name: s}, {name: s}]\n", []string{`isc.yaml:8: mirror.operators[0].packages[0].channels[1]: channel a/s listed twice`}},
+		{"bundles and range", op + "        - name: a\n          minVersion: 1.0.0\n          bundles: [{name: a.v1.0.0}]\n",
+			[]string{`isc.yaml:9: mirror.operators[0].packages[0].bundles: package a: bundles and a version range select the same thing two ways`}},
+		{"bundles and channel range", op + "        - name: a\n          channels: [{name: s, maxVersion: 2.0.0}]\n          bundles: [{name: a.v1.0.0}]\n",
+			[]string{`isc.yaml:9: mirror.operators[0].packages[0].bundles: package a: bundles and a version range`}},
+		{"dup bundle", op + "        - name: a\n          bundles: [{name: a.v1}, {name: a.v1}]\n", []string{`isc.yaml:8: mirror.operators[0].packages[0].bundles[1]: bundle a.v1 listed twice`}},
 		{"dup catalog", head + "mirror:\n  operators:\n    - catalog: x:1\n    - catalog: x:1\n", []string{`isc.yaml:6: mirror.operators[1]: catalog x:1 listed twice`}},
 		{"dup key", head + "mirror:\n  operators:\n    - catalog: x:1\n      catalog: y:1\n", []string{`isc.yaml:6:`, `"catalog" already defined at line 5`}},
 		{"arch and platforms", head + "mirror:\n  platform:\n    architectures: [amd64]\n    platforms: [{os: linux, architecture: amd64}]\n", []string{`isc.yaml:4: mirror.platform: architectures and platforms are mutually exclusive`}},

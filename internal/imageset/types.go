@@ -138,6 +138,14 @@ type IncludePackage struct {
 	MinVersion     string           `json:"minVersion,omitempty"`
 	MaxVersion     string           `json:"maxVersion,omitempty"`
 	Channels       []IncludeChannel `json:"channels,omitempty"`
+	// Bundles selects bundles by name (oc-mirror v2's packages[].bundles)
+	// instead of by version range.
+	Bundles []SelectedBundle `json:"bundles,omitempty"`
+}
+
+// SelectedBundle is one bundle of IncludePackage.Bundles.
+type SelectedBundle struct {
+	Name string `json:"name"`
 }
 
 // IncludeChannel selects one channel of a package, optionally a range.
@@ -188,4 +196,8 @@ type HelmChart struct {
 	// ImagePaths are JSONPath expressions locating images in rendered manifests.
 	ImagePaths []string     `json:"imagePaths,omitempty"`
 	Platforms  []OSPlatform `json:"platforms,omitempty"`
+	// Values override the chart's values when it is rendered to find its
+	// images (oc-mirror v2's charts[].values), like helm template --values:
+	// a site's registry or an optional component switched on.
+	Values map[string]any `json:"values,omitempty"`
 }

@@ -19,6 +19,11 @@ func (additionalCollector) Collect(ctx context.Context, in *Input) (*Collection,
 	col := &Collection{}
 	for i, ai := range in.Config.Mirror.AdditionalImages {
 		field := fmt.Sprintf("additionalImages[%d]", i)
+		if len(ai.Platforms) > 0 {
+			// Per-image platform filtering is not in the engine yet (its
+			// filter is one per run); say so rather than ignore it.
+			in.warn("mirror.%s.platforms is not applied yet: every platform of %s is mirrored", field, ai.Name)
+		}
 		src, err := ref.Parse(ai.Name)
 		if err != nil {
 			return nil, fmt.Errorf("%s.name: %w", field, err)

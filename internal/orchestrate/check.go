@@ -73,6 +73,10 @@ func checkCatalog(ctx context.Context, cfg *imageset.ImageSetConfiguration, path
 		return at(path+".catalog", "catalog %s: %v", op.Catalog, err)
 	}
 	var ps imageset.Problems
+	bundles := map[string]bool{}
+	for _, b := range cat.Config.Bundles {
+		bundles[b.Package+"/"+b.Name] = true
+	}
 	channels := map[string][]string{}
 	for _, ch := range cat.Config.Channels {
 		channels[ch.Package] = append(channels[ch.Package], ch.Name)
@@ -88,6 +92,11 @@ func checkCatalog(ctx context.Context, cfg *imageset.ImageSetConfiguration, path
 		for k, ch := range pkg.Channels {
 			if !contains(have, ch.Name) {
 				ps = append(ps, cfg.ProblemAt(fmt.Sprintf("%s.channels[%d].name", ppath, k), "package %s has no channel %q in catalog %s (channels: %s)", pkg.Name, ch.Name, op.Catalog, strings.Join(have, ", ")))
+			}
+		}
+		for k, b := range pkg.Bundles {
+			if !bundles[pkg.Name+"/"+b.Name] {
+				ps = append(ps, cfg.ProblemAt(fmt.Sprintf("%s.bundles[%d].name", ppath, k), "package %s has no bundle %q in catalog %s", pkg.Name, b.Name, op.Catalog))
 			}
 		}
 		if pkg.DefaultChannel != "" && !contains(have, pkg.DefaultChannel) {

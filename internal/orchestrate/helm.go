@@ -21,6 +21,18 @@ func (helmCollector) Collect(ctx context.Context, in *Input) (*Collection, error
 	if len(h.Repositories) == 0 && len(h.Local) == 0 {
 		return nil, nil
 	}
+	for i, r := range h.Repositories {
+		for j, c := range r.Charts {
+			if len(c.Platforms) > 0 {
+				in.warn("mirror.helm.repositories[%d].charts[%d].platforms is not applied yet: every platform of the chart's images is mirrored", i, j)
+			}
+		}
+	}
+	for i, c := range h.Local {
+		if len(c.Platforms) > 0 {
+			in.warn("mirror.helm.local[%d].platforms is not applied yet: every platform of the chart's images is mirrored", i)
+		}
+	}
 	if in.WorkDir == "" {
 		return nil, errors.New("charts need a working directory (file://DIR or --workspace file://DIR)")
 	}

@@ -79,8 +79,13 @@ type Options struct {
 	SignatureKeys         []clusterres.SigstoreKey
 	ImagePolicyNamespaces []string
 	Lookaside             string
-	Engine                Engine
-	Graph                 graph.Fetcher
+	// ReleaseSignatures is where the release signatures are imported from
+	// (--signature-dir, --verify-key): cluster-resources/ then holds the
+	// signature ConfigMap. Disk-to-mirror uses the ones the mirror-to-disk
+	// run recorded unless a directory is given.
+	ReleaseSignatures SignatureSource
+	Engine            Engine
+	Graph             graph.Fetcher
 	// GraphData builds the graph-data image of mirror.platform.graph.
 	GraphData GraphData
 	Warn      func(string)
@@ -97,6 +102,8 @@ type Options struct {
 	// Skip names store digests disk-to-mirror leaves out: images whose
 	// blobs are in a damaged segment of a transfer set (--partial).
 	Skip map[string]bool
+
+	templates map[string]csTemplate
 }
 
 // WorkingDir is DIR/working-dir, as oc-mirror names it.
@@ -121,6 +128,13 @@ type Result struct {
 	Files []string
 	// CatalogErrors are catalogs that could not be rebuilt or pushed.
 	CatalogErrors []error
+	// Signatures are the imported release signatures, written as the
+	// signature ConfigMap into cluster-resources/.
+	Signatures []ReleaseSignature
+
+	// templates are the config's targetCatalogSourceTemplates, read before
+	// copying.
+	templates map[string]csTemplate
 }
 
 // Failed counts the failed images and catalogs.
@@ -138,6 +152,16 @@ func (r *Result) Failed() int {
 func Mirror(ctx context.Context, o Options) (*Result, error) {
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Mode == DiskToMirror || o.Mode == MirrorToMirror {
+		// The runs that write cluster-resources/ read the
+		// targetCatalogSourceTemplates first: a bad one is found before
+		// hours of copying, not after.
+		ts, ps := catalogSourceTemplates(o.Config)
+		if len(ps) > 0 {
+			return nil, ps
+		}
+		o.templates = ts
 	}
 	switch o.Mode {
 	case MirrorToDisk:
@@ -170,6 +194,9 @@ func mirrorToDisk(ctx context.Context, o Options) (*Result, error) {
 	}
 	res := &Result{Mode: o.Mode, Plan: col.Plan, Blocked: col.Blocked, Releases: col.Releases}
 	res.Cluster = col.Plan
+	if res.Signatures, err = loadReleaseSignatures(o.ReleaseSignatures, col.Releases, o.Warn); err != nil {
+		return res, err
+	}
 	if o.DryRun {
 		return res, dryRun(ctx, o, res, col)
 	}
@@ -188,7 +215,7 @@ func mirrorToDisk(ctx context.Context, o Options) (*Result, error) {
 		return res, err
 	}
 	rec := &Record{Config: string(o.ConfigData), ConfigFile: o.ConfigFile, Created: o.Now().UTC(),
-		Plan: recordedPlan(res), Releases: col.Releases, Blocked: col.Blocked}
+		Plan: recordedPlan(res), Releases: col.Releases, Blocked: col.Blocked, Signatures: res.Signatures}
 	if err := WriteRecord(o.Dir, rec); err != nil {
 		return res, err
 	}
@@ -238,7 +265,14 @@ func diskToMirror(ctx context.Context, o Options) (*Result, error) {
 			o.Warn(fmt.Sprintf("%s differs from the config the mirror-to-disk run recorded in %s (%s): mirroring what that run stored", o.ConfigFile, o.Dir, rec.ConfigFile))
 		}
 	}
-	res := &Result{Mode: o.Mode, Blocked: rec.Blocked, Releases: rec.Releases}
+	res := &Result{Mode: o.Mode, Blocked: rec.Blocked, Releases: rec.Releases, Signatures: rec.Signatures, templates: o.templates}
+	if o.ReleaseSignatures.Dir != "" || (len(rec.Signatures) == 0 && len(rec.Releases) > 0) {
+		// Signatures downloaded apart from the store, or none recorded:
+		// import (or warn about) them now.
+		if res.Signatures, err = loadReleaseSignatures(o.ReleaseSignatures, rec.Releases, o.Warn); err != nil {
+			return res, err
+		}
+	}
 	var images, catalogs plan.Plan
 	for _, it := range rec.Plan.Items {
 		if o.Skip[it.Digest] {
@@ -282,7 +316,10 @@ func mirrorToMirror(ctx context.Context, o Options) (*Result, error) {
 	for i := range col.Plan.Items {
 		foldAll(col.Plan.Items[i].Dests, o.MaxNestedPaths)
 	}
-	res := &Result{Mode: o.Mode, Plan: col.Plan, Cluster: col.Plan, Blocked: col.Blocked, Releases: col.Releases}
+	res := &Result{Mode: o.Mode, Plan: col.Plan, Cluster: col.Plan, Blocked: col.Blocked, Releases: col.Releases, templates: o.templates}
+	if res.Signatures, err = loadReleaseSignatures(o.ReleaseSignatures, col.Releases, o.Warn); err != nil {
+		return res, err
+	}
 	if o.DryRun {
 		return res, dryRun(ctx, o, res, col)
 	}
@@ -481,6 +518,9 @@ type Record struct {
 	Plan       plan.Plan     `json:"plan"`
 	Releases   []ReleaseInfo `json:"releases,omitempty"`
 	Blocked    []Blocked     `json:"blocked,omitempty"`
+	// Signatures are the release signatures imported on the connected
+	// side; disk-to-mirror writes their ConfigMap.
+	Signatures []ReleaseSignature `json:"releaseSignatures,omitempty"`
 }
 
 func recordPath(dir string) string {

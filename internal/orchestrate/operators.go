@@ -40,6 +40,9 @@ func (operatorsCollector) Collect(ctx context.Context, in *Input) (*Collection, 
 		if err != nil {
 			return nil, fmt.Errorf("operators[%d] (catalog %s): %w", i, op.Catalog, err)
 		}
+		// Which entry the catalog came from: its targetCatalogSourceTemplate
+		// is applied when cluster-resources/ is written.
+		cj.Item.Origin.File = fmt.Sprintf("%s: mirror.operators[%d]", in.ConfigFile, i)
 		col.Catalogs = append(col.Catalogs, *cj)
 		if cj.Filtered == nil {
 			items = append(items, cj.Item)

@@ -105,14 +105,7 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int, ke
 	}
 	for _, c := range catalogs {
 		d := c.Dests[0]
-		suffix := d.Tag
-		if len(suffix) > 12 {
-			suffix = suffix[:12]
-		}
-		if suffix == "" {
-			suffix = "0"
-		}
-		name := clusterres.SanitizeName("cs-"+path.Base(d.Path)+"-"+suffix, 63)
+		name := catalogSourceName(d)
 		cs, err := clusterres.NewCatalogSource(clusterres.CatalogSourceOptions{Name: name, Image: d.Name()})
 		if err != nil {
 			return nil, fmt.Errorf("catalog %s: %w", c.Source, err)
@@ -145,6 +138,37 @@ func ClusterResources(cluster plan.Plan, catalogs []plan.Item, maxNested int, ke
 		maps.Copy(files, pol)
 	}
 	return files, nil
+}
+
+// catalogSourceName is oc-mirror v2's CatalogSource name for a catalog
+// at d: cs-<last path component>-<first 12 characters of the tag, or 0>.
+func catalogSourceName(d ref.Ref) string {
+	suffix := d.Tag
+	if len(suffix) > 12 {
+		suffix = suffix[:12]
+	}
+	if suffix == "" {
+		suffix = "0"
+	}
+	return clusterres.SanitizeName("cs-"+path.Base(d.Path)+"-"+suffix, 63)
+}
+
+// applyCatalogSourceTemplates replaces the generated cs-*.yaml of each
+// catalog whose operator entry has a targetCatalogSourceTemplate.
+func applyCatalogSourceTemplates(files map[string][]byte, catalogs []plan.Item, ts map[string]csTemplate) error {
+	for _, c := range catalogs {
+		t, ok := templateFor(ts, c.Origin.File)
+		if !ok {
+			continue
+		}
+		name := catalogSourceName(c.Dests[0])
+		b, err := t.render(name, c.Dests[0].Name())
+		if err != nil {
+			return err
+		}
+		files[name+".yaml"] = b
+	}
+	return nil
 }
 
 // Signature policy file names under cluster-resources/.
@@ -267,6 +291,15 @@ func writeClusterResources(o Options, res *Result) error {
 	files, err := ClusterResources(res.Cluster, res.Catalogs, o.MaxNestedPaths)
 	if err == nil && len(o.SignatureKeys) > 0 {
 		err = addSignaturePolicy(files, o, res)
+	}
+	if err == nil && len(res.templates) > 0 {
+		err = applyCatalogSourceTemplates(files, res.Catalogs, res.templates)
+	}
+	if err == nil {
+		var sigs map[string][]byte
+		if sigs, err = ReleaseSignatureFiles(res.Signatures); err == nil {
+			maps.Copy(files, sigs)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("generating cluster resources: %w", err)

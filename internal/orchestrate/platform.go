@@ -2,9 +2,14 @@ package orchestrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/airlock-mirror/airlock/internal/imageset"
+	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/release"
 	"github.com/airlock-mirror/airlock/internal/release/graph"
@@ -129,8 +134,59 @@ func (platformCollector) Collect(ctx context.Context, in *Input) (*Collection, e
 			return nil, fmt.Errorf("release %s: %w", pl.Version, err)
 		}
 		col.Items = append(col.Items, rp.Items...)
+		if p.KubeVirtContainer {
+			it, err := kubeVirtItem(ctx, in, w.payload.WithDigest(desc.Digest.String()), desc, spec)
+			switch {
+			case errors.Is(err, release.ErrNoKubeVirt) || errors.Is(err, errKubeVirtMulti):
+				// As oc-mirror: the release is still mirrored, the disk is not.
+				in.warn("mirror.platform.kubeVirtContainer: release %s: %v", pl.Version, err)
+			case err != nil:
+				return nil, fmt.Errorf("release %s: kubeVirtContainer: %w", pl.Version, err)
+			default:
+				col.Items = append(col.Items, it)
+			}
+		}
 		col.Releases = append(col.Releases, ReleaseInfo{Version: pl.Version, Architecture: pl.Architecture,
 			Source: w.payload, Digest: desc.Digest.String(), Dest: spec.ReleaseDestination()})
 	}
 	return col, nil
+}
+
+// KubeVirtComponent is the component name the KubeVirt container disk is
+// mirrored under: openshift/release:<version>-<arch>-kube-virt-container,
+// beside the payload's own components.
+const KubeVirtComponent = "kube-virt-container"
+
+var errKubeVirtMulti = errors.New("a multi-architecture payload: its KubeVirt container disks are not collected (give the architectures instead of multi)")
+
+// kubeVirtItem is the copy of the KubeVirt container disk the payload's
+// coreos-bootimages file names (mirror.platform.kubeVirtContainer).
+func kubeVirtItem(ctx context.Context, in *Input, pinned ref.Ref, desc v1.Descriptor, spec release.MirrorSpec) (plan.Item, error) {
+	if desc.MediaType.IsIndex() {
+		return plan.Item{}, errKubeVirtMulti
+	}
+	img, err := in.Images.Image(ctx, pinned)
+	if err != nil {
+		return plan.Item{}, fmt.Errorf("reading %s: %w", pinned, err)
+	}
+	data, err := release.ReadFile(img, release.BootImagesPath)
+	if err != nil {
+		return plan.Item{}, fmt.Errorf("%s: %w", pinned, err)
+	}
+	if data == nil {
+		return plan.Item{}, fmt.Errorf("%w: the payload has no %s", release.ErrNoKubeVirt, release.BootImagesPath)
+	}
+	name, err := release.KubeVirtImage(data, spec.Payload.Architecture)
+	if err != nil {
+		return plan.Item{}, err
+	}
+	src, err := ref.Parse(name)
+	if err != nil {
+		return plan.Item{}, fmt.Errorf("%s names the KubeVirt disk %q: %w", release.BootImagesPath, name, err)
+	}
+	dest := in.Root.Repo()
+	dest.Path = strings.Trim(strings.TrimSuffix(dest.Path, "/")+"/"+release.OCMirrorComponentRepo, "/")
+	dest.Tag = spec.TagPrefix() + "-" + KubeVirtComponent
+	return plan.Item{Source: src.ByDigest(src.Digest), Dests: []ref.Ref{dest}, Kind: plan.KindReleaseComponent, Digest: src.Digest,
+		Origin: plan.Origin{Release: spec.Payload.Version, Component: KubeVirtComponent}}, nil
 }

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -662,5 +663,61 @@ func TestOpenPGPSignature(t *testing.T) {
 	}
 	if err := Sign(dir, ep); err == nil || !strings.Contains(err.Error(), "passphrase") {
 		t.Fatalf("passphrase-protected key: %v", err)
+	}
+}
+
+// TestSinceShipsOnlyBlobsWrittenAfter: `mirror --since DATE` makes a set
+// of only the blobs written into the store after DATE, whatever earlier
+// sets shipped; the older ones are listed as not shipped and the set is
+// not full.
+func TestSinceShipsOnlyBlobsWrittenAfter(t *testing.T) {
+	src, st := threeImages(t)
+	old := time.Now().Add(-2 * time.Hour)
+	pool := filepath.Join(src, "blobs", "sha256")
+	es, err := os.ReadDir(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldBlobs := 0
+	for _, e := range es {
+		if len(e.Name()) == 64 {
+			if err := os.Chtimes(filepath.Join(pool, e.Name()), old, old); err != nil {
+				t.Fatal(err)
+			}
+			oldBlobs++
+		}
+	}
+	addImage(t, st, "ns/d:1", 12345)
+	since := time.Now().Add(-time.Hour)
+	out := t.TempDir()
+	m, err := Create(CreateOptions{Store: src, Out: out, SegmentSize: 1 << 20, Since: since, AirlockVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped, before := 0, 0
+	for _, b := range m.Blobs {
+		switch {
+		case b.Segment != "":
+			shipped++
+		case b.InSet == "before-since":
+			before++
+		}
+	}
+	// the new image: its layer, config and manifest
+	if shipped != 3 || before != oldBlobs || m.Full || m.Since == nil || !m.Since.Equal(since.UTC()) {
+		t.Fatalf("--since: %d shipped (want 3), %d left as before-since (want %d), full=%v, since=%v", shipped, before, oldBlobs, m.Full, m.Since)
+	}
+	// Without --since, the next set ships the older blobs and depends on
+	// the --since set for the new ones: --since left none of them out of
+	// the history.
+	m2 := create(t, src, t.TempDir(), 1<<20, false)
+	shipped = 0
+	for _, b := range m2.Blobs {
+		if b.Segment != "" {
+			shipped++
+		}
+	}
+	if shipped != oldBlobs || len(m2.DependsOn) != 1 || m2.DependsOn[0] != m.SetID {
+		t.Errorf("set after --since: %d shipped (want %d), dependsOn %v (want %s)", shipped, oldBlobs, m2.DependsOn, m.SetID)
 	}
 }

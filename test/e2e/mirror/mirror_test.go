@@ -8,6 +8,7 @@
 package mirror_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -18,18 +19,26 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
+	"sigs.k8s.io/yaml"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
+	"github.com/airlock-mirror/airlock/internal/deletion"
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
+	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
 	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
@@ -288,7 +297,10 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 		t.Errorf("missing.txt has %d lines, want %d (every copy but the rebuilt catalog)", got, want)
 	}
 
-	out := run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
+	// The release signatures, as downloaded from mirror.openshift.com: one
+	// OpenPGP-signed claim per release digest, checked with --verify-key.
+	sigDir, keyFile, sigs := releaseSignatures(t, f.rel1.Digest, f.rel2.Digest)
+	out := run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL, "--signature-dir", sigDir, "--verify-key", keyFile)
 	if !strings.Contains(out, "blocked: "+f.blocked) {
 		t.Errorf("the blocked image is not reported:\n%s", out)
 	}
@@ -351,12 +363,89 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 	var names []string
 	for _, e := range es {
 		names = append(names, e.Name())
+		if strings.HasPrefix(e.Name(), "signature-configmap.") {
+			// Timestamped signatures of timestamped digests: its shape is
+			// golden in internal/orchestrate, its content checked here.
+			continue
+		}
 		golden(t, "cluster-resources/"+e.Name(), rr.Replace(mustRead(t, filepath.Join(crDir, e.Name()))))
 	}
 	sort.Strings(names)
-	if strings.Join(names, " ") != "cc-community-operator-index-v4-18.yaml cs-community-operator-index-v4-18.yaml idms-oc-mirror.yaml itms-oc-mirror.yaml" {
+	if strings.Join(names, " ") != "cc-community-operator-index-v4-18.yaml cs-community-operator-index-v4-18.yaml idms-oc-mirror.yaml itms-oc-mirror.yaml signature-configmap.json signature-configmap.yaml" {
 		t.Errorf("cluster-resources: %v", names)
 	}
+	// The signatures imported on the connected side, carried by the store
+	// (disk-to-mirror was not given --signature-dir), in the ConfigMap the
+	// cluster-version operator reads.
+	for _, name := range []string{"signature-configmap.yaml", "signature-configmap.json"} {
+		var cm struct {
+			Metadata struct {
+				Name, Namespace string
+				Labels          map[string]string
+			}
+			BinaryData map[string][]byte `json:"binaryData"`
+		}
+		if err := yaml.Unmarshal([]byte(mustRead(t, filepath.Join(crDir, name))), &cm); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, ok := cm.Metadata.Labels["release.openshift.io/verification-signatures"]; !ok || cm.Metadata.Namespace != "openshift-config-managed" || cm.Metadata.Name != "mirrored-release-signatures" {
+			t.Errorf("%s: metadata %+v", name, cm.Metadata)
+		}
+		if len(cm.BinaryData) != len(sigs) {
+			t.Errorf("%s: %d signatures, want %d", name, len(cm.BinaryData), len(sigs))
+		}
+		for k, want := range sigs {
+			if !bytes.Equal(cm.BinaryData[k], want) {
+				t.Errorf("%s: %s is not the imported signature", name, k)
+			}
+		}
+	}
+}
+
+// releaseSignatures signs each digest with a new OpenPGP key into a
+// signature directory laid out as Red Hat publishes it
+// (sha256=<hex>/signature-1) and returns it, the armored public key file,
+// and the ConfigMap keys (sha256-<hex>-1) with the signature each must hold.
+func releaseSignatures(t *testing.T, digests ...string) (string, string, map[string][]byte) {
+	t.Helper()
+	key, err := openpgp.NewEntity("release", "test", "release@example.com", &packet.Config{RSABits: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	want := map[string][]byte{}
+	for _, d := range digests {
+		body, _ := json.Marshal(map[string]any{"critical": map[string]any{
+			"type": "atomic container signature", "image": map[string]string{"docker-manifest-digest": d},
+			"identity": map[string]string{"docker-reference": "quay.io/openshift-release-dev/ocp-release"}}})
+		var buf bytes.Buffer
+		w, err := openpgp.Sign(&buf, key, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(body)
+		w.Close()
+		p := filepath.Join(dir, strings.Replace(d, ":", "=", 1))
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "signature-1"), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[strings.Replace(d, ":", "-", 1)+"-1"] = buf.Bytes()
+	}
+	var kb bytes.Buffer
+	aw, err := armor.Encode(&kb, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key.Serialize(aw)
+	aw.Close()
+	keyFile := filepath.Join(t.TempDir(), "release-key.asc")
+	if err := os.WriteFile(keyFile, kb.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, keyFile, want
 }
 
 // sortLines sorts after replacing digests, so golden files do not depend
@@ -529,6 +618,362 @@ func TestMirrorCommandLineErrors(t *testing.T) {
 		_, _, err := clitest.Run(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("airlock %s: error %v, want it to say %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
+
+// TestMirrorFailedImageListedAndRerun: an image that cannot be copied does
+// not stop `mirror -c`: everything else is mirrored (catalog and cluster
+// resources included), the run exits non-zero naming the failure list in
+// working-dir/logs, which names the image and the cause; once the cause is
+// fixed, the same command brings only what was missing.
+func TestMirrorFailedImageListedAndRerun(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	cfg := f.config(t, work, "ecr-secret-operator")
+	ghost := f.src.Host + "/apps/ghost:3"
+	text := strings.Replace(mustRead(t, cfg), "  blockedImages:\n", "  - name: "+ghost+"\n  blockedImages:\n", 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(work, "ws")
+	dst := regtest.Start(t)
+	args := []string{"mirror", "-c", cfg, "--workspace", "file://" + ws, "docker://" + dst.Host + "/m", "--graph-url", f.graphURL, "--retry-times", "0"}
+	out, errOut, err := clitest.Run(t, args...)
+	if err == nil || !strings.Contains(err.Error(), "1 image(s) failed") || !strings.Contains(err.Error(), "re-run the same command") {
+		t.Fatalf("a missing image: error %v, want 1 failure and how to retry\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(errOut, ghost) {
+		t.Errorf("the failure is not listed at the end of the output:\n%s", errOut)
+	}
+	logs, _ := filepath.Glob(filepath.Join(ws, "working-dir", "logs", "mirroring_errors_*.txt"))
+	if len(logs) != 1 || !strings.Contains(err.Error(), logs[0]) {
+		t.Fatalf("failure lists %v; the error must name the one written: %v", logs, err)
+	}
+	list := mustRead(t, logs[0])
+	if !strings.Contains(list, "# error: ") || !strings.Contains(list, "mirror.additionalImages[3]") || !strings.Contains(list, "\n"+ghost+" ") {
+		t.Errorf("failure list lacks the image, its origin or its cause:\n%s", list)
+	}
+	// The rest is there.
+	if got := dst.DigestOf(t, dst.Host+"/m/custom/database:v2"); got != f.dbDigest {
+		t.Errorf("an image after the failed one: %q, want %s", got, f.dbDigest)
+	}
+	if dst.DigestOf(t, dst.Host+"/m/redhat/community-operator-index:v4.18") == "" || dst.DigestOf(t, dst.Host+"/m/openshift/release-images:4.12.2-x86_64") == "" {
+		t.Error("the catalog or a release is missing after one image failed")
+	}
+	if _, err := os.Stat(filepath.Join(ws, "working-dir", "cluster-resources", "idms-oc-mirror.yaml")); err != nil {
+		t.Errorf("no cluster resources after one image failed: %v", err)
+	}
+
+	// The cause fixed: the same command copies the image's blobs only.
+	img, err := synth.Image(7004, synth.WithLayerSize(512))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := synth.Push(img, ghost, remote.WithTransport(f.src.Transport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = run(t, args...)
+	if copied, _ := blobStats(t, out); copied != len(layers)+1 {
+		t.Errorf("re-run copied %d blobs, want the %d of the image that failed (layers and config)", copied, len(layers)+1)
+	}
+	if got := dst.DigestOf(t, dst.Host+"/m/apps/ghost:3"); got != want {
+		t.Errorf("after the re-run: %q, want %s", got, want)
+	}
+}
+
+// TestCatalogSourceTemplateAtMirror: disk-to-mirror writes the catalog's
+// CatalogSource from its targetCatalogSourceTemplate (the site's priority
+// and poll interval kept, name, namespace and image airlock's), finding
+// the operator entry through the mirror-to-disk record; a template that
+// is no CatalogSource stops disk-to-mirror before anything is copied.
+func TestCatalogSourceTemplateAtMirror(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	tmpl := filepath.Join(work, "cs-template.yaml")
+	if err := os.WriteFile(tmpl, []byte("apiVersion: operators.coreos.com/v1alpha1\nkind: CatalogSource\nmetadata:\n  name: x\nspec:\n  priority: -100\n  updateStrategy:\n    registryPoll:\n      interval: 45m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config(t, work, "ecr-secret-operator")
+	text := strings.Replace(mustRead(t, cfg), "    packages:\n", "    targetCatalogSourceTemplate: "+tmpl+"\n    packages:\n", 1)
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(work, "store")
+	run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
+
+	// A broken template: refused before the copy, with the config's line.
+	bad := filepath.Join(work, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(strings.Replace(text, tmpl, filepath.Join(work, "cm.yaml"), 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, "cm.yaml"), []byte("apiVersion: v1\nkind: ConfigMap\n"), 0o644)
+	dst := regtest.Start(t)
+	_, _, err := clitest.Run(t, "mirror", "-c", bad, "--from", "file://"+dir, "docker://"+dst.Host+"/mirror")
+	if err == nil || !strings.Contains(err.Error(), "mirror.operators[0].targetCatalogSourceTemplate") || !strings.Contains(err.Error(), "want an operators.coreos.com/v1alpha1 CatalogSource") {
+		t.Fatalf("bad template: %v", err)
+	}
+	if d := dst.DigestOf(t, dst.Host+"/mirror/apps/web:1.0"); d != "" {
+		t.Fatalf("images were copied although the template was refused")
+	}
+
+	run(t, "mirror", "-c", cfg, "--from", "file://"+dir, "docker://"+dst.Host+"/mirror")
+	cs := mustRead(t, filepath.Join(dir, "working-dir", "cluster-resources", "cs-community-operator-index-v4-18.yaml"))
+	for _, want := range []string{"name: cs-community-operator-index-v4-18\n", "namespace: openshift-marketplace\n", "priority: -100\n",
+		"interval: 45m\n", "sourceType: grpc\n", "image: " + dst.Host + "/mirror/redhat/community-operator-index:v4.18\n"} {
+		if !strings.Contains(cs, want) {
+			t.Errorf("CatalogSource lacks %q:\n%s", want, cs)
+		}
+	}
+}
+
+// TestMaxNestedPaths: with --max-nested-paths 2, disk-to-mirror and
+// mirror-to-mirror put every image (releases, operators, additional
+// images, the rebuilt catalog) at most two path components deep, the rest
+// folded with '-', and the mirror sets, the CatalogSource and the verify
+// mapping name the folded repositories, repository-scoped.
+func TestMaxNestedPaths(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	cfg := f.config(t, work, "ecr-secret-operator")
+	store := filepath.Join(work, "store")
+	run(t, "mirror", "-c", cfg, "file://"+store, "--graph-url", f.graphURL)
+	d2m, m2m := regtest.Start(t), regtest.Start(t)
+	ws := filepath.Join(work, "ws")
+	run(t, "mirror", "-c", cfg, "--from", "file://"+store, "docker://"+d2m.Host+"/mirror", "--max-nested-paths", "2")
+	run(t, "mirror", "-c", cfg, "--workspace", "file://"+ws, "docker://"+m2m.Host+"/mirror", "--max-nested-paths", "2", "--graph-url", f.graphURL)
+	for _, c := range []struct {
+		name string
+		reg  *regtest.Registry
+		dir  string
+	}{{"disk-to-mirror", d2m, store}, {"mirror-to-mirror", m2m, ws}} {
+		mapping := filepath.Join(c.dir, "working-dir", "mapping.txt")
+		lines := strings.Split(strings.TrimSpace(mustRead(t, mapping)), "\n")
+		for _, l := range lines {
+			dest := strings.TrimPrefix(l[strings.LastIndex(l, "=")+1:], "docker://"+c.reg.Host+"/")
+			repo, _, _ := strings.Cut(dest, ":")
+			if n := strings.Count(repo, "/") + 1; n > 2 {
+				t.Errorf("%s: %s is %d components deep", c.name, dest, n)
+			}
+		}
+		if got := destDigests(t, c.reg, mapping); len(got) == 0 {
+			t.Errorf("%s: nothing verified", c.name)
+		}
+		for ref, want := range map[string]string{
+			"/mirror/openshift-release-images:4.12.2-x86_64": f.rel2.Digest,
+			"/mirror/custom-database:v2":                     f.dbDigest,
+		} {
+			if got := c.reg.DigestOf(t, c.reg.Host+ref); got != want {
+				t.Errorf("%s: %s is %q, want %s", c.name, ref, got, want)
+			}
+		}
+		cr := filepath.Join(c.dir, "working-dir", "cluster-resources")
+		cs := mustRead(t, filepath.Join(cr, "cs-redhat-community-operator-index-v4-18.yaml"))
+		catalog := c.reg.Host + "/mirror/redhat-community-operator-index:v4.18"
+		if !strings.Contains(cs, "image: "+catalog+"\n") || c.reg.DigestOf(t, catalog) == "" {
+			t.Errorf("%s: catalog not at %s, or the CatalogSource names another image:\n%s", c.name, catalog, cs)
+		}
+		idms := mustRead(t, filepath.Join(cr, "idms-oc-mirror.yaml"))
+		for _, want := range []string{
+			"- " + c.reg.Host + "/mirror/openshift-release-images\n    source: " + f.src.Host + "/openshift-release-dev/ocp-release\n",
+			"- " + c.reg.Host + "/mirror/openshift-community-operators-ecr-secret-operator\n    source: " + f.src.Host + "/openshift-community-operators/ecr-secret-operator\n",
+		} {
+			if !strings.Contains(idms, want) {
+				t.Errorf("%s: idms-oc-mirror.yaml lacks the repository-scoped\n%s\n%s", c.name, want, idms)
+			}
+		}
+	}
+}
+
+// TestOCILayoutCatalog: mirror.operators[].catalog as oci://DIR (a catalog
+// copied to disk, as oc-mirror v2 accepts it) is filtered, rebuilt and
+// pushed under the layout's base name, and its CatalogSource names it; the
+// selected bundles' images come from their registries as usual.
+func TestOCILayoutCatalog(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	layout := filepath.Join(work, "layouts", "my-catalog")
+	eng, err := engine.New(engine.Options{Transport: f.src.Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p plan.Plan
+	p.Add(plan.Item{Source: ref.MustParse(f.catalogRef), Dests: []ref.Ref{ref.MustParse("oci://" + layout)}, Kind: plan.KindCatalog})
+	if _, err := eng.Run(context.Background(), p); err != nil {
+		t.Fatalf("copying the catalog to %s: %v", layout, err)
+	}
+	// As `skopeo copy docker://... oci:DIR` writes it: one image, no
+	// ref.name annotation.
+	var index map[string]any
+	if err := json.Unmarshal([]byte(mustRead(t, filepath.Join(layout, "index.json"))), &index); err != nil {
+		t.Fatal(err)
+	}
+	ms := index["manifests"].([]any)
+	if len(ms) != 1 {
+		t.Fatalf("layout holds %d manifests, want 1", len(ms))
+	}
+	delete(ms[0].(map[string]any), "annotations")
+	b, _ := json.Marshal(index)
+	if err := os.WriteFile(filepath.Join(layout, "index.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(work, "isc.yaml")
+	if err := os.WriteFile(cfg, []byte(`apiVersion: mirror.openshift.io/v2alpha1
+kind: ImageSetConfiguration
+mirror:
+  operators:
+  - catalog: oci://`+layout+`
+    targetTag: v1
+    packages:
+    - name: ecr-secret-operator
+      minVersion: 0.4.1
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := regtest.Start(t)
+	ws := filepath.Join(work, "ws")
+	run(t, "mirror", "-c", cfg, "--workspace", "file://"+ws, "docker://"+dst.Host+"/m")
+	catalogRef := dst.Host + "/m/my-catalog:v1"
+	if dst.DigestOf(t, catalogRef) == "" {
+		t.Fatalf("no catalog at %s", catalogRef)
+	}
+	cs := mustRead(t, filepath.Join(ws, "working-dir", "cluster-resources", "cs-my-catalog-v1.yaml"))
+	if !strings.Contains(cs, "image: "+catalogRef+"\n") {
+		t.Errorf("CatalogSource:\n%s", cs)
+	}
+	// The rebuilt catalog holds the selection only, and its bundle images
+	// are at the mirror.
+	nr, err := name.ParseReference(catalogRef, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(nr, remote.WithTransport(dst.Transport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := catalog.FromImage(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := c.PackageNames(); strings.Join(names, " ") != "ecr-secret-operator" {
+		t.Errorf("rebuilt catalog packages: %v", names)
+	}
+	destDigests(t, dst, filepath.Join(ws, "working-dir", "mapping.txt"))
+}
+
+// TestDeleteWhatASelectionMirrored: after `mirror -c` mirror-to-mirror into
+// the embedded registry, `delete -c --generate` turns a
+// DeleteImageSetConfiguration naming one of the two packages and one
+// additional image into the list of exactly what they mirrored, and
+// `delete --delete-yaml-file --registry-root` removes those and runs
+// garbage collection: the listed images are gone, the other package and
+// image still resolve and verify, and bytes were freed.
+func TestDeleteWhatASelectionMirrored(t *testing.T) {
+	f := newFixture(t)
+	work := t.TempDir()
+	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
+	root := t.TempDir()
+	dst := regtest.Start(t, regtest.WithRoot(root))
+	ws := filepath.Join(work, "ws")
+	run(t, "mirror", "-c", cfg, "--workspace", "file://"+ws, "docker://"+dst.Host+"/m", "--graph-url", f.graphURL)
+
+	del := filepath.Join(work, "delete.yaml")
+	if err := os.WriteFile(del, []byte(`apiVersion: mirror.openshift.io/v2alpha1
+kind: DeleteImageSetConfiguration
+delete:
+  operators:
+  - catalog: `+f.catalogRef+`
+    packages:
+    - name: kairos-operator
+      minVersion: 2.0.1
+      maxVersion: 2.1.0
+  additionalImages:
+  - name: `+f.web+`
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, "delete", "-c", del, "--generate", "--workspace", "file://"+ws, "--delete-id", "one", "docker://"+dst.Host+"/m")
+	listFile := filepath.Join(ws, "working-dir", "delete", "delete-images-one.yaml")
+	l, err := deletion.Load(listFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, it := range l.Items {
+		if strings.Contains(it.ImageReference, "ecr-secret-operator") {
+			t.Errorf("the list names an image of the package that stays: %s", it.ImageReference)
+		}
+		listed = append(listed, strings.TrimPrefix(it.ImageReference, "docker://"))
+	}
+	if len(listed) == 0 || !slices.Contains(listed, dst.Host+"/m/apps/web:1.0") {
+		t.Fatalf("delete list %v lacks the additional image", listed)
+	}
+	for _, r := range listed {
+		if dst.DigestOf(t, r) == "" {
+			t.Fatalf("listed %s was never mirrored", r)
+		}
+	}
+	// What stays: every mapping line not listed.
+	var keep []string
+	for _, line := range strings.Split(strings.TrimSpace(mustRead(t, filepath.Join(ws, "working-dir", "mapping.txt"))), "\n") {
+		d := strings.TrimPrefix(line[strings.LastIndex(line, "=")+1:], "docker://")
+		if !slices.Contains(listed, d) {
+			keep = append(keep, d)
+		}
+	}
+
+	// plan against the registry: after the run it holds every image.
+	incomplete := func(host string) []string {
+		var out []string
+		for _, p := range planJSON(t, "-c", cfg, "docker://"+host+"/m", "--graph-url", f.graphURL, "--no-save").Images {
+			if !p.Rebuilt && !p.Complete {
+				out = append(out, p.Source.String())
+			}
+		}
+		return out
+	}
+	if missing := incomplete(dst.Host); len(missing) != 0 {
+		t.Errorf("plan against the mirror after the run: not held %v", missing)
+	}
+
+	dst.Server.Close() // garbage collection must not run beside a serving registry
+	out := run(t, "delete", "--delete-yaml-file", listFile, "--registry-root", root, "-o", "json", "docker://"+dst.Host+"/m")
+	var rep struct {
+		GC struct{ BlobBytes int64 }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.GC.BlobBytes <= 0 {
+		t.Errorf("delete report (%v): %s", err, out)
+	}
+	after := regtest.Start(t, regtest.WithRoot(root))
+	for _, r := range listed {
+		r = strings.Replace(r, dst.Host, after.Host, 1)
+		if d := after.DigestOf(t, r); d != "" {
+			t.Errorf("%s still resolves after delete (%s)", r, d)
+		}
+	}
+	if len(keep) == 0 {
+		t.Fatal("nothing was meant to stay")
+	}
+	// plan sees what the delete removed: the deleted package and image
+	// are to transfer again, the rest is held.
+	missing := incomplete(after.Host)
+	if len(missing) == 0 || len(missing) > len(listed) {
+		t.Errorf("plan after delete: %d images not held, %d were deleted: %v", len(missing), len(listed), missing)
+	}
+	for _, m := range missing {
+		if strings.Contains(m, "ecr-secret-operator") {
+			t.Errorf("plan after delete: %s of the kept package is not held", m)
+		}
+	}
+	for _, r := range keep {
+		r = strings.Replace(r, dst.Host, after.Host, 1)
+		if after.DigestOf(t, r) == "" {
+			t.Errorf("%s was not listed but is gone", r)
 		}
 	}
 }

@@ -60,6 +60,37 @@ func TestConfigValidate(t *testing.T) {
 		t.Errorf("--offline: %v\n%s%s", err, out, errOut)
 	}
 
+	// packages[].bundles (oc-mirror v2): each name looked up in the catalog.
+	for _, tc := range []struct {
+		bundle string
+		ok     bool
+	}{{"kairos-operator.v2.1.1", true}, {"kairos-operator.v9", false}} {
+		p := filepath.Join(work, "bundles.yaml")
+		bt := strings.Replace(mustRead(t, good), "      minVersion: 2.0.1\n      maxVersion: 2.1.0\n", "      bundles:\n      - name: "+tc.bundle+"\n", 1)
+		if err := os.WriteFile(p, []byte(bt), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, err := clitest.Run(t, "config", "validate", "-c", p, "--graph-url", f.graphURL)
+		line := strings.Count(bt[:strings.Index(bt, "- name: "+tc.bundle)], "\n") + 1
+		want := p + ":" + strconv.Itoa(line) + `: mirror.operators[0].packages[1].bundles[0].name: package kairos-operator has no bundle "kairos-operator.v9"`
+		if tc.ok != (err == nil) || (!tc.ok && !strings.Contains(errOut, want)) {
+			t.Errorf("bundle %s: %v\n%s", tc.bundle, err, errOut)
+		}
+	}
+
+	// A targetCatalogSourceTemplate is a local file: checked offline too.
+	noTmpl := filepath.Join(work, "no-template.yaml")
+	missing := filepath.Join(work, "absent-cs.yaml")
+	tmplText := strings.Replace(mustRead(t, good), "    packages:\n", "    targetCatalogSourceTemplate: "+missing+"\n    packages:\n", 1)
+	if err := os.WriteFile(noTmpl, []byte(tmplText), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, err = clitest.Run(t, "config", "validate", "-c", noTmpl, "--offline")
+	if line := strings.Index(tmplText, "targetCatalogSourceTemplate"); err == nil ||
+		!strings.Contains(errOut, noTmpl+":"+strconv.Itoa(strings.Count(tmplText[:line], "\n")+1)+": mirror.operators[0].targetCatalogSourceTemplate: "+missing+": ") {
+		t.Errorf("missing template, --offline: %v\n%s", err, errOut)
+	}
+
 	// An unknown field: a warning naming its line; with --strict, fatal.
 	unk := filepath.Join(work, "unknown.yaml")
 	if err := os.WriteFile(unk, []byte(strings.Replace(mustRead(t, good), "    packages:\n", "    packages:\n    - name: shipwright-operator\n      minversion: 0.1.0\n", 1)), 0o644); err != nil {
