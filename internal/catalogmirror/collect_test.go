@@ -1,15 +1,15 @@
 package catalogmirror
 
 import (
-	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/airlock-mirror/airlock/internal/testutil/golden"
 
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
@@ -18,27 +18,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/ref"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
 const shared = "../../../shared/testdata/catalogs"
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 func mustDest(t *testing.T, s string) ref.Ref {
 	t.Helper()
@@ -194,7 +174,7 @@ func TestCommunityManifestsGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "community-"+n, b)
+		golden.Check(t, "community-"+n, b)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlock-mirror/airlock/internal/testutil/golden"
+
 	"github.com/airlock-mirror/airlock/internal/catalog"
 	"github.com/airlock-mirror/airlock/internal/clusterres"
 )
@@ -22,7 +24,7 @@ func TestInstallForCSVMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "install-kubevirt-wol.yaml", b)
+	golden.Check(t, "install-kubevirt-wol.yaml", b)
 	t.Log(in.Notes)
 	if _, err := InstallFor(c, InstallRequest{Package: "nope", CatalogSource: "x"}); err == nil || !strings.Contains(err.Error(), "kubevirt-wol") {
 		t.Errorf("unknown package: %v (want the list of packages)", err)
@@ -81,7 +83,7 @@ func TestInstallForBundleObject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "install-etcd.yaml", b)
+	golden.Check(t, "install-etcd.yaml", b)
 	// These 2019 CSVs predate installModes: the fallback is said aloud.
 	if !strings.Contains(strings.Join(in.Notes, "\n"), "declares no install modes") {
 		t.Errorf("no note about the missing install modes: %v", in.Notes)

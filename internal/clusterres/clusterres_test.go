@@ -2,39 +2,17 @@ package clusterres
 
 import (
 	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/airlock-mirror/airlock/internal/testutil/golden"
+
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"sigs.k8s.io/yaml"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
-	}
-}
 
 const (
 	dgA = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -94,7 +72,7 @@ func TestCatalogMirrorSetsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "catalog-icsp.yaml", b)
+	golden.Check(t, "catalog-icsp.yaml", b)
 
 	idms, err := ImageDigestMirrorSets(pairs, opts)
 	if err != nil {
@@ -104,7 +82,7 @@ func TestCatalogMirrorSetsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "catalog-idms.yaml", b)
+	golden.Check(t, "catalog-idms.yaml", b)
 
 	itms, err := ImageTagMirrorSets(pairs, SetOptions{Name: "redhat-operator-index", MirrorSourcePolicy: "NeverContactSource"})
 	if err != nil {
@@ -114,7 +92,7 @@ func TestCatalogMirrorSetsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "catalog-itms.yaml", b)
+	golden.Check(t, "catalog-itms.yaml", b)
 
 	// Tag-only sources must never reach IDMS/ICSP (a digest mirror does not
 	// apply to tag pulls), digest-only never ITMS.
@@ -155,7 +133,7 @@ func TestScopesGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "scope-"+string(sc)+".yaml", mustYAML(t, idms))
+		golden.Check(t, "scope-"+string(sc)+".yaml", mustYAML(t, idms))
 	}
 }
 
@@ -277,12 +255,12 @@ func TestCatalogSourceGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "catalogsource-minimal.yaml", b)
+	golden.Check(t, "catalogsource-minimal.yaml", b)
 	b, err = yaml.Marshal(full)
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "catalogsource-full.yaml", b)
+	golden.Check(t, "catalogsource-full.yaml", b)
 }
 
 // TestClusterCatalog: OLM v1's ClusterCatalog, cluster-scoped, priority
@@ -296,7 +274,7 @@ func TestClusterCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "clustercatalog.yaml", b)
+	golden.Check(t, "clustercatalog.yaml", b)
 	if _, err := NewClusterCatalog("CC_Bad", "x.io/a:b"); err == nil || !strings.Contains(err.Error(), "CC_Bad") {
 		t.Errorf("bad name: %v", err)
 	}
@@ -341,7 +319,7 @@ func TestSignatureConfigMapGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "signatures-single.yaml", mustYAML(t, []ConfigMap{one}))
+	golden.Check(t, "signatures-single.yaml", mustYAML(t, []ConfigMap{one}))
 	if one.Metadata.Name != "sha256-"+strings.TrimPrefix(dgA, "sha256:") {
 		t.Errorf("default name %s", one.Metadata.Name)
 	}
@@ -351,7 +329,7 @@ func TestSignatureConfigMapGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "signatures-many.yaml", mustYAML(t, []ConfigMap{many}))
+	golden.Check(t, "signatures-many.yaml", mustYAML(t, []ConfigMap{many}))
 
 	if _, err := SignatureConfigMap("", ReleaseSignatures{Digest: dgA}, ReleaseSignatures{Digest: dgB}); err == nil {
 		t.Error("several releases without a name accepted")
@@ -371,7 +349,7 @@ func TestTrustedCAGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "trusted-ca.yaml", mustYAML(t, []ConfigMap{cm}))
+	golden.Check(t, "trusted-ca.yaml", mustYAML(t, []ConfigMap{cm}))
 	if _, err := TrustedCAConfigMap("x", map[string]string{"a.io": "not a pem"}); err == nil || !strings.Contains(err.Error(), "a.io") {
 		t.Errorf("non-PEM CA: got %v, want error naming the registry", err)
 	}
@@ -383,7 +361,7 @@ func TestTrustedCAGolden(t *testing.T) {
 }
 
 func TestOperatorHubGolden(t *testing.T) {
-	golden(t, "operatorhub.yaml", mustYAML(t, []OperatorHub{OperatorHubDisableDefaults()}))
+	golden.Check(t, "operatorhub.yaml", mustYAML(t, []OperatorHub{OperatorHubDisableDefaults()}))
 }
 
 func TestInstallObjectsGolden(t *testing.T) {
@@ -396,7 +374,7 @@ func TestInstallObjectsGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "install-own-namespace.yaml", b)
+	golden.Check(t, "install-own-namespace.yaml", b)
 	_, og, _, err = InstallObjects(InstallOptions{Package: "etcd", Channel: "alpha", Namespace: "openshift-operators", CatalogSource: "cs", AllNamespaces: true})
 	if err != nil {
 		t.Fatal(err)

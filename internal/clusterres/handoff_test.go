@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/airlock-mirror/airlock/internal/testutil/golden"
 )
 
 const testCA = "-----BEGIN CERTIFICATE-----\nMIIBdemo\n-----END CERTIFICATE-----\n"
@@ -20,7 +22,7 @@ func TestTrustObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "trust.yaml", y)
+	golden.Check(t, "trust.yaml", y)
 	for _, bad := range [][]string{nil, {"https://mirror:5000"}, {"mirror:5000/ocp"}, {"a:1", "a:1"}} {
 		if _, _, err := TrustObjects("", testCA, bad); err == nil {
 			t.Errorf("registries %q accepted", bad)
@@ -41,7 +43,7 @@ func TestMergePullSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "pull-secret-merged.json", res.JSON)
+	golden.Check(t, "pull-secret-merged.json", res.JSON)
 	if strings.Join(res.Added, ",") != "mirror.example.com:5000/ocp4" || strings.Join(res.Replaced, ",") != "mirror.example.com:5000" || res.Kept != 2 {
 		t.Errorf("added %v replaced %v kept %d", res.Added, res.Replaced, res.Kept)
 	}
@@ -68,7 +70,7 @@ func TestMergePullSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "pull-secret-secret.yaml", y)
+	golden.Check(t, "pull-secret-secret.yaml", y)
 	if got := SetPullSecretCommand("/tmp/my dir/pull-secret.json"); got != "oc set data secret/pull-secret -n openshift-config --from-file=.dockerconfigjson='/tmp/my dir/pull-secret.json'" {
 		t.Errorf("command: %s", got)
 	}
@@ -154,7 +156,7 @@ func TestParseMirrorSetsAndInstallConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "install-config-fragments.yaml", y)
+	golden.Check(t, "install-config-fragments.yaml", y)
 	if _, _, err := InstallConfigFragments(nil, "", nil); err == nil || !strings.Contains(err.Error(), "no digest mirror set") {
 		t.Errorf("empty: %v", err)
 	}

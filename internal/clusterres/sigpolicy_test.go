@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/airlock-mirror/airlock/internal/testutil/golden"
 )
 
 func testKey(t *testing.T, name string) SigstoreKey {
@@ -34,7 +36,7 @@ func TestClusterImagePolicyGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "cip-one-key.yaml", mustYAML(t, cips))
+	golden.Check(t, "cip-one-key.yaml", mustYAML(t, cips))
 }
 
 // TestClusterImagePolicyTwoKeysRemap: one object per key, RemapIdentity.
@@ -50,7 +52,7 @@ func TestClusterImagePolicyTwoKeysRemap(t *testing.T) {
 	if len(cips) != 2 || len(cips[0].Spec.Scopes) != 5 {
 		t.Fatalf("got %d objects, want 2 of 5 scopes", len(cips))
 	}
-	golden(t, "cip-two-keys-remap.yaml", mustYAML(t, cips))
+	golden.Check(t, "cip-two-keys-remap.yaml", mustYAML(t, cips))
 }
 
 func TestImagePolicyGolden(t *testing.T) {
@@ -60,7 +62,7 @@ func TestImagePolicyGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "imagepolicy.yaml", mustYAML(t, ips))
+	golden.Check(t, "imagepolicy.yaml", mustYAML(t, ips))
 	if _, err := ImagePolicies([]string{"quay.io/a"}, PolicyOptions{Name: "x", Keys: []SigstoreKey{testKey(t, "cosign-2.pub")}}); err == nil || !strings.Contains(err.Error(), "namespace") {
 		t.Errorf("ImagePolicy without namespace: %v", err)
 	}
@@ -156,7 +158,7 @@ func TestRegistriesDGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "registries.d-sigstore.yaml", b)
+	golden.Check(t, "registries.d-sigstore.yaml", b)
 	rd, err = RegistriesDConfig(releasePairs()[:2], ScopeRepository, "https://mirror.example.com/signatures")
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +166,7 @@ func TestRegistriesDGolden(t *testing.T) {
 	if b, err = rd.YAML(); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "registries.d-lookaside.yaml", b)
+	golden.Check(t, "registries.d-lookaside.yaml", b)
 	if _, err := RegistriesDConfig(releasePairs(), ScopeNamespace, "mirror.example.com/sigs"); err == nil || !strings.Contains(err.Error(), "URL") {
 		t.Errorf("bad lookaside: %v", err)
 	}
@@ -180,7 +182,7 @@ func TestNodePolicyGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "policy-keydata.json", b)
+	golden.Check(t, "policy-keydata.json", b)
 	id := &PolicyIdentity{MatchPolicy: RemapIdentity, RemapIdentity: &PolicyMatchRemapIdentity{Prefix: "quay.io/openshift-release-dev", SignedPrefix: "staging.example.com/release"}}
 	p, err = NodePolicy(scopes[:1], NodePolicyOptions{Identity: id, KeyDir: "/etc/pki/containers",
 		Keys: []SigstoreKey{testKey(t, "cosign-1.pub"), testKey(t, "cosign-2.pub")}})
@@ -190,5 +192,5 @@ func TestNodePolicyGolden(t *testing.T) {
 	if b, err = p.JSON(); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "policy-keypath-remap.json", b)
+	golden.Check(t, "policy-keypath-remap.json", b)
 }

@@ -190,21 +190,8 @@ func TestConnectionsAreReused(t *testing.T) {
 func TestRequestBudgetManyTagsPerRepository(t *testing.T) {
 	src := regtest.Start(t)
 	dst := regtest.Start(t)
-	opts := []remote.Option{remote.WithTransport(src.Transport), remote.WithAuthFromKeychain(src.Keychain)}
 	const n = 6
-	var p plan.Plan
-	for i := range n {
-		img, err := synth.Image(int64(40+i), synth.WithLayers(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := fmt.Sprintf("%s/src/many:t%d", src.Host, i)
-		d, err := synth.Push(img, s, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Add(plan.Item{Source: mustRef(t, s).ByDigest(d), Dests: []ref.Ref{mustRef(t, fmt.Sprintf("%s/m/many:t%d", dst.Host, i))}})
-	}
+	p := onePerImage(t, src, dst, n, 40, "many:t%d")
 	noSigs := func(o *Options) { o.Signatures = SignaturesRemove }
 	mod := withCache(t)
 	rep := runCounted(t, newTestEngine(t, nil, func(o *Options) { noSigs(o); mod(o) }), p)
@@ -235,21 +222,8 @@ func TestRequestBudgetManyTagsPerRepository(t *testing.T) {
 func TestNotFoundAnswersKeepConnections(t *testing.T) {
 	src := regtest.Start(t)
 	dst := regtest.Start(t)
-	opts := []remote.Option{remote.WithTransport(src.Transport), remote.WithAuthFromKeychain(src.Keychain)}
 	const n = 6
-	var p plan.Plan
-	for i := range n {
-		img, err := synth.Image(int64(60+i), synth.WithLayers(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := fmt.Sprintf("%s/src/r%d:v1", src.Host, i)
-		d, err := synth.Push(img, s, opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p.Add(plan.Item{Source: mustRef(t, s).ByDigest(d), Dests: []ref.Ref{mustRef(t, fmt.Sprintf("%s/m/r%d:v1", dst.Host, i))}})
-	}
+	p := onePerImage(t, src, dst, n, 60, "r%d:v1")
 	mod := withCache(t)
 	rep := runCounted(t, newTestEngine(t, nil, func(o *Options) {
 		o.Signatures, o.Parallel, o.MaxPerRegistry = SignaturesRemove, 1, 2
@@ -264,6 +238,29 @@ func TestNotFoundAnswersKeepConnections(t *testing.T) {
 	if got.Connections > 3 {
 		t.Errorf("destination: %d connections dialled for %d requests one or two at a time, want at most 3 (404 bodies closed unread?)", got.Connections, got.Total())
 	}
+}
+
+// onePerImage pushes n one-layer images (seeds seed..seed+n-1) to
+// src/<name> and plans each, by digest, to m/<name> at dst; name is a
+// format with the image's index ("many:t%d": one repository, n tags).
+func onePerImage(t *testing.T, src, dst *regtest.Registry, n int, seed int64, name string) plan.Plan {
+	t.Helper()
+	opts := []remote.Option{remote.WithTransport(src.Transport), remote.WithAuthFromKeychain(src.Keychain)}
+	var p plan.Plan
+	for i := range n {
+		img, err := synth.Image(seed+int64(i), synth.WithLayers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nm := fmt.Sprintf(name, i)
+		s := src.Host + "/src/" + nm
+		d, err := synth.Push(img, s, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Add(plan.Item{Source: mustRef(t, s).ByDigest(d), Dests: []ref.Ref{mustRef(t, dst.Host+"/m/"+nm)}})
+	}
+	return p
 }
 
 func mustRead(t testing.TB, path string) []byte {
