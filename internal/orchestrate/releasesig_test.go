@@ -2,17 +2,16 @@ package orchestrate
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/airlock-mirror/airlock/internal/testutil/pgptest"
+
 	"github.com/airlock-mirror/airlock/internal/testutil/golden"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // TestReleaseSignatureFilesGolden: the signature ConfigMap of a run, in
@@ -43,35 +42,12 @@ func TestReleaseSignatureFilesGolden(t *testing.T) {
 // payload two channels list once), a missing one is a warning naming the
 // file to download, and with a key one that does not verify stops the run.
 func TestLoadReleaseSignatures(t *testing.T) {
-	key, err := openpgp.NewEntity("release", "test", "release@example.com", &packet.Config{RSABits: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, err := openpgp.NewEntity("stranger", "test", "s@example.com", &packet.Config{RSABits: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := pgptest.NewKey(t, "release")
+	stranger := pgptest.NewKey(t, "stranger")
 	sign := func(k *openpgp.Entity, digest string) []byte {
-		body, _ := json.Marshal(map[string]any{"critical": map[string]any{
-			"type": "atomic container signature", "image": map[string]string{"docker-manifest-digest": digest},
-			"identity": map[string]string{"docker-reference": "quay.io/openshift-release-dev/ocp-release"}}})
-		var buf bytes.Buffer
-		w, err := openpgp.Sign(&buf, k, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(body)
-		w.Close()
-		return buf.Bytes()
+		return pgptest.SignAtomic(t, k, "quay.io/openshift-release-dev/ocp-release", digest)
 	}
-	keyFile := filepath.Join(t.TempDir(), "key.asc")
-	var kb bytes.Buffer
-	aw, _ := armor.Encode(&kb, openpgp.PublicKeyType, nil)
-	key.Serialize(aw)
-	aw.Close()
-	if err := os.WriteFile(keyFile, kb.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := pgptest.PublicKeyFile(t, key)
 	d1, d2, d3 := "sha256:"+hex, "sha256:"+strings.Repeat("ab", 32), "sha256:"+strings.Repeat("cd", 32)
 	dir := t.TempDir()
 	put := func(digest string, sig []byte) {

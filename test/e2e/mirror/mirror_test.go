@@ -25,9 +25,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/airlock-mirror/airlock/internal/testutil/pgptest"
+
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/operator-framework/operator-registry/alpha/declcfg"
@@ -408,44 +407,21 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 // and the ConfigMap keys (sha256-<hex>-1) with the signature each must hold.
 func releaseSignatures(t *testing.T, digests ...string) (string, string, map[string][]byte) {
 	t.Helper()
-	key, err := openpgp.NewEntity("release", "test", "release@example.com", &packet.Config{RSABits: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := pgptest.NewKey(t, "release")
 	dir := t.TempDir()
 	want := map[string][]byte{}
 	for _, d := range digests {
-		body, _ := json.Marshal(map[string]any{"critical": map[string]any{
-			"type": "atomic container signature", "image": map[string]string{"docker-manifest-digest": d},
-			"identity": map[string]string{"docker-reference": "quay.io/openshift-release-dev/ocp-release"}}})
-		var buf bytes.Buffer
-		w, err := openpgp.Sign(&buf, key, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(body)
-		w.Close()
+		sig := pgptest.SignAtomic(t, key, "quay.io/openshift-release-dev/ocp-release", d)
 		p := filepath.Join(dir, strings.Replace(d, ":", "=", 1))
 		if err := os.MkdirAll(p, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(p, "signature-1"), buf.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(p, "signature-1"), sig, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		want[strings.Replace(d, ":", "-", 1)+"-1"] = buf.Bytes()
+		want[strings.Replace(d, ":", "-", 1)+"-1"] = sig
 	}
-	var kb bytes.Buffer
-	aw, err := armor.Encode(&kb, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key.Serialize(aw)
-	aw.Close()
-	keyFile := filepath.Join(t.TempDir(), "release-key.asc")
-	if err := os.WriteFile(keyFile, kb.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir, keyFile, want
+	return dir, pgptest.PublicKeyFile(t, key), want
 }
 
 // sortLines sorts after replacing digests, so golden files do not depend

@@ -18,9 +18,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/airlock-mirror/airlock/internal/testutil/pgptest"
+
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -281,30 +281,10 @@ func TestSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := openpgp.NewEntity("release", "test", "release@example.com", &packet.Config{RSABits: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, _ := openpgp.NewEntity("stranger", "test", "s@example.com", &packet.Config{RSABits: 2048})
-	sign := func(k *openpgp.Entity, digest string) []byte {
-		body, _ := json.Marshal(map[string]any{"critical": map[string]any{
-			"type": "atomic container signature", "image": map[string]string{"docker-manifest-digest": digest},
-			"identity": map[string]string{"docker-reference": rel.Ref}}})
-		var buf bytes.Buffer
-		w, err := openpgp.Sign(&buf, k, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(body)
-		w.Close()
-		return buf.Bytes()
-	}
-	keyFile := filepath.Join(t.TempDir(), "key.asc")
-	var kb bytes.Buffer
-	aw, _ := armor.Encode(&kb, openpgp.PublicKeyType, nil)
-	key.Serialize(aw)
-	aw.Close()
-	os.WriteFile(keyFile, kb.Bytes(), 0o644)
+	key := pgptest.NewKey(t, "release")
+	stranger := pgptest.NewKey(t, "stranger")
+	sign := func(k *openpgp.Entity, digest string) []byte { return pgptest.SignAtomic(t, k, rel.Ref, digest) }
+	keyFile := pgptest.PublicKeyFile(t, key)
 
 	hexd := strings.TrimPrefix(rel.Digest, "sha256:")
 	good, bad := t.TempDir(), t.TempDir()
