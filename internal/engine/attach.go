@@ -95,10 +95,6 @@ type tagList struct {
 	err  error
 }
 
-func (e *Engine) repoTags(ctx context.Context, src endpoint) (map[string]bool, error) {
-	return e.tags.get(ctx, src)
-}
-
 // get lists ep's repository once per cache (its tags as a set).
 func (tc *tagCache) get(ctx context.Context, ep endpoint) (map[string]bool, error) {
 	key := ep.location() + "/" + ep.repoName()
@@ -165,7 +161,7 @@ func (e *Engine) lookupAttachments(ctx context.Context, src endpoint, digest str
 // warning, when it cannot be listed (nil tells the referrers lookup the
 // tags are unknown, so it still tries the referrers tag).
 func (e *Engine) sourceTags(ctx context.Context, src endpoint) map[string]bool {
-	tags, err := e.repoTags(ctx, src)
+	tags, err := e.tags.get(ctx, src)
 	if err != nil {
 		e.log.Warn("cannot list tags: cosign tag-style signatures not looked for", "repository", src.String(), "err", err)
 		return nil
