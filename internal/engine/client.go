@@ -71,8 +71,12 @@ func (e *Engine) baseTransport() http.RoundTripper {
 		// The default 4 KiB connection buffers turn a streamed blob PUT
 		// into one write syscall per 4 KiB; large buffers cut the
 		// syscalls (and CPU on a busy machine) by an order of magnitude.
-		t.WriteBufferSize = max(t.WriteBufferSize, 256<<10)
-		t.ReadBufferSize = max(t.ReadBufferSize, 256<<10)
+		// 64 KiB, not more: every connection holds both buffers for its
+		// life, and a catalog of small images keeps 30-70 connections
+		// open (256 KiB buffers were a third of the live heap at 2000
+		// images: heap goal 87 MB -> 55 MB with 64 KiB).
+		t.WriteBufferSize = max(t.WriteBufferSize, 64<<10)
+		t.ReadBufferSize = max(t.ReadBufferSize, 64<<10)
 		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, 64)
 		e.base = t
 	})
