@@ -479,10 +479,18 @@ type Change struct {
 	New    string `json:"new"`
 }
 
+// planKey names an image across plans: by source and destination, except
+// what the run builds itself (a chart's OCI artifact, the graph-data image),
+// whose source is a layout in that plan's own temporary working directory:
+// those by kind and destination, so an unchanged chart is not "removed" and
+// "added" again between two plans.
 func planKey(p Planned) string {
 	d := ""
 	if len(p.Dests) > 0 {
 		d = p.Dests[0].String()
+	}
+	if p.Kind == plan.KindHelmChart || p.Kind == plan.KindGraph {
+		return string(p.Kind) + "=" + d
 	}
 	return p.Source.Name() + "=" + d
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/testutil/gotool"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -104,7 +105,7 @@ var imageLineRE = regexp.MustCompile(`(?m)^\s*(?:-\s*)?image:\s*"?([^"\s]+)"?\s*
 // source digest, and `helm pull oci://` fetches the chart from both mirrors
 // byte-identical to the repository's archive, with the plan's digest.
 func TestHelmChartMirroredAndPulledWithHelm(t *testing.T) {
-	helmBin := goTool(t, helmModule)
+	helmBin := gotool.Path(t, helmModule)
 	env := helmEnv(t)
 	src := regtest.Start(t)
 	chartDir := helmChartSource(t, src)

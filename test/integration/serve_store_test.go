@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/testutil/gotool"
 )
 
 // storeState lists every file of dir with its size, mode and mtime: what
@@ -44,7 +45,7 @@ func storeState(t *testing.T, dir string) string {
 func TestServeStoreInPlace(t *testing.T) {
 	skopeo := requireTool(t, "skopeo")
 	podman := requireTool(t, "podman")
-	crane := goTool(t, craneModule)
+	crane := gotool.Path(t, craneModule)
 
 	store, pushed := mirrorWorkloadToStore(t, 43) // two of its four images are multi-arch indexes
 	before := storeState(t, store)

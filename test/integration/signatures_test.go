@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/airlock-mirror/airlock/internal/testutil/gotool"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -41,7 +42,7 @@ type signedSource struct {
 
 func newSignedSource(t *testing.T) *signedSource {
 	t.Helper()
-	s := &signedSource{cosign: goTool(t, cosignModule), oras: goTool(t, orasModule), env: append(clientEnv(t), "COSIGN_PASSWORD=")}
+	s := &signedSource{cosign: gotool.Path(t, cosignModule), oras: gotool.Path(t, orasModule), env: append(clientEnv(t), "COSIGN_PASSWORD=")}
 	s.reg = regtest.Start(t)
 	opt := remote.WithTransport(s.reg.Transport)
 	img, err := synth.Image(101, synth.WithLayers(2), synth.WithLayerSize(1024))

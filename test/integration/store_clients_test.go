@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/airlock-mirror/airlock/internal/engine"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
+	"github.com/airlock-mirror/airlock/internal/testutil/gotool"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -24,30 +24,6 @@ const (
 	craneModule  = "github.com/google/go-containerregistry/cmd/crane@v0.22.1"
 	regctlModule = "github.com/regclient/regclient/cmd/regctl@v0.11.7"
 )
-
-// goTool returns a client built from a pinned module version through the Go
-// module proxy (the way CI gets tools Debian does not ship), cached across
-// runs under the user cache directory. A failed build fails the test: the
-// store's readability must be proven, not assumed.
-func goTool(t *testing.T, module string) string {
-	t.Helper()
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	pkg, version, _ := strings.Cut(module, "@")
-	bin := filepath.Join(cache, "airlock-test-tools", version, filepath.Base(pkg))
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	cmd := exec.Command("go", "install", module)
-	cmd.Dir = t.TempDir() // outside airlock's module: the tool's own go.mod decides
-	cmd.Env = append(os.Environ(), "GOBIN="+filepath.Dir(bin), "CGO_ENABLED=0", "GOFLAGS=")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go install %s (needs the Go module proxy): %v\n%s", module, err, out)
-	}
-	return bin
-}
 
 // TestStoreReadableByCraneAndRegctl: the local store airlock writes is a
 // plain OCI image layout that other tools read: regctl reads every image by
@@ -86,8 +62,8 @@ func mirrorWorkloadToStore(t *testing.T, seed int64) (string, map[string]string)
 }
 
 func TestStoreReadableByCraneAndRegctl(t *testing.T) {
-	crane := goTool(t, craneModule)
-	regctl := goTool(t, regctlModule)
+	crane := gotool.Path(t, craneModule)
+	regctl := gotool.Path(t, regctlModule)
 
 	store, pushed := mirrorWorkloadToStore(t, 41)
 

@@ -1,10 +1,12 @@
 // Package mirror_test runs `airlock mirror -c` end to end between embedded
 // registries: a release channel resolved on the REAL stable-4.13 update
 // graph (served locally, two nodes pointed at synthetic payloads), a catalog
-// of REAL community-operators packages filtered by version ranges,
-// additional images and a blocked image; mirror-to-disk, disk-to-mirror into
-// a fresh registry, `airlock verify`, an incremental mirror-to-disk, and the
-// compatibility commands producing the same digests.
+// of REAL community-operators packages filtered by version ranges, a Helm
+// chart from an HTTP chart repository (withChart), additional images and a
+// blocked image; mirror-to-disk, disk-to-mirror into a fresh registry,
+// `airlock verify`, `helm pull oci://` of the mirrored chart, an incremental
+// mirror-to-disk, and the compatibility commands producing the same digests
+// (for everything but the chart, which oc does not mirror).
 package mirror_test
 
 import (
@@ -16,6 +18,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -36,11 +39,13 @@ import (
 	"github.com/airlock-mirror/airlock/internal/catalogimage"
 	"github.com/airlock-mirror/airlock/internal/deletion"
 	"github.com/airlock-mirror/airlock/internal/engine"
+	"github.com/airlock-mirror/airlock/internal/helm/helmtest"
 	"github.com/airlock-mirror/airlock/internal/orchestrate"
 	"github.com/airlock-mirror/airlock/internal/plan"
 	"github.com/airlock-mirror/airlock/internal/ref"
 	"github.com/airlock-mirror/airlock/internal/release/releasetest"
 	"github.com/airlock-mirror/airlock/internal/testutil/clitest"
+	"github.com/airlock-mirror/airlock/internal/testutil/gotool"
 	"github.com/airlock-mirror/airlock/internal/testutil/regtest"
 	"github.com/airlock-mirror/airlock/internal/testutil/synth"
 )
@@ -64,6 +69,48 @@ type fixture struct {
 	dbDigest    string
 	blocked     string
 	packageRefs map[string][]string // package -> image references in the pushed catalog
+
+	// Set by withChart: the chart repository config adds to the imageset.
+	helmRepo     string
+	chartArchive []byte            // demo-1.2.0.tgz as the repository serves it
+	chartImages  map[string]string // "repo:tag" -> digest of each image the chart names
+}
+
+// withChart serves the internal/helm demo chart as an HTTP chart repository
+// (index.yaml with the archive's sha256, as `helm repo index` writes it),
+// its values pointing at the 8 images it names (7 through oc-mirror's
+// default paths, one through imagePaths), which are pushed to the source
+// registry; config then adds it to the imageset under
+// mirror.helm.repositories.
+func (f *fixture) withChart(t *testing.T) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "demo")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "..", "..", "internal", "helm", "testdata", "demo"))); err != nil {
+		t.Fatal(err)
+	}
+	host := f.src.Host
+	f.chartImages = map[string]string{}
+	for i, repoTag := range []string{"demo/app:2.5.1", "library/busybox:1.36", "db/postgres:15", "agent/nginx:1.25",
+		"tools/backup:v3", "tools/migrate:v3", "plugins/custom:4.0", "sidecar/proxy:0.9"} {
+		img, err := synth.Image(int64(9100+i), synth.WithLayers(2), synth.WithLayerSize(1024))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := synth.Push(img, host+"/"+repoTag, remote.WithTransport(f.src.Transport))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.chartImages[repoTag] = d
+	}
+	values := fmt.Sprintf("image:\n  registry: %[1]s\n  repository: demo/app\n  tag: \"\"\ninit:\n  image: %[1]s/library/busybox:1.36\n"+
+		"db:\n  image: %[1]s/db/postgres@%[2]s\nagent:\n  image: %[1]s/agent/nginx:1.25\nbackup:\n  image: %[1]s/tools/backup:v3\n"+
+		"migrate:\n  image: %[1]s/tools/migrate:v3\ndebug:\n  enabled: false\n  image: %[1]s/tools/debug:never\n"+
+		"plugin:\n  image: %[1]s/plugins/custom:4.0\nsidecar:\n  image: %[1]s/sidecar/proxy:0.9\n", host, f.chartImages["db/postgres:15"])
+	if err := os.WriteFile(filepath.Join(dir, "values.yaml"), []byte(values), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.chartArchive = helmtest.Pack(t, dir, "demo")
+	f.helmRepo = helmtest.ServeRepo(t, helmtest.Chart{Name: "demo", Version: "1.2.0", Archive: f.chartArchive})
 }
 
 // serveGraph serves the REAL stable-4.13 graph with the payloads of two
@@ -170,7 +217,8 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-// config writes an ImageSetConfiguration selecting the packages.
+// config writes an ImageSetConfiguration selecting the packages (and the
+// chart of withChart, once called).
 func (f *fixture) config(t *testing.T, dir string, packages ...string) string {
 	t.Helper()
 	ranges := map[string]string{
@@ -181,6 +229,18 @@ func (f *fixture) config(t *testing.T, dir string, packages ...string) string {
 	var pk strings.Builder
 	for _, p := range packages {
 		fmt.Fprintf(&pk, "    - name: %s\n%s", p, ranges[p])
+	}
+	var chart string
+	if f.helmRepo != "" {
+		chart = fmt.Sprintf(`  helm:
+    repositories:
+    - name: demo-repo
+      url: %s
+      charts:
+      - name: demo
+        version: 1.2.0
+        imagePaths: ["{.spec.custom[*].image}"]
+`, f.helmRepo)
 	}
 	text := fmt.Sprintf(`apiVersion: mirror.openshift.io/v2alpha1
 kind: ImageSetConfiguration
@@ -199,9 +259,9 @@ mirror:
     targetRepo: custom/database
     targetTag: v2
   - name: %s
-  blockedImages:
+%s  blockedImages:
   - name: "^[^/]+/unwanted/"
-`, f.catalogRef, pk.String(), f.web, f.db, f.blocked)
+`, f.catalogRef, pk.String(), f.web, f.db, f.blocked, chart)
 	path := filepath.Join(dir, "imageset.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
@@ -224,6 +284,8 @@ func run(t *testing.T, args ...string) string {
 	}
 	return out
 }
+
+var chartDigestRE = regexp.MustCompile(`(/helm/oci/[^@\s]+@)sha256:[0-9a-f]{64}`)
 
 var blobsRE = regexp.MustCompile(`blobs: (\d+) copied, (\d+) mounted, (\d+) already present`)
 
@@ -271,6 +333,7 @@ func golden(t *testing.T, name, got string) {
 
 func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 	f := newFixture(t)
+	f.withChart(t)
 	work := t.TempDir()
 	dir := filepath.Join(work, "store")
 	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
@@ -288,8 +351,10 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 	if len(storeBlobs(t, dir)) != 0 {
 		t.Fatal("--dry-run copied blobs into the store")
 	}
-	r := f.replacer()
-	golden(t, "m2d-dry-run-mapping.txt", sortLines(r.Replace(string(mapping))))
+	// The chart's source is its OCI layout in the working-dir; its digest
+	// changes with the source registry's port its values name.
+	r := f.replacer(dir, "STORE")
+	golden(t, "m2d-dry-run-mapping.txt", sortLines(chartDigestRE.ReplaceAllString(r.Replace(string(mapping)), "${1}sha256:CHART")))
 	// Nothing is in the store yet, so every copy is missing (the rebuilt
 	// catalog is built, not copied: it is in the mapping only).
 	if got, want := strings.Count(string(missing), "\n"), strings.Count(string(mapping), "\n")-1; got != want {
@@ -341,9 +406,37 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 			run(t, "verify", "--dir", dir, it.Dests[0].String(), d.String())
 		}
 	}
-	if catalogs != 1 || kinds["release"] != 2 || kinds["release-component"] == 0 || kinds["operator-bundle"] == 0 || kinds["image"] != 2 {
+	if catalogs != 1 || kinds["release"] != 2 || kinds["release-component"] == 0 || kinds["operator-bundle"] == 0 ||
+		kinds["image"] != 2+len(f.chartImages) || kinds["helm-chart"] != 1 {
 		t.Errorf("recorded plan kinds: %v", kinds)
 	}
+	// The chart: stored and pushed as an OCI helm chart with the digest the
+	// plan recorded, every image it names at the mirror with its source
+	// digest, and the real helm CLI pulls from the mirror the very archive
+	// the chart repository served.
+	got := destDigests(t, dst, vmap)
+	for repoTag, d := range f.chartImages {
+		if !got[d] {
+			t.Errorf("chart image %s (%s) is not at the mirror", repoTag, d)
+		}
+	}
+	var chart *plan.Item
+	for i, it := range rec.Plan.Items {
+		if it.Kind == plan.KindHelmChart {
+			chart = &rec.Plan.Items[i]
+		}
+	}
+	if chart == nil {
+		t.Fatal("no chart in the recorded plan")
+	}
+	chartAt := dst.Host + "/mirror/helm-charts/demo:1.2.0"
+	if got := dst.DigestOf(t, chartAt); got == "" || got != chart.Digest {
+		t.Errorf("chart at %s: digest %q, want the planned %s", chartAt, got, chart.Digest)
+	}
+	if !strings.Contains(mustRead(t, vmap), "="+chartAt) {
+		t.Errorf("the chart is not in the verify mapping %s", vmap)
+	}
+	helmPull(t, dst.Host+"/mirror", f.chartArchive, chart.Digest)
 	// Naming as oc-mirror v2: the digest-only image keeps its target, the
 	// release under openshift/release-images.
 	if got := dst.DigestOf(t, dst.Host+"/mirror/custom/database:v2"); got != f.dbDigest {
@@ -401,6 +494,37 @@ func TestMirrorToDiskThenDiskToMirror(t *testing.T) {
 	}
 }
 
+// helmModule is the helm CLI (as test/integration pins it) that pulls the
+// mirrored chart.
+const helmModule = "helm.sh/helm/v4/cmd/helm@v4.3.2"
+
+// helmPull pulls REG/helm-charts/demo:1.2.0 with the real helm CLI and
+// checks it gets the archive the chart repository served, under the
+// manifest digest the plan recorded.
+func helmPull(t *testing.T, reg string, archive []byte, manifestDigest string) {
+	t.Helper()
+	bin := gotool.Path(t, helmModule)
+	home, out := t.TempDir(), t.TempDir()
+	cmd := exec.Command(bin, "pull", "oci://"+reg+"/helm-charts/demo", "--version", "1.2.0", "--plain-http", "-d", out)
+	cmd.Env = append(os.Environ(), "HOME="+home, "HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_DATA_HOME="+filepath.Join(home, "data"),
+		"DOCKER_CONFIG="+filepath.Join(home, "docker"), "REGISTRY_AUTH_FILE="+filepath.Join(home, "auth.json"))
+	msg, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helm pull from %s: %v\n%s", reg, err, msg)
+	}
+	pulled, err := os.ReadFile(filepath.Join(out, "demo-1.2.0.tgz"))
+	if err != nil {
+		t.Fatalf("helm pull wrote no demo-1.2.0.tgz: %v\n%s", err, msg)
+	}
+	if !bytes.Equal(pulled, archive) {
+		t.Errorf("helm pull from %s: %d bytes, not the %d-byte archive the repository served", reg, len(pulled), len(archive))
+	}
+	if !strings.Contains(string(msg), "Digest: "+manifestDigest) {
+		t.Errorf("helm pull from %s reports another manifest digest than the plan's %s:\n%s", reg, manifestDigest, msg)
+	}
+}
+
 // releaseSignatures signs each digest with a new OpenPGP key into a
 // signature directory laid out as Red Hat publishes it
 // (sha256=<hex>/signature-1) and returns it, the armored public key file,
@@ -443,11 +567,16 @@ func mustRead(t *testing.T, p string) string {
 
 func TestSecondMirrorToDiskCopiesOnlyNewBlobs(t *testing.T) {
 	f := newFixture(t)
+	f.withChart(t)
 	work := t.TempDir()
 	dir := filepath.Join(work, "store")
 	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
 	run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
 	before := storeBlobs(t, dir)
+	first, err := orchestrate.ReadRecord(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	cfg = f.config(t, work, "ecr-secret-operator", "kairos-operator", "shipwright-operator")
 	out := run(t, "mirror", "-c", cfg, "file://"+dir, "--graph-url", f.graphURL)
@@ -484,6 +613,18 @@ func TestSecondMirrorToDiskCopiesOnlyNewBlobs(t *testing.T) {
 	if !found {
 		t.Error("the added package is not in the recorded plan")
 	}
+	// The chart is in both runs, the same artifact: nothing of it is new.
+	chartOf := func(p plan.Plan) string {
+		for _, it := range p.Items {
+			if it.Kind == plan.KindHelmChart {
+				return it.Digest
+			}
+		}
+		return ""
+	}
+	if c1, c2 := chartOf(first.Plan), chartOf(rec.Plan); c1 == "" || c1 != c2 {
+		t.Errorf("chart in the first run %q, in the second %q: want the same artifact", c1, c2)
+	}
 	t.Logf("second m2d: %d blobs copied, %d already present, %d new blobs in the store (of %d)", copied, present, added, len(after))
 }
 
@@ -516,9 +657,13 @@ func destDigests(t *testing.T, reg *regtest.Registry, files ...string) map[strin
 // The same config mirrored by `mirror --workspace` (mirror-to-mirror) and by
 // the compatibility commands (release mirror per release, catalog mirror
 // --config, image mirror) puts the same digests into the registry; only the
-// names differ (oc-mirror's vs oc's).
+// names differ (oc-mirror's vs oc's). The config's Helm chart has no oc
+// equivalent (oc mirrors no charts): its part (the chart artifact and the
+// images it names) must be at the mirror through `mirror`, and is left out
+// of the comparison.
 func TestMirrorAndCompatibilityCommandsAgree(t *testing.T) {
 	f := newFixture(t)
+	f.withChart(t)
 	work := t.TempDir()
 	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
 	ws := filepath.Join(work, "ws")
@@ -529,6 +674,22 @@ func TestMirrorAndCompatibilityCommandsAgree(t *testing.T) {
 	mirrorCatalog := viaMirror.DigestOf(t, viaMirror.Host+"/m/redhat/community-operator-index:v4.18")
 	if _, err := os.Stat(rec); err != nil || mirrorCatalog == "" {
 		t.Fatalf("mirror-to-mirror: no catalog (%v, digest %q)", err, mirrorCatalog)
+	}
+
+	helmPart := map[string]bool{}
+	for repoTag, d := range f.chartImages {
+		helmPart[d] = true
+		if !a[d] {
+			t.Errorf("chart image %s (%s) is not at the mirror through mirror", repoTag, d)
+		}
+	}
+	chartDigest := viaMirror.DigestOf(t, viaMirror.Host+"/m/helm-charts/demo:1.2.0")
+	if chartDigest == "" || !a[chartDigest] {
+		t.Errorf("the chart is not at the mirror through mirror (%q) or not in its mapping", chartDigest)
+	}
+	helmPart[chartDigest] = true
+	for d := range helmPart {
+		delete(a, d)
 	}
 
 	manifests := filepath.Join(work, "compat")

@@ -43,6 +43,7 @@ func group(t *testing.T, cp *orchestrate.ConfigPlan, name string) orchestrate.Su
 // fails before anything is written.
 func TestPlanMatchesMirror(t *testing.T) {
 	f := newFixture(t)
+	f.withChart(t)
 	work := t.TempDir()
 	dir := filepath.Join(work, "store")
 	cfg := f.config(t, work, "ecr-secret-operator", "kairos-operator")
@@ -59,6 +60,10 @@ func TestPlanMatchesMirror(t *testing.T) {
 		if s := group(t, cp, g); s.Images == 0 || s.Blobs == 0 || s.Bytes == 0 {
 			t.Errorf("group %s is empty: %+v", g, s)
 		}
+	}
+	// The chart group: the 8 images it names and the chart itself.
+	if g := group(t, cp, "chart demo-repo/demo:1.2.0"); g.Images != len(f.chartImages)+1 || g.Blobs == 0 || g.TransferBlobs != g.Blobs {
+		t.Errorf("chart group: %+v, want %d images (%d named + the chart)", g, len(f.chartImages)+1, len(f.chartImages))
 	}
 	// The two releases share components: dedup is visible in the total.
 	if cp.Total.BytesBeforeDedup <= cp.Total.Bytes || cp.Total.HeldBytes != 0 || cp.Total.TransferBytes == 0 {
