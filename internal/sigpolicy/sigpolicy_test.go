@@ -17,9 +17,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/airlock-mirror/airlock/internal/testutil/pgptest"
 )
 
 const digest = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -231,29 +229,8 @@ func TestParseErrors(t *testing.T) {
 // keyring's key for the digest, and not otherwise.
 func TestSignedByLookaside(t *testing.T) {
 	dir := t.TempDir()
-	key, err := openpgp.NewEntity("release", "test", "release@example.com", &packet.Config{RSABits: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stranger, err := openpgp.NewEntity("stranger", "test", "s@example.com", &packet.Config{RSABits: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pub bytes.Buffer
-	aw, _ := armor.Encode(&pub, openpgp.PublicKeyType, nil)
-	key.Serialize(aw)
-	aw.Close()
-	os.WriteFile(filepath.Join(dir, "release.gpg"), pub.Bytes(), 0o644)
-	gpgSign := func(k *openpgp.Entity, identity, dgst string) []byte {
-		var buf bytes.Buffer
-		w, err := openpgp.Sign(&buf, k, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(w, `{"critical":{"identity":{"docker-reference":%q},"image":{"docker-manifest-digest":%q},"type":"atomic container signature"},"optional":{}}`, identity, dgst)
-		w.Close()
-		return buf.Bytes()
-	}
+	key, stranger := pgptest.NewKey(t, "release"), pgptest.NewKey(t, "stranger")
+	keyFile := pgptest.PublicKeyFile(t, key)
 	sigs := filepath.Join(dir, "sigs")
 	publish := func(repoPath, dgst string, bodies ...[]byte) {
 		d := filepath.Join(sigs, repoPath+"@"+strings.Replace(dgst, ":", "=", 1))
@@ -264,13 +241,13 @@ func TestSignedByLookaside(t *testing.T) {
 	}
 	other := "sha256:" + strings.Repeat("d", 64)
 	stale := "sha256:" + strings.Repeat("e", 64)
-	publish("ocp/release", digest, gpgSign(stranger, "quay.io/ocp/release", digest), gpgSign(key, "quay.io/ocp/release", digest))
-	publish("ocp/release", other, gpgSign(stranger, "quay.io/ocp/release", other))
-	publish("ocp/release", stale, gpgSign(key, "quay.io/ocp/release", digest))
+	publish("ocp/release", digest, pgptest.SignAtomic(t, stranger, "quay.io/ocp/release", digest), pgptest.SignAtomic(t, key, "quay.io/ocp/release", digest))
+	publish("ocp/release", other, pgptest.SignAtomic(t, stranger, "quay.io/ocp/release", other))
+	publish("ocp/release", stale, pgptest.SignAtomic(t, key, "quay.io/ocp/release", digest))
 	rdDir := filepath.Join(dir, "registries.d")
 	os.MkdirAll(rdDir, 0o755)
 	os.WriteFile(filepath.Join(rdDir, "quay.yaml"), []byte("docker:\n  quay.io/ocp:\n    lookaside: file://"+sigs+"\n"), 0o644)
-	p, err := Load(writePolicy(t, dir, `{"default": [{"type": "reject"}], "transports": {"docker": {"quay.io/ocp": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "release.gpg"}]}}}`))
+	p, err := Load(writePolicy(t, dir, `{"default": [{"type": "reject"}], "transports": {"docker": {"quay.io/ocp": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "`+keyFile+`"}]}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
