@@ -35,6 +35,10 @@ type pruneJSON struct {
 		}
 		FreedBytes int64
 		Catalogs   []struct{ Catalog string }
+		Releases   []struct {
+			Version string
+			Keep    bool
+		}
 	}
 	Applied *struct{ ManifestsDeleted int }
 	GC      *struct {
