@@ -221,3 +221,42 @@ func TestPruneKeepUpgradePathFromMirrorGraphData(t *testing.T) {
 		t.Errorf("unreadable release: %v", err)
 	}
 }
+
+// TestPruneKeepUpgradePathFromMirrorRemote: the graph built from a
+// registry reached over HTTP (--registry HOST/openshift): the releases and
+// graph-data image under the prefix count; an unreadable release image of
+// another tenant outside it neither enters the graph nor stops the prune.
+func TestPruneKeepUpgradePathFromMirrorRemote(t *testing.T) {
+	reg := regtest.Start(t)
+	opt := remote.WithTransport(reg.Transport)
+	fillMirror(t, reg.Host, opt)
+	files := map[string][]byte{}
+	for _, n := range []string{"channels/stable-4.13.yaml", "blocked-edges/4.13.43-TestHardBlock.yaml", "blocked-edges/4.12.45-AMD19hFirmware.yaml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "graph-data", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[n] = b
+	}
+	pushGraphImage(t, reg.Host, files, opt)
+	broken, _ := synth.Image(99, synth.WithLabels(map[string]string{"io.openshift.release": "4.12.20"}))
+	if _, err := synth.Push(broken, reg.Host+"/tenant/release-images:4.12.20-x86_64", opt); err != nil {
+		t.Fatal(err)
+	}
+	d := prune(t, "--registry", reg.Host+"/openshift", "--keep-upgrade-path", "4.12.10", "--channel", "stable-4.13", "--dry-run")
+	keep, drop, dels := decisionLines(t, d)
+	// The tenant's release is listed as kept (outside the prefix).
+	if strings.Join(keep, " ") != "4.12.10 4.12.20 4.12.30 4.13.0 4.13.43" || strings.Join(drop, " ") != "4.12.45 4.12.58" || len(dels) != 6 {
+		t.Errorf("keep %v drop %v, deletes %v", keep, drop, dels)
+	}
+	for _, x := range dels {
+		if !strings.HasPrefix(x, "openshift/") {
+			t.Errorf("deletes %s outside the prefix", x)
+		}
+	}
+	// Without the prefix the unreadable release is in the graph's scope: refused.
+	_, _, err := clitest.Run(t, "registry", "prune", "--registry", reg.Host, "--keep-upgrade-path", "4.12.10", "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), "release tenant/release-images:4.12.20-x86_64") {
+		t.Errorf("unreadable release in scope: %v", err)
+	}
+}
