@@ -107,7 +107,12 @@ sigstore-registries-airlock.yaml (with --signature-lookaside URL, where
 OpenPGP signatures are served, on every entry) and
 containers-policy-airlock.json (for plain CRI-O/podman nodes). The
 policy's scopes are the source repositories of the images that carried a
-signature: unsigned ones stay outside it.
+signature: unsigned ones stay outside it. With --signature-lookaside, the
+mirrors of the releases whose OpenPGP signatures were imported
+(--signature-dir, or carried by the mirror-to-disk record) get a
+registries.d entry with the lookaside whether or not a cosign signature
+covers them; --signature-lookaside without --signature-key writes only
+that registries.d file.
 
 Release signatures: --signature-dir DIR imports DIR/sha256=<hex>/signature-N
 for every release of the run (--verify-key FILE checks them first; one that
@@ -141,6 +146,8 @@ missing.txt and copies nothing.`,
     --image-policy-namespace team-a --image-policy-namespace team-b --signature-lookaside https://sigs.example.com/openpgp
   # with the release signatures downloaded from mirror.openshift.com
   airlock mirror -c imageset.yaml file:///mnt/mirror --signature-dir ./signatures --verify-key redhat-release-key.asc
+  # nodes verify the releases' OpenPGP signatures, served from a lookaside (registries.d only)
+  airlock mirror -c imageset.yaml --from file:///mnt/mirror docker://registry.local:5000/ocp --signature-lookaside https://sigs.example.com/openpgp
   # what would be copied, and what the store lacks
   airlock mirror -c imageset.yaml file:///mnt/mirror --dry-run`,
 		Args: cobra.ExactArgs(1),
@@ -187,7 +194,7 @@ func (o *MirrorOptions) AddFlags(cmd *cobra.Command) {
 	fs.BoolVar(&o.Strict, "strict", false, "unknown fields and oc-mirror v1 leftovers in the config are errors, not warnings")
 	addSignatureKeyFlag(fs, &o.SignatureKeys)
 	fs.StringArrayVar(&o.ImagePolicyNamespaces, "image-policy-namespace", nil, imagePolicyNamespaceUsage)
-	fs.StringVar(&o.Lookaside, "signature-lookaside", "", signatureLookasideUsage)
+	fs.StringVar(&o.Lookaside, "signature-lookaside", "", mirrorLookasideUsage)
 	fs.StringVar(&o.SignatureDir, "signature-dir", "", "directory holding release signatures as sha256=<hex>/signature-N (for cluster-resources/signature-configmap.yaml)")
 	fs.StringVar(&o.VerifyKey, "verify-key", "", "OpenPGP public key file the imported release signatures must verify against")
 }
@@ -271,11 +278,14 @@ func (o *MirrorOptions) Complete(args []string) error {
 	if o.keys, err = loadSignatureKeys(o.SignatureKeys); err != nil {
 		return err
 	}
-	if err := validateSignaturePolicyFlags(len(o.keys), o.Lookaside, o.ImagePolicyNamespaces); err != nil {
+	if err := validateSignaturePolicyFlags(len(o.keys), o.Lookaside, o.ImagePolicyNamespaces, true); err != nil {
 		return err
 	}
 	if len(o.keys) > 0 && o.mode == orchestrate.MirrorToDisk {
 		return fmt.Errorf("--signature-key: mirror-to-disk writes no cluster resources; give it to the disk-to-mirror run (--from file://DIR docker://REG)")
+	}
+	if o.Lookaside != "" && o.mode == orchestrate.MirrorToDisk {
+		return fmt.Errorf("--signature-lookaside: mirror-to-disk writes no cluster resources; give it to the disk-to-mirror run (--from file://DIR docker://REG)")
 	}
 	if o.Config == "" {
 		return fmt.Errorf("-c/--config is required: the ImageSetConfiguration file")

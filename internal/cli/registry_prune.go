@@ -48,6 +48,9 @@ type RegistryPruneOptions struct {
 	KeepUpgradePath []string
 	Graphs          []string
 	AllPaths        bool
+	// Channel restricts the graph built from the mirror (no --graph) to
+	// the versions of one channel of the mirrored graph-data image.
+	Channel string
 	// Registry is a registry airlock does not run (HOST[:PORT][/prefix]):
 	// scanned and pruned through its API, with its own flags for access.
 	Registry string
@@ -87,7 +90,14 @@ Policies (combine them; a tag is kept when any rule keeps it):
                            version(s) V (comma-separated or repeated) to the
                            channel head, per the Cincinnati graph --graph FILE
                            (a JSON response of the update service for the
-                           clusters' channel and architecture). Paths go
+                           clusters' channel and architecture). Without
+                           --graph the graph is built from the mirror: the
+                           mirrored releases, the updates their
+                           release-metadata lists (previous) between them,
+                           and, when openshift/graph-image:latest is
+                           mirrored (mirror.platform.graph), its blocked
+                           edges and with --channel NAME that channel's
+                           versions. Paths go
                            through the releases the registry holds only; the
                            shortest one is kept (--all-paths: every release on
                            any path, conditional updates included). Releases
@@ -128,6 +138,10 @@ theirs on a schedule). The bytes shown are what that collection would free.`,
   airlock registry prune --root /srv/mirror --keep-upgrade-path 4.12.10,4.13.0 \
       --graph stable-4.13-amd64.json --dry-run
 
+  # No graph file: the update graph from the mirrored releases' metadata and
+  # the mirrored graph-data image's stable-4.13 channel and blocked edges
+  airlock registry prune --root /srv/mirror --keep-upgrade-path 4.12.10 --channel stable-4.13 --dry-run
+
   # A registry airlock does not run (its garbage collection frees the space)
   airlock registry prune --registry quay.example.com:8443/ocp4 --authfile auth.json \
       --keep-upgrade-path 4.13.0 --graph stable-4.13-amd64.json`,
@@ -156,6 +170,7 @@ theirs on a schedule). The bytes shown are what that collection would free.`,
 	f.BoolVar(&o.Force, "force", false, "run even though a serve process seems to be using --root")
 	f.StringSliceVar(&o.KeepUpgradePath, "keep-upgrade-path", nil, "keep only the release images on the upgrade path from these current cluster versions to the channel head of --graph (comma-separated or repeated)")
 	f.StringArrayVar(&o.Graphs, "graph", nil, "Cincinnati update graph JSON (nodes/edges, as the update service answers for the clusters' channel and architecture) for --keep-upgrade-path; repeat it for several channels (e.g. stable-4.13 and stable-4.14), they are merged")
+	f.StringVar(&o.Channel, "channel", "", "with --keep-upgrade-path and no --graph: keep to the versions of this channel of the mirrored graph-data image (openshift/graph-image:latest)")
 	f.BoolVar(&o.AllPaths, "all-paths", false, "with --keep-upgrade-path, keep every release on any upgrade path (conditional updates included), not only the shortest")
 	f.StringVar(&o.Registry, "registry", "", "prune this registry through its API (HOST[:PORT][/prefix]) instead of --root; its own garbage collection must then run")
 	// Only the access flags of RegistryFlags: prune copies nothing, so
@@ -195,9 +210,20 @@ func (o *RegistryPruneOptions) Complete() error {
 
 // upgradePath reads --graph and parses --keep-upgrade-path.
 func (o *RegistryPruneOptions) upgradePath() (*retention.UpgradePath, error) {
+	up := &retention.UpgradePath{AnyPath: o.AllPaths}
+	for _, v := range o.KeepUpgradePath {
+		sv, err := semver.ParseTolerant(strings.TrimSpace(v))
+		if err != nil {
+			return nil, fmt.Errorf("--keep-upgrade-path %q: not a version (give the cluster version 'oc get clusterversion' shows, e.g. 4.13.0): %w", v, err)
+		}
+		up.From = append(up.From, sv)
+	}
 	if len(o.Graphs) == 0 {
-		return nil, errors.New("--keep-upgrade-path needs the update graph: --graph FILE, the JSON the update service answers for the clusters' channel and architecture " +
-			"(on a connected host 'airlock release list --channel stable-4.13 --arch amd64 --save-graph FILE', carried in with the mirror)")
+		// Built from the mirror once it is scanned (mirrorGraph).
+		return up, nil
+	}
+	if o.Channel != "" {
+		return nil, fmt.Errorf("--channel %s applies to the graph built from the mirror; a --graph file is already the graph of one channel: give one or the other", o.Channel)
 	}
 	var gs []*graph.Graph
 	for _, file := range o.Graphs {
@@ -224,15 +250,26 @@ func (o *RegistryPruneOptions) upgradePath() (*retention.UpgradePath, error) {
 	for _, f := range o.Graphs {
 		names = append(names, filepath.Base(f))
 	}
-	up := &retention.UpgradePath{Graph: g, Source: strings.Join(names, "+"), AnyPath: o.AllPaths}
-	for _, v := range o.KeepUpgradePath {
-		sv, err := semver.ParseTolerant(strings.TrimSpace(v))
-		if err != nil {
-			return nil, fmt.Errorf("--keep-upgrade-path %q: not a version (give the cluster version 'oc get clusterversion' shows, e.g. 4.13.0): %w", v, err)
-		}
-		up.From = append(up.From, sv)
-	}
+	up.Graph, up.Source = g, strings.Join(names, "+")
 	return up, nil
+}
+
+// mirrorGraph builds the upgrade-path graph from the scanned registry when
+// no --graph was given.
+func (o *RegistryPruneOptions) mirrorGraph(ctx context.Context, snap *regscan.Snapshot, acc retention.Access, within string) error {
+	up := o.policy.UpgradePath
+	if up == nil || up.Graph != nil {
+		return nil
+	}
+	mg, err := retention.BuildMirrorGraph(ctx, snap, acc, within, o.Channel)
+	if err != nil {
+		return fmt.Errorf("--keep-upgrade-path without --graph: %w", err)
+	}
+	up.Graph, up.Source, up.Warnings = mg.Graph, mg.Source, mg.Warnings
+	if mg.GraphImage == "" {
+		up.Warnings = append(up.Warnings, "no graph-data image ("+graph.GraphImageRepo+":latest) in the registry: the update graph has no blocked edges and no channel, every update the release metadata lists counts")
+	}
+	return nil
 }
 
 // Validate needs at least one policy and a storage nobody serves.
@@ -241,10 +278,13 @@ func (o *RegistryPruneOptions) Validate() error {
 		return errors.New("--keep-last, --keep-versions and --keep-pulled-within cannot be negative")
 	}
 	if o.KeepLast == 0 && o.KeepVersions == 0 && o.policy.UpgradePath == nil {
-		return errors.New("no policy: give --keep-last N, --keep-versions N and/or --keep-upgrade-path VERSION --graph FILE (--keep-pulled-within only keeps more)")
+		return errors.New("no policy: give --keep-last N, --keep-versions N and/or --keep-upgrade-path VERSION [--graph FILE] (--keep-pulled-within only keeps more)")
 	}
 	if o.AllPaths && o.policy.UpgradePath == nil {
 		return errors.New("--all-paths applies to --keep-upgrade-path: give it too")
+	}
+	if o.Channel != "" && o.policy.UpgradePath == nil {
+		return errors.New("--channel applies to --keep-upgrade-path: give it too")
 	}
 	if o.Output != "" && o.Output != "json" {
 		return fmt.Errorf("--output %q: only json is supported", o.Output)
@@ -318,6 +358,9 @@ func (o *RegistryPruneOptions) Run(ctx context.Context) error {
 		}
 		pulls = pl
 	}
+	if err := o.mirrorGraph(ctx, snap, retention.Access{Registry: host, Remote: []remote.Option{remote.WithTransport(rt)}}, ""); err != nil {
+		return err
+	}
 	d, err := retention.Decide(snap, o.policy, pulls, time.Now())
 	if err != nil {
 		return err
@@ -377,6 +420,9 @@ func (o *RegistryPruneOptions) runRemote(ctx context.Context) error {
 	}
 	if len(snap.Errors) > 0 {
 		return fmt.Errorf("%s could not be read completely, nothing pruned: %s", o.Registry, strings.Join(snap.Errors, "; "))
+	}
+	if err := o.mirrorGraph(ctx, snap, retention.Access{Registry: host, Remote: append([]remote.Option{remote.WithTransport(rt)}, auth...), NameOptions: sc.NameOptions}, prefix); err != nil {
+		return err
 	}
 	policy := o.policy
 	policy.Within = prefix

@@ -31,7 +31,8 @@ func TestRegistryPruneUpgradePathFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--keep-upgrade-path", "4.13.0"}, "--keep-upgrade-path needs the update graph: --graph FILE"},
+		{[]string{"--keep-upgrade-path", "4.13.0", "--graph", g, "--channel", "stable-4.13"}, "--channel stable-4.13 applies to the graph built from the mirror; a --graph file is already"},
+		{[]string{"--keep-last", "2", "--channel", "stable-4.13"}, "--channel applies to --keep-upgrade-path"},
 		{[]string{"--keep-upgrade-path", "4.13.0", "--graph", filepath.Join(root, "nope.json")}, "--graph: open " + filepath.Join(root, "nope.json")},
 		{[]string{"--keep-upgrade-path", "4.13.0", "--graph", bad}, bad + ": edge 0 (0->3) points outside the 1 nodes"},
 		{[]string{"--keep-upgrade-path", "four", "--graph", g}, `--keep-upgrade-path "four": not a version`},

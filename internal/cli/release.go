@@ -355,7 +355,7 @@ func (o *ReleaseMirrorOptions) Validate() error {
 	case o.VerifyKey != "" && o.SignatureDir == "":
 		return fmt.Errorf("--verify-key needs --signature-dir: the directory holding sha256=<hex>/signature-N files")
 	}
-	if err := validateSignaturePolicyFlags(len(o.keys), o.Lookaside, nil); err != nil {
+	if err := validateSignaturePolicyFlags(len(o.keys), o.Lookaside, nil, false); err != nil {
 		return err
 	}
 	if o.toRelease != nil && (o.toRelease.Transport != ref.Docker || !o.toRelease.HasTagOrDigest() || o.toRelease.Digest != "") {

@@ -17,12 +17,18 @@ const signatureKeyUsage = "cosign public key (PEM) the cluster must verify mirro
 // mirror and release mirror.
 const signatureLookasideUsage = "with --signature-key: URL the OpenPGP signatures are served from, written as lookaside on every entry of the registries.d file"
 
+// mirrorLookasideUsage is the --signature-lookaside help of mirror and
+// sync, where it also works alone.
+const mirrorLookasideUsage = "URL the OpenPGP signatures are served from (URL/REPOSITORY@sha256=HEX/signature-N): written as lookaside into the registries.d file for the mirrors of the releases whose signatures were imported (--signature-dir) and, with --signature-key, of every cosign-signed image"
+
 // imagePolicyNamespaceUsage is the --image-policy-namespace help.
 const imagePolicyNamespaceUsage = "with --signature-key: write namespaced ImagePolicy objects (ip-airlock.yaml) for this namespace instead of the cluster-wide ClusterImagePolicy, so only its pods must carry the signatures; repeatable"
 
 // validateSignaturePolicyFlags refuses the policy flags that only shape
-// the files --signature-key writes when no key is given.
-func validateSignaturePolicyFlags(keys int, lookaside string, namespaces []string) error {
+// the files --signature-key writes when no key is given (lookaside only
+// when lookasideAlone is false: mirror and sync write the registries.d
+// file for OpenPGP-signed releases without a key).
+func validateSignaturePolicyFlags(keys int, lookaside string, namespaces []string, lookasideAlone bool) error {
 	for _, ns := range namespaces {
 		if err := clusterres.ValidateNamespace(ns); err != nil {
 			return fmt.Errorf("--image-policy-namespace: %w", err)
@@ -31,7 +37,7 @@ func validateSignaturePolicyFlags(keys int, lookaside string, namespaces []strin
 	switch {
 	case keys > 0:
 		return nil
-	case lookaside != "":
+	case lookaside != "" && !lookasideAlone:
 		return fmt.Errorf("--signature-lookaside goes into the registries.d file written with --signature-key; give --signature-key FILE too")
 	case len(namespaces) > 0:
 		return fmt.Errorf("--image-policy-namespace %s: the ImagePolicy requires the keys of --signature-key; give --signature-key FILE too", namespaces[0])

@@ -39,10 +39,9 @@ func TestSignatureKeyRejected(t *testing.T) {
 		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to-dir", dir, "--signature-key", pub}, []string{"--to-dir writes no cluster resources"}},
 		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to", "127.0.0.1:1/x", "--signature-key", filepath.Join(dir, "missing.pub")}, []string{"missing.pub"}},
 		{[]string{"release", "mirror", "--from", "127.0.0.1:1/r:1", "--to", "127.0.0.1:1/x", "--signature-lookaside", "https://sigs.example.com"}, []string{"give --signature-key"}},
-		{[]string{"mirror", "-c", isc, "--from", "file://" + dir, "docker://127.0.0.1:1/x", "--signature-lookaside", "https://sigs.example.com"}, []string{"--signature-lookaside", "give --signature-key"}},
 		{[]string{"mirror", "-c", isc, "--from", "file://" + dir, "docker://127.0.0.1:1/x", "--image-policy-namespace", "team-a"}, []string{"--image-policy-namespace team-a", "give --signature-key"}},
 		{[]string{"mirror", "-c", isc, "--from", "file://" + dir, "docker://127.0.0.1:1/x", "--signature-key", pub, "--image-policy-namespace", "Team.A"}, []string{`--image-policy-namespace: namespace "Team.A": must be lowercase`}},
-		{[]string{"mirror", "-c", isc, "file://" + dir, "--signature-lookaside", "https://sigs.example.com"}, []string{"give --signature-key"}},
+		{[]string{"mirror", "-c", isc, "file://" + dir, "--signature-lookaside", "https://sigs.example.com"}, []string{"--signature-lookaside: mirror-to-disk writes no cluster resources"}},
 	}
 	for _, c := range cases {
 		_, _, err := runAirlock(t, c.args...)

@@ -31,19 +31,32 @@ type RegistriesD struct {
 	Docker map[string]RegistriesDEntry `json:"docker"`
 }
 
-// RegistriesDConfig lists every mirror of pairs (at scope, as the IDMS
-// names them) with use-sigstore-attachments, and lookaside when OpenPGP
-// signatures are published at a lookaside URL. The keys are the MIRROR
-// prefixes: the node looks the setting up for the registry it actually
-// reads the image (and so the signature) from, not for the source name.
-func RegistriesDConfig(pairs []Pair, scope Scope, lookaside string) (RegistriesD, error) {
+// RegistriesDConfig lists every mirror (at scope, as the IDMS names them)
+// of sigstore, the pairs of images carrying cosign/sigstore signatures,
+// with use-sigstore-attachments (and lookaside when OpenPGP signatures are
+// published at a lookaside URL), and every mirror of openpgp, the pairs of
+// images carrying OpenPGP ("simple signing", atomic) signatures, with
+// lookaside. An entry of both has both. The keys are the MIRROR prefixes:
+// the node looks the setting up for the registry it actually reads the
+// image (and so the signature) from, not for the source name.
+func RegistriesDConfig(sigstore, openpgp []Pair, scope Scope, lookaside string) (RegistriesD, error) {
 	if lookaside != "" && !strings.HasPrefix(lookaside, "https://") && !strings.HasPrefix(lookaside, "http://") && !strings.HasPrefix(lookaside, "file://") {
 		return RegistriesD{}, fmt.Errorf("lookaside %q: want an http://, https:// or file:// URL", lookaside)
 	}
+	if len(openpgp) > 0 && lookaside == "" {
+		return RegistriesD{}, fmt.Errorf("registries.d: OpenPGP-signed images need the lookaside URL their signatures are served from")
+	}
 	out := RegistriesD{Docker: map[string]RegistriesDEntry{}}
-	for _, e := range Entries(pairs, scope) {
+	for _, e := range Entries(sigstore, scope) {
 		for _, m := range e.Mirrors {
 			out.Docker[m] = RegistriesDEntry{Lookaside: lookaside, UseSigstoreAttachments: true}
+		}
+	}
+	for _, e := range Entries(openpgp, scope) {
+		for _, m := range e.Mirrors {
+			en := out.Docker[m]
+			en.Lookaside = lookaside
+			out.Docker[m] = en
 		}
 	}
 	if len(out.Docker) == 0 {

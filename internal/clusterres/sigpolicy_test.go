@@ -150,7 +150,7 @@ func TestParsePublicKey(t *testing.T) {
 }
 
 func TestRegistriesDGolden(t *testing.T) {
-	rd, err := RegistriesDConfig(releasePairs(), ScopeNamespace, "")
+	rd, err := RegistriesDConfig(releasePairs(), nil, ScopeNamespace, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestRegistriesDGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, "registries.d-sigstore.yaml", b)
-	rd, err = RegistriesDConfig(releasePairs()[:2], ScopeRepository, "https://mirror.example.com/signatures")
+	rd, err = RegistriesDConfig(releasePairs()[:2], nil, ScopeRepository, "https://mirror.example.com/signatures")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,8 +167,37 @@ func TestRegistriesDGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden.Check(t, "registries.d-lookaside.yaml", b)
-	if _, err := RegistriesDConfig(releasePairs(), ScopeNamespace, "mirror.example.com/sigs"); err == nil || !strings.Contains(err.Error(), "URL") {
+	if _, err := RegistriesDConfig(releasePairs(), nil, ScopeNamespace, "mirror.example.com/sigs"); err == nil || !strings.Contains(err.Error(), "URL") {
 		t.Errorf("bad lookaside: %v", err)
+	}
+}
+
+// TestRegistriesDOpenPGP: mirrors of images carrying OpenPGP signatures
+// only (a release with its atomic signatures, no cosign signature) get a
+// lookaside entry without use-sigstore-attachments; a mirror of both kinds
+// gets both; OpenPGP images without a lookaside URL are refused.
+func TestRegistriesDOpenPGP(t *testing.T) {
+	rp := releasePairs()
+	// ubi9 sigstore-signed only, the release OpenPGP only, support-tools both.
+	rd, err := RegistriesDConfig([]Pair{rp[2], rp[3]}, []Pair{rp[1], rp[3]}, ScopeRepository, "https://sigs.example.com/openpgp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := rd.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden.Check(t, "registries.d-openpgp.yaml", b)
+	// OpenPGP only: no sigstore entry at all is still a file.
+	rd, err = RegistriesDConfig(nil, rp[1:2], ScopeRepository, "file:///var/lib/sigs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := rd.Docker["mirror.example.com:5000/openshift/release-images"]; len(rd.Docker) != 1 || e.Lookaside != "file:///var/lib/sigs" || e.UseSigstoreAttachments {
+		t.Errorf("OpenPGP only: %+v", rd.Docker)
+	}
+	if _, err := RegistriesDConfig(nil, rp[1:2], ScopeRepository, ""); err == nil || !strings.Contains(err.Error(), "lookaside URL") {
+		t.Errorf("OpenPGP without lookaside: %v", err)
 	}
 }
 

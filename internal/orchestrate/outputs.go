@@ -192,6 +192,11 @@ type SignaturePolicy struct {
 	// Lookaside is the URL OpenPGP signatures are served from, added to
 	// every registries.d entry.
 	Lookaside string
+	// OpenPGP are the pairs of the images that carry OpenPGP (atomic)
+	// signatures, the releases whose signatures were imported: their
+	// mirrors get a registries.d entry with Lookaside even when no cosign
+	// signature covers them.
+	OpenPGP []clusterres.Pair
 }
 
 // Kind is the policy object kind written: ImagePolicy with Namespaces,
@@ -211,16 +216,30 @@ func (sp SignaturePolicy) File() string {
 	return ClusterImagePolicyFile
 }
 
-// SignaturePolicyFiles renders, for the source scopes of pairs, the policy
-// objects (OpenShift 4.21+: the cluster then admits an image only with a
-// sigstore signature by every key): ClusterImagePolicy objects named
-// cip-<base>-N, or with sp.Namespaces ImagePolicy objects ip-<base>-N in
-// each namespace; the registries.d file that makes a node read the cosign
-// signatures airlock copied into the mirror (with sp.Lookaside, where
-// OpenPGP signatures are served from, on every entry), and the policy.json
-// fragment for nodes without the machine-config operator (node-wide: a
-// plain node has no namespaces).
+// SignaturePolicyFiles renders, for the source scopes of pairs (the images
+// carrying cosign signatures), the policy objects (OpenShift 4.21+: the
+// cluster then admits an image only with a sigstore signature by every
+// key): ClusterImagePolicy objects named cip-<base>-N, or with
+// sp.Namespaces ImagePolicy objects ip-<base>-N in each namespace; the
+// registries.d file that makes a node read the cosign signatures airlock
+// copied into the mirror (with sp.Lookaside, where OpenPGP signatures are
+// served from, on every entry, and an entry with it for each mirror of
+// sp.OpenPGP), and the policy.json fragment for nodes without the
+// machine-config operator (node-wide: a plain node has no namespaces).
+// Without keys, or without cosign-signed pairs, only the registries.d file
+// is written (for sp.OpenPGP).
 func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, base string, sp SignaturePolicy) (map[string][]byte, error) {
+	rd, err := clusterres.RegistriesDConfig(pairs, sp.OpenPGP, scope, sp.Lookaside)
+	if err != nil {
+		return nil, err
+	}
+	rdb, err := rd.YAML()
+	if err != nil {
+		return nil, err
+	}
+	if len(sp.Keys) == 0 || len(pairs) == 0 {
+		return map[string][]byte{RegistriesDFile: rdb}, nil
+	}
 	scopes := clusterres.PolicyScopes(pairs, scope)
 	var objs []any
 	if len(sp.Namespaces) == 0 {
@@ -247,14 +266,6 @@ func SignaturePolicyFiles(pairs []clusterres.Pair, scope clusterres.Scope, base 
 		}
 	}
 	pol, err := clusterres.YAML(objs...)
-	if err != nil {
-		return nil, err
-	}
-	rd, err := clusterres.RegistriesDConfig(pairs, scope, sp.Lookaside)
-	if err != nil {
-		return nil, err
-	}
-	rdb, err := rd.YAML()
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +300,7 @@ func releaseTagPairs(p plan.Plan, cat string) []clusterres.Pair {
 // oc-mirror does, so it never mixes two runs).
 func writeClusterResources(o Options, res *Result) error {
 	files, err := ClusterResources(res.Cluster, res.Catalogs, o.MaxNestedPaths)
-	if err == nil && len(o.SignatureKeys) > 0 {
+	if err == nil && (len(o.SignatureKeys) > 0 || o.Lookaside != "") {
 		err = addSignaturePolicy(files, o, res)
 	}
 	if err == nil && len(res.templates) > 0 {
@@ -325,12 +336,16 @@ func writeClusterResources(o Options, res *Result) error {
 
 func isRegistryRef(r ref.Ref) bool { return r.Transport == ref.Docker || r.Transport == "" }
 
-// addSignaturePolicy adds the ClusterImagePolicy or ImagePolicy objects
-// (and their node files) for the images of the run that carry a
-// signature, each repository its own scope: a scope over an unsigned image
-// would make the cluster refuse it, so unsigned images (catalogs rebuilt
-// here, partner images without signatures) stay out and are counted in a
-// warning.
+// addSignaturePolicy adds, with --signature-key, the ClusterImagePolicy or
+// ImagePolicy objects (and their node files) for the images of the run
+// that carry a cosign signature, each repository its own scope: a scope
+// over an unsigned image would make the cluster refuse it, so unsigned
+// images (catalogs rebuilt here, partner images without signatures) stay
+// out and are counted in a warning. The registries.d file also lists, with
+// --signature-lookaside, the mirrors of the release images whose OpenPGP
+// signatures were imported (--signature-dir, or carried in the
+// mirror-to-disk record), cosign-signed or not; with --signature-lookaside
+// alone it is the only file.
 func addSignaturePolicy(files map[string][]byte, o Options, res *Result) error {
 	sp := SignaturePolicy{Keys: o.SignatureKeys, Namespaces: o.ImagePolicyNamespaces, Lookaside: o.Lookaside}
 	kind := sp.Kind()
@@ -342,13 +357,22 @@ func addSignaturePolicy(files map[string][]byte, o Options, res *Result) error {
 			}
 		}
 	}
-	var keep plan.Plan
+	openpgp := map[string]bool{}
+	for _, s := range res.Signatures {
+		if len(s.Signatures) > 0 {
+			openpgp[s.Digest] = true
+		}
+	}
+	var keep, pgp plan.Plan
 	var others []plan.Item
 	repos := map[string]bool{}
 	releases := 0
 	for _, it := range res.Cluster.Items {
 		if category(it.Kind) == "" || len(it.Dests) == 0 {
 			continue
+		}
+		if it.Kind == plan.KindRelease && openpgp[it.Digest] {
+			pgp.Add(it)
 		}
 		if signed[it.Dests[0].String()] {
 			keep.Add(it)
@@ -365,25 +389,40 @@ func addSignaturePolicy(files map[string][]byte, o Options, res *Result) error {
 			o.Warn(s)
 		}
 	}
-	unsigned := len(others)
-	for _, it := range others {
-		if repos[it.Source.Repository()] {
-			warn(fmt.Sprintf("--signature-key: %s is unsigned but shares its repository with signed images: the %s scope %s will make the cluster refuse it", it.Source, kind, it.Source.Repository()))
+	if len(pgp.Items) > 0 && sp.Lookaside == "" {
+		warn(fmt.Sprintf("%d release images carry OpenPGP signatures only the signature ConfigMap holds: the registries.d file has no lookaside for their mirrors; give --signature-lookaside URL where they are served (URL/REPOSITORY@sha256=HEX/signature-N) for nodes that verify them", len(pgp.Items)))
+		pgp = plan.Plan{}
+	}
+	if len(sp.Keys) == 0 {
+		// --signature-lookaside alone: the registries.d file, no policy.
+		keep = plan.Plan{}
+		if len(pgp.Items) == 0 {
+			warn("--signature-lookaside: no mirrored release carries imported OpenPGP signatures (--signature-dir), so no registries.d file was written")
+			return nil
+		}
+	} else {
+		unsigned := len(others)
+		for _, it := range others {
+			if repos[it.Source.Repository()] {
+				warn(fmt.Sprintf("--signature-key: %s is unsigned but shares its repository with signed images: the %s scope %s will make the cluster refuse it", it.Source, kind, it.Source.Repository()))
+			}
+		}
+		if len(keep.Items) == 0 {
+			warn(fmt.Sprintf("--signature-key: no mirrored image carries a signature, so no %s was written (it would make the cluster refuse every image)", kind))
+			if len(pgp.Items) == 0 {
+				return nil
+			}
+		} else if unsigned > 0 {
+			warn(fmt.Sprintf("--signature-key: the %s covers the repositories of the %d signed images; %d unsigned images stay outside it", kind, len(keep.Items), unsigned))
+		}
+		if releases > 0 && len(sp.Namespaces) > 0 {
+			// Release images run in the openshift-* namespaces of the
+			// cluster's own operators; a policy in the user's namespaces does
+			// not reach them.
+			warn(fmt.Sprintf("--image-policy-namespace: %d signed release images are covered only for pods of %s; the cluster's own operators pull them elsewhere (run without --image-policy-namespace for a ClusterImagePolicy)", releases, strings.Join(sp.Namespaces, ", ")))
 		}
 	}
-	if len(keep.Items) == 0 {
-		warn(fmt.Sprintf("--signature-key: no mirrored image carries a signature, so no %s was written (it would make the cluster refuse every image)", kind))
-		return nil
-	}
-	if unsigned > 0 {
-		warn(fmt.Sprintf("--signature-key: the %s covers the repositories of the %d signed images; %d unsigned images stay outside it", kind, len(keep.Items), unsigned))
-	}
-	if releases > 0 && len(sp.Namespaces) > 0 {
-		// Release images run in the openshift-* namespaces of the
-		// cluster's own operators; a policy in the user's namespaces does
-		// not reach them.
-		warn(fmt.Sprintf("--image-policy-namespace: %d signed release images are covered only for pods of %s; the cluster's own operators pull them elsewhere (run without --image-policy-namespace for a ClusterImagePolicy)", releases, strings.Join(sp.Namespaces, ", ")))
-	}
+	sp.OpenPGP = clusterres.PairsFromPlan(pgp, nil)
 	pol, err := SignaturePolicyFiles(clusterres.PairsFromPlan(keep, nil), clusterres.ScopeRepository, "airlock", sp)
 	if err != nil {
 		return err

@@ -1,6 +1,8 @@
 package orchestrate
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -117,5 +119,78 @@ func TestSignaturePolicyImagePolicyGolden(t *testing.T) {
 		if err := addSignaturePolicy(map[string][]byte{}, o, &Result{Cluster: cluster, Report: rep}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("namespace %q: %v, want %q", ns, err, want)
 		}
+	}
+}
+
+// TestSignaturePolicyOpenPGPRelease: a release image whose only signatures
+// are OpenPGP ones (imported with --signature-dir, no cosign signature)
+// gets a lookaside entry for its mirror in the registries.d file of
+// cluster-resources/, beside the cosign-signed images' entries; with
+// --signature-lookaside alone that file is all the policy written, and
+// without a lookaside the release is named in a warning.
+func TestSignaturePolicyOpenPGPRelease(t *testing.T) {
+	relDigest := "sha256:" + strings.Repeat("b", 64)
+	cluster := plan.Plan{}
+	for _, it := range []plan.Item{
+		{Source: ref.MustParse("quay.io/app/web:1"), Dests: []ref.Ref{ref.MustParse("mirror.local:5000/app/web:1")}, Kind: plan.KindImage},
+		{Source: ref.MustParse("quay.io/openshift-release-dev/ocp-release:4.21.0-x86_64"), Dests: []ref.Ref{ref.MustParse("mirror.local:5000/openshift/release-images:4.21.0-x86_64")}, Kind: plan.KindRelease, Digest: relDigest},
+		// Another release without imported signatures: no entry.
+		{Source: ref.MustParse("quay.io/openshift-release-dev/ocp-release:4.20.9-x86_64"), Dests: []ref.Ref{ref.MustParse("mirror.local:5000/openshift/old-release-images:4.20.9-x86_64")}, Kind: plan.KindRelease, Digest: "sha256:" + strings.Repeat("c", 64)},
+		{Source: ref.MustParse("quay.io/openshift-release-dev/ocp-v4.0-art-dev@" + "sha256:" + strings.Repeat("d", 64)), Dests: []ref.Ref{ref.MustParse("mirror.local:5000/openshift/release:4.21.0-x86_64-cli")}, Kind: plan.KindReleaseComponent},
+	} {
+		cluster.Add(it)
+	}
+	rep := &engine.Report{}
+	for i, it := range cluster.Items {
+		// Only the web image carries a cosign signature.
+		rep.Items = append(rep.Items, engine.ItemResult{Source: it.Source, Dests: []engine.DestResult{{Ref: it.Dests[0]}}, Signed: i == 0})
+	}
+	sigs := []ReleaseSignature{{Digest: relDigest, Signatures: [][]byte{[]byte("atomic signature")}}}
+	run := func(o Options) (map[string][]byte, []string) {
+		t.Helper()
+		var warns []string
+		o.Warn = func(s string) { warns = append(warns, s) }
+		o.Dir = t.TempDir()
+		res := &Result{Cluster: cluster, Report: rep, Signatures: sigs}
+		if err := writeClusterResources(o, res); err != nil {
+			t.Fatal(err)
+		}
+		files := map[string][]byte{}
+		for _, p := range res.Files {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[filepath.Base(p)] = b
+		}
+		return files, warns
+	}
+
+	files, _ := run(Options{SignatureKeys: testKeys(t)[:1], Lookaside: "https://sigs.example.com/openpgp"})
+	golden.Check(t, "registries.d-openpgp-release.yaml", files[RegistriesDFile])
+	if cip := string(files[ClusterImagePolicyFile]); !strings.Contains(cip, "- quay.io/app/web\n") || strings.Contains(cip, "ocp-release") {
+		t.Errorf("the ClusterImagePolicy must scope the cosign-signed image only:\n%s", cip)
+	}
+
+	// --signature-lookaside alone: the registries.d file for the release, no policy.
+	files, _ = run(Options{Lookaside: "https://sigs.example.com/openpgp"})
+	golden.Check(t, "registries.d-openpgp-only.yaml", files[RegistriesDFile])
+	for _, n := range []string{ClusterImagePolicyFile, ImagePolicyFile, NodePolicyFile} {
+		if _, ok := files[n]; ok {
+			t.Errorf("%s written without --signature-key", n)
+		}
+	}
+	if _, ok := files[SignatureConfigMapFile]; !ok {
+		t.Errorf("the signature ConfigMap is missing")
+	}
+
+	// A key but no lookaside: no lookaside entry can be written; the
+	// warning says what to give.
+	files, warns := run(Options{SignatureKeys: testKeys(t)[:1]})
+	if rd := string(files[RegistriesDFile]); strings.Contains(rd, "release-images") {
+		t.Errorf("release entry without a lookaside URL:\n%s", rd)
+	}
+	if all := strings.Join(warns, "\n"); !strings.Contains(all, "1 release images carry OpenPGP signatures") || !strings.Contains(all, "--signature-lookaside URL") {
+		t.Errorf("warnings:\n%s", all)
 	}
 }

@@ -190,7 +190,11 @@ type Release struct {
 	Components []ImageRef `json:"components,omitempty"`
 	Present    int        `json:"componentsPresent"`
 	Signed     bool       `json:"signed"`
-	Manifest   *Manifest  `json:"-"`
+	// Previous and Next are the release-metadata update lists (the edges
+	// the update service builds its graph from).
+	Previous []string  `json:"previous,omitempty"`
+	Next     []string  `json:"next,omitempty"`
+	Manifest *Manifest `json:"-"`
 }
 
 // Ref is repo:tag.
@@ -219,6 +223,7 @@ func releaseImages(p *release.Payload) []string {
 
 func (r *Release) fill(s *Snapshot, p *release.Payload) {
 	r.Version, r.Arch = p.Version, p.Architecture
+	r.Previous, r.Next = p.Previous, p.Metadata.Next
 	for _, c := range p.Components {
 		ir := ImageRef{Name: c.Name, Image: c.Image.String(), Present: s.present(c.Image.String())}
 		if ir.Present == PresencePresent {

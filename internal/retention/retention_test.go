@@ -35,6 +35,10 @@ type pruneJSON struct {
 		}
 		FreedBytes int64
 		Catalogs   []struct{ Catalog string }
+		Releases   []struct {
+			Version string
+			Keep    bool
+		}
 	}
 	Applied *struct{ ManifestsDeleted int }
 	GC      *struct {
@@ -200,10 +204,13 @@ func communityDir() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "testdata", "catalogs", "community-operators-prod-v4.18")
 }
 
-func TestPruneCatalogKeepsNewestPerChannel(t *testing.T) {
+// seedKepler pushes the REAL kepler-operator catalog's bundle and related
+// images and a catalog image of it (redhat/index:v4.18) to reg, and
+// returns the bundles --keep-versions 1 keeps (the highest of each
+// channel) and every bundle's images.
+func seedKepler(t *testing.T, reg *regtest.Registry) (keep map[string]bool, images map[string][]string) {
+	t.Helper()
 	ctx := context.Background()
-	root := t.TempDir()
-	reg := regtest.Start(t, regtest.WithRoot(root))
 	c, err := catalog.LoadDir(ctx, filepath.Join(communityDir(), "kepler-operator"))
 	if err != nil {
 		t.Fatal(err)
@@ -226,7 +233,7 @@ func TestPruneCatalogKeepsNewestPerChannel(t *testing.T) {
 	}
 	// The expected kept bundles: the highest version of each channel.
 	version := map[string]semver.Version{}
-	images := map[string][]string{}
+	images = map[string][]string{}
 	bi, _ := c.Bundles(catalog.Selector{})
 	for _, x := range bi {
 		version[x.Name] = semver.MustParse(x.Version)
@@ -238,7 +245,7 @@ func TestPruneCatalogKeepsNewestPerChannel(t *testing.T) {
 		}
 		images[b.Name] = imgs
 	}
-	keep := map[string]bool{}
+	keep = map[string]bool{}
 	for _, ch := range c.Config.Channels {
 		best := ""
 		for _, e := range ch.Entries {
@@ -251,15 +258,16 @@ func TestPruneCatalogKeepsNewestPerChannel(t *testing.T) {
 	if len(keep) == len(c.Config.Bundles) || len(keep) == 0 {
 		t.Fatalf("fixture: %d of %d bundles kept tests nothing", len(keep), len(c.Config.Bundles))
 	}
-	stop(t, reg)
+	return keep, images
+}
 
-	res := prune(t, "--root", root, "--keep-versions", "1")
-	if len(res.Decision.Catalogs) != 1 || res.GC == nil || res.GC.Blobs == 0 {
-		t.Fatalf("prune result %+v", res)
-	}
-
-	reg = regtest.Start(t, regtest.WithRoot(root))
-	eng, _ = engine.New(engine.Options{Transport: reg.Transport})
+// checkKepler asserts the catalog at reg was rebuilt with exactly the
+// kept bundles, whose images are all there, and that the images only
+// dropped bundles named are gone.
+func checkKepler(t *testing.T, reg *regtest.Registry, keep map[string]bool, images map[string][]string) {
+	t.Helper()
+	ctx := context.Background()
+	eng, _ := engine.New(engine.Options{Transport: reg.Transport})
 	img, err := eng.Image(ctx, ref.MustParse(reg.Host+"/redhat/index:v4.18"))
 	if err != nil {
 		t.Fatal(err)
@@ -296,4 +304,66 @@ func TestPruneCatalogKeepsNewestPerChannel(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestPruneCatalogKeepsNewestPerChannel(t *testing.T) {
+	root := t.TempDir()
+	reg := regtest.Start(t, regtest.WithRoot(root))
+	keep, images := seedKepler(t, reg)
+	stop(t, reg)
+
+	res := prune(t, "--root", root, "--keep-versions", "1")
+	if len(res.Decision.Catalogs) != 1 || res.GC == nil || res.GC.Blobs == 0 {
+		t.Fatalf("prune result %+v", res)
+	}
+
+	reg = regtest.Start(t, regtest.WithRoot(root))
+	checkKepler(t, reg, keep, images)
+}
+
+// TestPruneCatalogRemote: --keep-versions against a registry reached over
+// HTTP (the embedded registry on its loopback listener, running through
+// the prune, as a registry airlock does not run would be): the catalog is
+// rebuilt and pushed through the API, the dropped bundles' images deleted
+// by digest, and no garbage collection is run (the registry's own job).
+func TestPruneCatalogRemote(t *testing.T) {
+	reg := regtest.Start(t)
+	keep, images := seedKepler(t, reg)
+	before, err := remoteDigest(reg, "redhat/index:v4.18")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	dry := prune(t, "--registry", reg.Host, "--keep-versions", "1", "--dry-run")
+	if len(dry.Decision.Catalogs) != 1 || dry.Applied != nil || len(dry.Decision.Delete) == 0 {
+		t.Fatalf("dry run %+v", dry)
+	}
+	if after, _ := remoteDigest(reg, "redhat/index:v4.18"); after != before {
+		t.Fatalf("the dry run changed the catalog: %s -> %s", before, after)
+	}
+	res := prune(t, "--registry", reg.Host, "--keep-versions", "1")
+	if res.Applied == nil || res.GC != nil || res.Applied.ManifestsDeleted < len(dry.Decision.Delete)+1 {
+		t.Fatalf("prune result %+v (dry run deleted %d)", res, len(dry.Decision.Delete))
+	}
+	if after, _ := remoteDigest(reg, "redhat/index:v4.18"); after == before {
+		t.Errorf("the catalog tag still points to the unpruned catalog %s", before)
+	}
+	checkKepler(t, reg, keep, images)
+	// Nothing left to prune.
+	again := prune(t, "--registry", reg.Host, "--keep-versions", "1", "--dry-run")
+	if len(again.Decision.Catalogs) != 0 || len(again.Decision.Delete) != 0 {
+		t.Errorf("second run: %+v", again.Decision)
+	}
+}
+
+func remoteDigest(reg *regtest.Registry, reference string) (string, error) {
+	r, err := name.ParseReference(reg.Ref(reference), name.Insecure)
+	if err != nil {
+		return "", err
+	}
+	d, err := remote.Head(r, remote.WithTransport(reg.Transport))
+	if err != nil {
+		return "", err
+	}
+	return d.Digest.String(), nil
 }

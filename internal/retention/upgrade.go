@@ -27,6 +27,9 @@ type UpgradePath struct {
 	// conditional updates included; otherwise only the shortest path
 	// (graph.ShortestPath, oc-mirror's shortestPath) is kept.
 	AnyPath bool
+	// Warnings came with the graph (BuildMirrorGraph's); the decision
+	// repeats them.
+	Warnings []string
 }
 
 // ReleaseDecision says what the upgrade-path policy does to one release
@@ -79,7 +82,8 @@ func (u *UpgradePath) plan(s *regscan.Snapshot) (*pathPlan, error) {
 	if len(u.From) == 0 {
 		return nil, fmt.Errorf("no current cluster version given for the upgrade path")
 	}
-	pp := &pathPlan{keep: map[string]string{}, byDigest: map[string]string{}, inGraph: map[string]bool{}, source: u.Source}
+	pp := &pathPlan{keep: map[string]string{}, byDigest: map[string]string{}, inGraph: map[string]bool{}, source: u.Source,
+		warnings: append([]string(nil), u.Warnings...)}
 	for _, n := range u.Graph.Nodes {
 		pp.inGraph[n.Version.String()] = true
 		if r, err := ref.Parse(n.Payload); err == nil && r.Digest != "" {

@@ -66,6 +66,9 @@ type Options struct {
 	// as z-stream releases share most components).
 	Seed   int64
 	Shared int
+	// Previous, with Version, is the release-metadata previous list (the
+	// versions that update to this one); without it the list is dropped.
+	Previous []string
 }
 
 // Release describes what Build pushed.
@@ -162,7 +165,7 @@ func Build(host string, o Options) (*Release, error) {
 		return nil, err
 	}
 	if o.Version != "" {
-		if img, err = WithVersion(img, o.Version); err != nil {
+		if img, err = WithMetadata(img, o.Version, o.Previous); err != nil {
 			return nil, err
 		}
 	}
@@ -218,6 +221,12 @@ func Image(imageRefs []byte) (v1.Image, error) {
 // the update graph, not the payload, is what tests read edges from) and
 // the io.openshift.release label set to it.
 func WithVersion(img v1.Image, version string) (v1.Image, error) {
+	return WithMetadata(img, version, nil)
+}
+
+// WithMetadata is WithVersion with previous as the metadata's previous
+// list (none when empty).
+func WithMetadata(img v1.Image, version string, previous []string) (v1.Image, error) {
 	meta, err := os.ReadFile(filepath.Join(DataDir(), "release-manifests", "release-metadata"))
 	if err != nil {
 		return nil, err
@@ -228,6 +237,9 @@ func WithVersion(img v1.Image, version string) (v1.Image, error) {
 	}
 	m["version"] = version
 	delete(m, "previous")
+	if len(previous) > 0 {
+		m["previous"] = previous
+	}
 	meta, err = json.Marshal(m)
 	if err != nil {
 		return nil, err
