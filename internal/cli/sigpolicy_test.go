@@ -24,10 +24,7 @@ func TestSignatureKeyRejected(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	isc := filepath.Join(dir, "isc.yaml")
-	if err := os.WriteFile(isc, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror: {}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	isc := emptyImageSet(t, dir)
 	cases := []struct {
 		args []string
 		want []string
@@ -74,10 +71,7 @@ func TestPolicyKeylessRefused(t *testing.T) {
   "rekorPublicKeyPath": "/etc/pki/rekor.pub"}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	isc := filepath.Join(dir, "isc.yaml")
-	if err := os.WriteFile(isc, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror: {}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	isc := emptyImageSet(t, dir)
 	cases := []struct {
 		args []string
 		want []string
@@ -97,4 +91,15 @@ func TestPolicyKeylessRefused(t *testing.T) {
 			}
 		}
 	}
+}
+
+// emptyImageSet writes an ImageSetConfiguration that mirrors nothing into
+// dir: enough for flag checks that must fail before anything is read.
+func emptyImageSet(t *testing.T, dir string) string {
+	t.Helper()
+	isc := filepath.Join(dir, "isc.yaml")
+	if err := os.WriteFile(isc, []byte("apiVersion: mirror.openshift.io/v2alpha1\nkind: ImageSetConfiguration\nmirror: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return isc
 }

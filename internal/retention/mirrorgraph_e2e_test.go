@@ -125,17 +125,7 @@ func TestPruneKeepUpgradePathFromMirror(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dry run: %v\n%s", err, errOut)
 	}
-	for _, v := range []string{"4.12.30", "4.12.45", "4.13.0"} {
-		line := fmt.Sprintf("would drop release %s:%s-x86_64 (%s): release %s is not on the upgrade path to 4.13.43 in the release metadata of the mirrored releases", releaseRepo, v, v, v)
-		if !strings.Contains(text, line) {
-			t.Errorf("dry run does not say %q:\n%s", line, text)
-		}
-	}
-	for _, v := range keptVersions {
-		if !strings.Contains(text, fmt.Sprintf("keep release %s:%s-x86_64 (%s): ", releaseRepo, v, v)) {
-			t.Errorf("dry run does not keep %s:\n%s", v, text)
-		}
-	}
+	checkUpgradePathDryRun(t, text, " in the release metadata of the mirrored releases")
 	if !strings.Contains(text, "warning: no graph-data image (openshift/graph-image:latest) in the registry") {
 		t.Errorf("no warning about the missing graph-data image:\n%s", text)
 	}

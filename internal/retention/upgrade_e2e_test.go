@@ -170,17 +170,7 @@ func TestPruneKeepUpgradePathEmbedded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dry run: %v\n%s", err, errOut)
 	}
-	for _, v := range []string{"4.12.30", "4.12.45", "4.13.0"} {
-		line := fmt.Sprintf("would drop release %s:%s-x86_64 (%s): release %s is not on the upgrade path to 4.13.43", releaseRepo, v, v, v)
-		if !strings.Contains(text, line) {
-			t.Errorf("dry run does not say %q:\n%s", line, text)
-		}
-	}
-	for _, v := range keptVersions {
-		if !strings.Contains(text, fmt.Sprintf("keep release %s:%s-x86_64 (%s): ", releaseRepo, v, v)) {
-			t.Errorf("dry run does not keep %s:\n%s", v, text)
-		}
-	}
+	checkUpgradePathDryRun(t, text, "")
 	dry := prune(t, append(args, "--dry-run")...)
 	// 3 releases and their 2 own components each.
 	if len(dry.Decision.Delete) != 9 || dry.Decision.FreedBytes <= 0 {
@@ -378,5 +368,24 @@ func TestPruneRemoteRegistryTLSAuth(t *testing.T) {
 	tags, err := remote.List(repo, opts...)
 	if err != nil || strings.Join(tags, " ") != "2.0.0" {
 		t.Errorf("tags left %v (%v), want [2.0.0]", tags, err)
+	}
+}
+
+// checkUpgradePathDryRun checks that a --keep-upgrade-path dry run of the
+// fillReleases world (path 4.12.10 -> 4.13.43) names every release it keeps
+// and every one it would drop, with why; graphSource is the end of the drop
+// reason that names where the graph came from ("" for the --graph file).
+func checkUpgradePathDryRun(t *testing.T, text, graphSource string) {
+	t.Helper()
+	for _, v := range []string{"4.12.30", "4.12.45", "4.13.0"} {
+		line := fmt.Sprintf("would drop release %s:%s-x86_64 (%s): release %s is not on the upgrade path to 4.13.43%s", releaseRepo, v, v, v, graphSource)
+		if !strings.Contains(text, line) {
+			t.Errorf("dry run does not say %q:\n%s", line, text)
+		}
+	}
+	for _, v := range keptVersions {
+		if !strings.Contains(text, fmt.Sprintf("keep release %s:%s-x86_64 (%s): ", releaseRepo, v, v)) {
+			t.Errorf("dry run does not keep %s:\n%s", v, text)
+		}
 	}
 }

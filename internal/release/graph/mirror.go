@@ -4,8 +4,10 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -218,12 +220,7 @@ func Build(rels []MirroredRelease, data *Data, channel string) (*Graph, error) {
 		}
 		return g.Edges[i][1] < g.Edges[j][1]
 	})
-	files := make([]string, 0, len(cond))
-	for f := range cond {
-		files = append(files, f)
-	}
-	sort.Strings(files)
-	for _, f := range files {
+	for _, f := range slices.Sorted(maps.Keys(cond)) {
 		ce := cond[f]
 		sort.Slice(ce.Edges, func(i, j int) bool { return ce.Edges[i].From < ce.Edges[j].From })
 		g.ConditionalEdges = append(g.ConditionalEdges, *ce)
