@@ -111,6 +111,12 @@ func (s *Server) Create(t testing.TB, objects ...map[string]any) {
 		unstructured.RemoveNestedField(raw, "metadata", "uid")
 		gvk := obj.GroupVersionKind()
 		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		// Discovery may lag a moment behind a CRD that is already served.
+		for deadline := time.Now().Add(10 * time.Second); meta.IsNoMatchError(err) && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			mapper = s.mapper(t)
+			m, err = mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		}
 		if err != nil {
 			t.Fatalf("%s %s: no resource serves the kind: %v", gvk, obj.GetName(), err)
 		}

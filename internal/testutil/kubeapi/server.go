@@ -78,12 +78,15 @@ func Start(t testing.TB) *Server {
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file=" + saKey, "--service-account-signing-key-file=" + saKey,
 		"--service-cluster-ip-range=10.0.0.0/24",
+		// The kubernetes Service's endpoints would name the advertise
+		// address, which may not be loopback; nothing here uses them.
+		"--endpoint-reconciler-type=none",
 		// No controller-manager creates the namespaces' default service
 		// accounts, so pods could not be admitted with this plugin on.
 		"--disable-admission-plugins=ServiceAccount",
 		"--cert-dir=" + filepath.Join(dir, "certs"),
 	}
-	startProcess(t, "kube-apiserver", apiserverBin, dir, args...)
+	exited := startProcess(t, "kube-apiserver", apiserverBin, dir, args...)
 
 	s := &Server{URL: fmt.Sprintf("https://127.0.0.1:%d", port), CAData: ca}
 	cfg := func(user string) *rest.Config {
@@ -92,14 +95,14 @@ func Start(t testing.TB) *Server {
 	}
 	s.Admin, s.Viewer, s.Nobody = cfg("admin"), cfg("viewer"), cfg("nobody")
 	s.Kubeconfig = writeKubeconfig(t, dir, s.URL, ca, tokens)
-	waitReady(t, s, filepath.Join(dir, "kube-apiserver.log"))
+	waitReady(t, s, exited, filepath.Join(dir, "kube-apiserver.log"))
 	return s
 }
 
 func startEtcd(t testing.TB, bin, dir string) string {
 	t.Helper()
 	client, peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)), fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	startProcess(t, "etcd", bin, dir,
+	exited := startProcess(t, "etcd", bin, dir,
 		"--data-dir="+filepath.Join(dir, "etcd"), "--name=default",
 		"--listen-client-urls="+client, "--advertise-client-urls="+client,
 		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer, "--initial-cluster=default="+peer,
@@ -114,6 +117,11 @@ func startEtcd(t testing.TB, bin, dir string) string {
 				return client
 			}
 		}
+		select {
+		case <-exited:
+			t.Fatalf("etcd exited: %v\n%s", err, tail(filepath.Join(dir, "etcd.log")))
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("etcd not healthy after 30s: %v\n%s", err, tail(filepath.Join(dir, "etcd.log")))
 		}
@@ -122,8 +130,9 @@ func startEtcd(t testing.TB, bin, dir string) string {
 }
 
 // startProcess runs bin with its output in DIR/NAME.log and stops it when
-// the test ends.
-func startProcess(t testing.TB, name, bin, dir string, args ...string) {
+// the test ends. The channel is closed when the process exits: a server
+// that failed to start is reported at once, not after a timeout.
+func startProcess(t testing.TB, name, bin, dir string, args ...string) <-chan struct{} {
 	t.Helper()
 	log, err := os.Create(filepath.Join(dir, name+".log"))
 	must(t, err)
@@ -132,14 +141,17 @@ func startProcess(t testing.TB, name, bin, dir string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		log.Close()
 	})
+	return exited
 }
 
-func waitReady(t testing.TB, s *Server, logFile string) {
+func waitReady(t testing.TB, s *Server, exited <-chan struct{}, logFile string) {
 	t.Helper()
 	client, err := rest.HTTPClientFor(s.Admin)
 	must(t, err)
@@ -156,6 +168,11 @@ func waitReady(t testing.TB, s *Server, logFile string) {
 		cancel()
 		if status == http.StatusOK {
 			return
+		}
+		select {
+		case <-exited:
+			t.Fatalf("kube-apiserver exited\n%s", tail(logFile))
+		default:
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("kube-apiserver not ready after 90s (status %d, %v)\n%s", status, err, tail(logFile))
