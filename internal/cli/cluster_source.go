@@ -20,8 +20,9 @@ type ClusterSourceFlags struct {
 	From       string
 	Kubeconfig string
 	Context    string
-	// PageSize is the list limit of live reads (clusterstate.LiveOptions).
-	PageSize int64
+	// ChunkSize is the list limit of live reads (--chunk-size, as kubectl
+	// names it; clusterstate.LiveOptions.PageSize).
+	ChunkSize int64
 }
 
 // AddFlags registers --from, --kubeconfig and --context.
@@ -29,12 +30,16 @@ func (f *ClusterSourceFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.From, "from", "", "cluster export (oc get ... -o json) or must-gather directory, instead of a live cluster")
 	fs.StringVar(&f.Kubeconfig, "kubeconfig", "", "kubeconfig of the live cluster to read (default $KUBECONFIG, then ~/.kube/config, then the pod's service account)")
 	fs.StringVar(&f.Context, "context", "", "kubeconfig context to use (default the current context)")
+	fs.Int64Var(&f.ChunkSize, "chunk-size", clusterstate.DefaultPageSize, "objects per list request to the live cluster (its pods come in pages this large)")
 }
 
 // Validate rejects an export and a live cluster at once.
 func (f *ClusterSourceFlags) Validate() error {
 	if f.From != "" && (f.Kubeconfig != "" || f.Context != "") {
 		return errors.New("--from reads an export, --kubeconfig/--context a live cluster: give one or the other, not both")
+	}
+	if f.ChunkSize <= 0 {
+		return fmt.Errorf("--chunk-size %d: want a positive number of objects", f.ChunkSize)
 	}
 	return nil
 }
@@ -60,7 +65,7 @@ func (f *ClusterSourceFlags) Load(ctx context.Context, errOut io.Writer) (*clust
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
 	cfg.UserAgent = "airlock"
-	st, warnings, err := clusterstate.LoadLive(ctx, cfg, clusterstate.LiveOptions{PageSize: f.PageSize})
+	st, warnings, err := clusterstate.LoadLive(ctx, cfg, clusterstate.LiveOptions{PageSize: f.ChunkSize})
 	for _, w := range warnings {
 		fmt.Fprintln(errOut, "warning:", w)
 	}

@@ -142,7 +142,7 @@ func cliSameOutput(t *testing.T, srv *kubeapi.Server, mirror, exportFile string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	liveOut, stderr, err := clitest.Run(t, append(inv, "--kubeconfig", srv.Kubeconfig, "--context", "viewer")...)
+	liveOut, stderr, err := clitest.Run(t, append(inv, "--kubeconfig", srv.Kubeconfig, "--context", "viewer", "--chunk-size", "2")...)
 	if err != nil || liveOut != fromOut || strings.Contains(stderr, "warning") {
 		t.Errorf("inventory --kubeconfig --context viewer: %v\n%s\nstderr %s\nwant\n%s", err, liveOut, stderr, fromOut)
 	}
@@ -227,4 +227,34 @@ func inventoryYAML(t *testing.T, st *clusterstate.State) string {
 		t.Fatal(err)
 	}
 	return string(y)
+}
+
+// TestReadOnlyTransportPaths: which requests the guard lets through,
+// without a server (the refusal is before any connection).
+func TestReadOnlyTransportPaths(t *testing.T) {
+	cfg := clusterstate.ReadOnlyConfig(&rest.Config{Host: "https://127.0.0.1:1"})
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path string
+		refused      bool
+	}{
+		{"GET", "/api/v1/pods", false},
+		{"GET", "/api/v1/secrets", true},
+		{"GET", "/api/v1/namespaces/openshift-config/secrets/pull-secret", true},
+		{"GET", "/api/v1/namespaces/secrets/pods", false}, // a namespace named secrets
+		{"GET", "/apis/config.openshift.io/v1/clusterversions", false},
+		{"POST", "/api/v1/namespaces", true},
+		{"PATCH", "/apis/config.openshift.io/v1/clusterversions/version", true},
+		{"DELETE", "/api/v1/namespaces/shop/pods/web", true},
+	} {
+		req, _ := http.NewRequest(c.method, cfg.Host+c.path, nil)
+		_, err := client.Do(req)
+		refused := err != nil && (strings.Contains(err.Error(), "refused") && strings.Contains(err.Error(), "airlock"))
+		if refused != c.refused {
+			t.Errorf("%s %s: refused %v, want %v (%v)", c.method, c.path, refused, c.refused, err)
+		}
+	}
 }

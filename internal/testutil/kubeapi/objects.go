@@ -199,6 +199,39 @@ func (s *Server) Grant(t testing.TB, user string, verbs []string, resources ...s
 			"roleRef":  map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
 			"subjects": []any{map[string]any{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}}},
 	)
+	for _, r := range resources {
+		for _, v := range verbs {
+			s.waitAllowed(t, user, v, r)
+		}
+	}
+}
+
+// waitAllowed waits until the authorizer lets user do verb on resource:
+// RBAC reads roles through an informer, so a binding takes effect a moment
+// after it is created.
+func (s *Server) waitAllowed(t testing.TB, user, verb, resource string) {
+	t.Helper()
+	res, group, _ := strings.Cut(resource, ".")
+	sar := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+		"spec": map[string]any{"user": user, "resourceAttributes": map[string]any{"verb": verb, "group": group, "resource": res}},
+	}}
+	gvr := schema.GroupVersionResource{Group: "authorization.k8s.io", Version: "v1", Resource: "subjectaccessreviews"}
+	client := s.dynamic(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := client.Resource(gvr).Create(context.Background(), sar, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("SubjectAccessReview %s %s %s: %v", user, verb, resource, err)
+		}
+		if allowed, _, _ := unstructured.NestedBool(out.Object, "status", "allowed"); allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still may not %s %s 30s after the binding was created", user, verb, resource)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func toAny(s []string) []any {
