@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 )
@@ -49,7 +50,12 @@ func LoadLive(ctx context.Context, cfg *rest.Config, opts LiveOptions) (*State, 
 	if opts.PageSize <= 0 {
 		opts.PageSize = DefaultPageSize
 	}
-	client, err := dynamic.NewForConfig(ReadOnlyConfig(cfg))
+	ro := ReadOnlyConfig(cfg)
+	client, err := dynamic.NewForConfig(ro)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cluster %s: %w", cfg.Host, err)
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(ro)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster %s: %w", cfg.Host, err)
 	}
@@ -57,6 +63,12 @@ func LoadLive(ctx context.Context, cfg *rest.Config, opts LiveOptions) (*State, 
 	var warnings []string
 	for _, r := range liveResources {
 		served, err := st.addLive(ctx, client, r.gvr, r.kind, opts.PageSize)
+		if apierrors.IsForbidden(err) && !servedBy(disco, r.gvr) {
+			// RBAC answers before the server looks for the resource: a
+			// user allowed only what plain Kubernetes serves is refused
+			// ClusterVersion rather than told it does not exist.
+			served, err = false, nil
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -102,6 +114,25 @@ func (st *State) addLive(ctx context.Context, client dynamic.Interface, gvr sche
 			return true, nil
 		}
 	}
+}
+
+// servedBy asks discovery (open to every authenticated user) whether the
+// server serves gvr. When discovery itself fails it says yes: the caller
+// then reports the refusal it had.
+func servedBy(disco discovery.DiscoveryInterface, gvr schema.GroupVersionResource) bool {
+	list, err := disco.ServerResourcesForGroupVersion(gvr.GroupVersion().String())
+	if apierrors.IsNotFound(err) {
+		return false
+	}
+	if err != nil {
+		return true
+	}
+	for _, r := range list.APIResources {
+		if r.Name == gvr.Resource {
+			return true
+		}
+	}
+	return false
 }
 
 // resourceName is the resource as kubectl and RBAC name it:

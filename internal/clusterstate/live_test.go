@@ -59,6 +59,12 @@ func TestLiveCluster(t *testing.T) {
 	if len(st.Pods) != 3 || st.Version.Version != "" {
 		t.Errorf("plain Kubernetes state: %+v", st)
 	}
+	// A user allowed only pods is refused the OpenShift kinds before the
+	// server looks them up; discovery says they are not served: warnings.
+	srv.Grant(t, "viewer", []string{"get", "list"}, "pods")
+	if _, warnings, err := clusterstate.LoadLive(ctx, srv.Viewer, clusterstate.LiveOptions{}); err != nil || len(warnings) != 7 {
+		t.Errorf("plain Kubernetes, pods-only viewer: %v, warnings %q", err, warnings)
+	}
 
 	srv.InstallCRDs(t, kubeapi.OpenShiftCRDs...)
 	srv.Create(t, openshift...)
@@ -94,7 +100,7 @@ func TestLiveCluster(t *testing.T) {
 		}
 	})
 	t.Run("rbac", func(t *testing.T) {
-		srv.Grant(t, "viewer", []string{"get", "list"}, liveResources...)
+		srv.Grant(t, "viewer", []string{"get", "list"}, liveResources...) // on top of pods
 		got, _, err := clusterstate.LoadLive(ctx, srv.Viewer, clusterstate.LiveOptions{})
 		if err != nil {
 			t.Fatalf("viewer with list on the kinds read: %v", err)

@@ -175,8 +175,9 @@ func (s *Server) ensureNamespace(t testing.TB, client dynamic.Interface, ns stri
 	}
 }
 
-// Grant binds a ClusterRole allowing verbs on resources (RESOURCE.GROUP or
-// RESOURCE for the core group) to user, at cluster scope.
+// Grant binds a new ClusterRole allowing verbs on resources
+// (RESOURCE.GROUP, or RESOURCE for the core group) to user, at cluster
+// scope, on top of what earlier grants allow.
 func (s *Server) Grant(t testing.TB, user string, verbs []string, resources ...string) {
 	t.Helper()
 	byGroup := map[string][]any{}
@@ -192,7 +193,8 @@ func (s *Server) Grant(t testing.TB, user string, verbs []string, resources ...s
 	for _, g := range groups {
 		rules = append(rules, map[string]any{"apiGroups": []any{g}, "resources": byGroup[g], "verbs": toAny(verbs)})
 	}
-	name := "kubeapi-test-" + user
+	s.grants++
+	name := fmt.Sprintf("kubeapi-test-%s-%d", user, s.grants)
 	s.Create(t,
 		map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": map[string]any{"name": name}, "rules": rules},
 		map[string]any{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": map[string]any{"name": name},

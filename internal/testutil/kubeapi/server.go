@@ -38,6 +38,8 @@ type Server struct {
 	Kubeconfig string
 	// CAData is the PEM certificate the server is verified with.
 	CAData []byte
+
+	grants int // ClusterRoles made by Grant, for unique names
 }
 
 // users of the static token file: token, name, uid, groups.
