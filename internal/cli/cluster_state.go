@@ -14,15 +14,25 @@ import (
 	"github.com/airlock-mirror/airlock/internal/clusterstate"
 )
 
-const clusterExportHelp = `The cluster is read from an export made where it runs (read-only):
+const clusterExportHelp = `The cluster is read live, read-only (list and get only; secrets are never
+read), from the kubeconfig of --kubeconfig, else $KUBECONFIG, else
+~/.kube/config, else the service account of the pod airlock runs in; the
+user needs list on clusterversions, subscriptions, clusterserviceversions,
+catalogsources, pods, imagedigestmirrorsets, imagetagmirrorsets and
+imagecontentsourcepolicies at cluster scope. Kinds the cluster does not serve
+(plain Kubernetes has no ClusterVersion) are skipped with a warning.
+
+Where the cluster cannot be reached from here, read it with --from from an
+export made where it runs:
 
   oc get clusterversion,subscriptions,clusterserviceversions,catalogsources,pods,imagedigestmirrorsets,imagetagmirrorsets,imagecontentsourcepolicies -A -o json > cluster.json
 
-or from a must-gather directory (every YAML/JSON object below it is read).`
+or from a must-gather directory (every YAML/JSON object below it is read).
+--from and --kubeconfig/--context exclude each other.`
 
 // ClusterInventoryOptions are the options of `airlock cluster inventory`.
 type ClusterInventoryOptions struct {
-	From      string
+	ClusterSourceFlags
 	UpgradeTo string
 	OutputFlags
 	streams IOStreams
@@ -31,7 +41,7 @@ type ClusterInventoryOptions struct {
 func newClusterInventoryCommand(streams IOStreams) *cobra.Command {
 	o := &ClusterInventoryOptions{streams: streams}
 	cmd := &cobra.Command{
-		Use:   "inventory --from cluster.json [--upgrade-to VERSION]",
+		Use:   "inventory [--kubeconfig FILE [--context NAME] | --from cluster.json] [--upgrade-to VERSION]",
 		Short: "An ImageSetConfiguration that mirrors what a cluster runs (release, operators, other images)",
 		Long: `Write the ImageSetConfiguration that mirrors what a cluster runs: its
 release channel from the installed version (to --upgrade-to, or the
@@ -42,20 +52,26 @@ operator brings, as additionalImages (by digest, from the pods' imageID).
 Names the cluster pulls through its mirror sets are mapped back to sources.
 
 ` + clusterExportHelp,
-		Example: `  # on the disconnected side
+		Example: `  # read the cluster of the current kubeconfig context
+  airlock cluster inventory > imageset.yaml
+
+  # another kubeconfig and context, with a planned upgrade
+  airlock cluster inventory --kubeconfig ~/.kube/prod --context admin@prod --upgrade-to 4.18.9 -o imageset/
+
+  # on the disconnected side, where airlock cannot reach the cluster
   oc get clusterversion,subscriptions,clusterserviceversions,catalogsources,pods,imagedigestmirrorsets,imagetagmirrorsets,imagecontentsourcepolicies -A -o json > cluster.json
   # carry cluster.json out; on the connected side
   airlock cluster inventory --from cluster.json --upgrade-to 4.18.9 > imageset.yaml
   airlock mirror -c imageset.yaml file:///mnt/usb --v2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.From == "" {
-				return fmt.Errorf("--from is required (a cluster export or must-gather directory)")
+			if err := o.ClusterSourceFlags.Validate(); err != nil {
+				return err
 			}
 			if err := o.OutputFlags.Validate(); err != nil {
 				return err
 			}
-			st, err := clusterstate.Load(o.From)
+			st, err := o.ClusterSourceFlags.Load(cmd.Context(), o.streams.ErrOut)
 			if err != nil {
 				return err
 			}
@@ -83,7 +99,7 @@ Names the cluster pulls through its mirror sets are mapped back to sources.
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&o.From, "from", "", "cluster export (oc get ... -o json) or must-gather directory (required)")
+	o.ClusterSourceFlags.AddFlags(cmd.Flags())
 	cmd.Flags().StringVar(&o.UpgradeTo, "upgrade-to", "", "target version of a planned upgrade (maxVersion of the release channel)")
 	o.OutputFlags.AddFlags(cmd, "yaml")
 	return cmd
@@ -92,7 +108,7 @@ Names the cluster pulls through its mirror sets are mapped back to sources.
 // ClusterCheckOptions are the options of `airlock cluster check`.
 type ClusterCheckOptions struct {
 	RegistryFlags
-	From         string
+	ClusterSourceFlags
 	MirrorSets   []string
 	Mirror       string
 	UpgradeImage string
@@ -104,14 +120,14 @@ type ClusterCheckOptions struct {
 func newClusterCheckCommand(streams IOStreams) *cobra.Command {
 	o := &ClusterCheckOptions{streams: streams, Parallel: 8}
 	cmd := &cobra.Command{
-		Use:   "check --from cluster.json --mirror HOST:PORT [--mirror-sets DIR] [--upgrade-image REF]",
+		Use:   "check --mirror HOST:PORT [--kubeconfig FILE [--context NAME] | --from cluster.json] [--mirror-sets DIR] [--upgrade-image REF]",
 		Short: "Is everything the cluster needs (now, after its upgrade, after its operators' next update) in the mirror?",
 		Long: `Check a mirror against a cluster before an upgrade. Every image the
 cluster's pods run, every component of the planned upgrade's release payload
 (--upgrade-image, default the ClusterVersion's desiredUpdate), and the bundle
 and related images of each subscription's next version (read from the
 catalog the cluster uses) must resolve through the cluster's mirror sets
-(IDMS/ITMS/ICSP from the export, plus --mirror-sets) to a digest present in
+(IDMS/ITMS/ICSP from the cluster, plus --mirror-sets) to a digest present in
 the mirror. Missing images are listed grouped by cause:
 
   no mirror set covers the source     the node would go to the source registry
@@ -122,14 +138,24 @@ the mirror. Missing images are listed grouped by cause:
 The command exits non-zero when anything is missing.
 
 ` + clusterExportHelp,
-		Example: `  airlock cluster check --from cluster.json --mirror mirror.example.com:5000 --ca-file ca.crt -a auth.json
+		Example: `  # the cluster of the current kubeconfig context against its mirror
+  airlock cluster check --mirror mirror.example.com:5000 --ca-file ca.crt -a auth.json
+
+  # another kubeconfig and context
+  airlock cluster check --kubeconfig ~/.kube/prod --context admin@prod --mirror mirror.example.com:5000
+
+  # from an export of the cluster
+  airlock cluster check --from cluster.json --mirror mirror.example.com:5000 --ca-file ca.crt -a auth.json
   # an upgrade that is not set on the cluster yet
   airlock cluster check --from cluster.json --mirror mirror.example.com:5000 \
       --upgrade-image quay.io/openshift-release-dev/ocp-release@sha256:... -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.From == "" || o.Mirror == "" {
-				return fmt.Errorf("--from (cluster export) and --mirror (the mirror registry HOST:PORT) are required")
+			if o.Mirror == "" {
+				return fmt.Errorf("--mirror (the mirror registry HOST:PORT) is required")
+			}
+			if err := o.ClusterSourceFlags.Validate(); err != nil {
+				return err
 			}
 			if o.Output != "" && o.Output != "text" && o.Output != "json" {
 				return fmt.Errorf("--output %q: want text or json", o.Output)
@@ -138,7 +164,7 @@ The command exits non-zero when anything is missing.
 		},
 	}
 	o.RegistryFlags.AddFlags(cmd.Flags())
-	cmd.Flags().StringVar(&o.From, "from", "", "cluster export (oc get ... -o json) or must-gather directory (required)")
+	o.ClusterSourceFlags.AddFlags(cmd.Flags())
 	cmd.Flags().StringArrayVar(&o.MirrorSets, "mirror-sets", nil, "more mirror sets to apply (a cluster-resources directory); repeatable")
 	cmd.Flags().StringVar(&o.Mirror, "mirror", "", "mirror registry HOST:PORT (required)")
 	cmd.Flags().StringVar(&o.UpgradeImage, "upgrade-image", "", "release image of the planned upgrade, by digest")
@@ -156,7 +182,7 @@ func (e checkFailed) Error() string {
 
 // Run loads, checks and reports.
 func (o *ClusterCheckOptions) Run(ctx context.Context) error {
-	st, err := clusterstate.Load(o.From)
+	st, err := o.ClusterSourceFlags.Load(ctx, o.streams.ErrOut)
 	if err != nil {
 		return err
 	}

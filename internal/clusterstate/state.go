@@ -73,7 +73,7 @@ type Pod struct {
 // Load reads an export file (JSON List, JSON objects, YAML documents) or a
 // must-gather directory (every .yaml/.json below it).
 func Load(path string) (*State, error) {
-	st := &State{CSVs: map[string]CSV{}, CatalogSources: map[string]CatalogSource{}}
+	st := newState()
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading cluster export: %w", err)
@@ -105,6 +105,25 @@ func Load(path string) (*State, error) {
 			return nil, fmt.Errorf("reading must-gather: %w", err)
 		}
 	}
+	if err := st.finish(); err != nil {
+		return nil, fmt.Errorf("%s: %w; export with: %s > cluster.json", path, err, ExportCommand)
+	}
+	return st, nil
+}
+
+// ExportCommand is the read-only command that exports what Load reads.
+const ExportCommand = "oc get clusterversion,subscriptions,clusterserviceversions,catalogsources,pods,imagedigestmirrorsets,imagetagmirrorsets,imagecontentsourcepolicies -A -o json"
+
+func newState() *State {
+	return &State{CSVs: map[string]CSV{}, CatalogSources: map[string]CatalogSource{}}
+}
+
+// finish puts the objects read into one order, whatever order the export
+// file, the must-gather tree or the API server listed them in, so that
+// every source of the same objects gives the same State (and the same
+// inventory and check output). Mirror-set rules keep their order within
+// an object: it is the order of the object's mirrors.
+func (st *State) finish() error {
 	sort.Slice(st.Subscriptions, func(i, j int) bool {
 		a, b := st.Subscriptions[i], st.Subscriptions[j]
 		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
@@ -112,10 +131,17 @@ func Load(path string) (*State, error) {
 	sort.Slice(st.Pods, func(i, j int) bool {
 		return st.Pods[i].Namespace+"/"+st.Pods[i].Name < st.Pods[j].Namespace+"/"+st.Pods[j].Name
 	})
+	sort.SliceStable(st.MirrorSets.Rules, func(i, j int) bool {
+		a, b := st.MirrorSets.Rules[i], st.MirrorSets.Rules[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		return a.Object < b.Object
+	})
 	if st.Version.Version == "" && len(st.Subscriptions) == 0 && len(st.Pods) == 0 {
-		return nil, fmt.Errorf("%s: no ClusterVersion, Subscription or Pod found; export with: oc get clusterversion,subscriptions,clusterserviceversions,catalogsources,pods,imagedigestmirrorsets,imagetagmirrorsets,imagecontentsourcepolicies -A -o json > cluster.json", path)
+		return errors.New("no ClusterVersion, Subscription or Pod found")
 	}
-	return st, nil
+	return nil
 }
 
 func (st *State) parse(data []byte, name string) error {
