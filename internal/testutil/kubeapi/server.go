@@ -5,12 +5,9 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -23,6 +20,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/airlock-mirror/airlock/internal/registry"
 )
 
 // Server is a running kube-apiserver with its own etcd.
@@ -183,31 +182,15 @@ func waitReady(t testing.TB, s *Server, exited <-chan struct{}, logFile string) 
 	}
 }
 
-// servingCert makes a self-signed certificate for 127.0.0.1 that is also
-// the CA clients trust.
+// servingCert issues the API server's certificate for 127.0.0.1 from a
+// fresh CA, the way `airlock registry serve` does for itself.
 func servingCert(t testing.TB, dir string) (caPEM []byte, certFile, keyFile string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cf, err := registry.EnsureCerts(filepath.Join(dir, "certs"), []string{"127.0.0.1", "localhost"})
 	must(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubeapi test server"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	caPEM, err = os.ReadFile(cf.CACert)
 	must(t, err)
-	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	kder, err := x509.MarshalECPrivateKey(key)
-	must(t, err)
-	certFile, keyFile = filepath.Join(dir, "serving.crt"), filepath.Join(dir, "serving.key")
-	must(t, os.WriteFile(certFile, caPEM, 0o600))
-	must(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
-	if _, err := tls.LoadX509KeyPair(certFile, keyFile); err != nil {
-		t.Fatal(err)
-	}
-	return caPEM, certFile, keyFile
+	return caPEM, cf.Cert, cf.Key
 }
 
 // writeSAKey writes the key service-account tokens are signed with: the
